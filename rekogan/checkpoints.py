@@ -1,0 +1,193 @@
+"""Checkpoints: safetensors state dicts plus JSON metadata, written atomically; never pickles.
+
+Two kinds of file live in a run directory:
+  epoch_NNN.safetensors  - the sampling generator (EMA weights, fp16) with everything needed to
+                           rebuild it: model config, class list, epoch, step, metrics.
+  state_NNN.safetensors  - the resume state: G, D, EMA G, both Adam states, step and RNG states.
+Both are written to a temporary file in the same folder and renamed into place, so a kill at any
+moment leaves either the old complete file or the new complete file, never half of one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .hangul import ClassList
+from .models import ModelConfig, build_generator
+
+FORMAT_G = "rekogan-generator-1"
+FORMAT_STATE = "rekogan-state-1"
+EPOCH_RE = re.compile(r"^epoch_(\d+)\.safetensors$")
+STATE_RE = re.compile(r"^state_(\d+)\.safetensors$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message says which file and why."""
+
+
+def _atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: Path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # safetensors creates 0600 files; checkpoints are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed write keeps the old file and leaves no temporary behind
+        raise
+
+
+def _sniff(path: Path):
+    """Refuse anything that is not a safetensors file before a parser touches it."""
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if not path.is_file():
+        raise CheckpointError(f"{path} is not a file")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        raise CheckpointError(f"{path} is a pickle (torch.save) file; ReKOGAN loads only .safetensors "
+                              "checkpoints, because unpickling can execute code")
+    if len(head) < 9 or head[8:9] != b"{":
+        raise CheckpointError(f"{path} is not a safetensors file (it starts with {head[:8]!r}); "
+                              "it may be truncated or corrupt")
+
+
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    path = Path(path)
+    _sniff(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path} is corrupt or truncated: {e}") from None
+    return tensors, meta
+
+
+# ---- generator checkpoints ------------------------------------------------------------------
+
+def save_generator(path, generator: torch.nn.Module, *, model: ModelConfig, classes: ClassList, epoch: int,
+                   step: int, images_seen: int, config: dict | None = None, metrics: dict | None = None,
+                   fp16: bool = True):
+    sd = {k: (v.half() if fp16 and v.is_floating_point() else v) for k, v in generator.state_dict().items()}
+    meta = {
+        "format": FORMAT_G,
+        "model": json.dumps(model.to_dict()),
+        "classes": json.dumps(classes.to_list(), ensure_ascii=False),
+        "epoch": str(epoch), "step": str(step), "images_seen": str(images_seen),
+        "config": json.dumps(config or {}, ensure_ascii=False),
+        "metrics": json.dumps(metrics or {}),
+    }
+    _atomic_save(sd, meta, path)
+
+
+def read_metadata(path) -> dict:
+    """The JSON metadata of a generator checkpoint, parsed, without building the model."""
+    path = Path(path)
+    _sniff(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path} is corrupt or truncated: {e}") from None
+    if meta.get("format") != FORMAT_G:
+        raise CheckpointError(f"{path} is not a ReKOGAN generator checkpoint (format={meta.get('format')!r}, "
+                              f"expected {FORMAT_G!r})")
+    try:
+        return {
+            "model": json.loads(meta["model"]), "classes": json.loads(meta["classes"]),
+            "epoch": int(meta["epoch"]), "step": int(meta["step"]), "images_seen": int(meta.get("images_seen", 0)),
+            "config": json.loads(meta.get("config", "{}")), "metrics": json.loads(meta.get("metrics", "{}")),
+        }
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(f"{path} has broken metadata ({e})") from None
+
+
+def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Rebuild a generator from its checkpoint file alone. Returns (G in eval mode, fp32; metadata)."""
+    meta = read_metadata(path)
+    tensors, _ = _read(Path(path))
+    try:
+        model = ModelConfig(**meta["model"])
+        classes = ClassList(tuple(meta["classes"]))
+    except (TypeError, AssertionError) as e:
+        raise CheckpointError(f"{path}: metadata describes an invalid model: {e}") from None
+    if model.n_classes != len(classes):
+        raise CheckpointError(f"{path}: model has {model.n_classes} classes but the stored class list has {len(classes)}")
+    g = build_generator(model)
+    try:
+        g.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()})
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not match the stored architecture: {e}") from None
+    meta["model_config"], meta["class_list"] = model, classes
+    return g.to(device).eval(), meta
+
+
+def list_epochs(run_dir) -> list[tuple[int, Path]]:
+    """[(epoch, path)] of the generator checkpoints in a run directory, by epoch."""
+    run_dir = Path(run_dir)
+    out = [(int(m.group(1)), p) for p in run_dir.glob("epoch_*.safetensors") if (m := EPOCH_RE.match(p.name))]
+    return sorted(out)
+
+
+# ---- resume state ---------------------------------------------------------------------------
+
+def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer, tensors: dict, meta: dict):
+    sd = opt.state_dict()
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            tensors[f"{prefix}.state.{pid}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+    meta[f"{prefix}.param_groups"] = json.dumps(sd["param_groups"])
+
+
+def _unflatten_optimizer(prefix: str, tensors: dict, meta: dict) -> dict:
+    state: dict[int, dict] = {}
+    for k, v in tensors.items():
+        if k.startswith(prefix + ".state."):
+            pid, name = k[len(prefix) + 7:].split(".", 1)
+            state.setdefault(int(pid), {})[name] = v
+    return {"state": state, "param_groups": json.loads(meta[f"{prefix}.param_groups"])}
+
+
+def save_state(path, *, modules: dict[str, torch.nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+               counters: dict[str, int], rng: dict[str, torch.Tensor]):
+    tensors, meta = {}, {"format": FORMAT_STATE, "counters": json.dumps(counters)}
+    for name, m in modules.items():
+        for k, v in m.state_dict().items():
+            tensors[f"{name}.{k}"] = v
+    for name, o in optimizers.items():
+        _flatten_optimizer(name, o, tensors, meta)
+    for name, t in rng.items():
+        tensors[f"rng.{name}"] = t
+    _atomic_save(tensors, meta, path)
+
+
+def load_state(path, *, modules: dict[str, torch.nn.Module], optimizers: dict[str, torch.optim.Optimizer]) -> tuple[dict, dict]:
+    """Load a resume state into the given modules/optimisers; returns (counters, rng tensors)."""
+    tensors, meta = _read(Path(path))
+    if meta.get("format") != FORMAT_STATE:
+        raise CheckpointError(f"{path} is not a ReKOGAN resume state (format={meta.get('format')!r})")
+    for name, m in modules.items():
+        sd = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
+        m.load_state_dict(sd)
+    for name, o in optimizers.items():
+        o.load_state_dict(_unflatten_optimizer(name, tensors, meta))
+    rng = {k[4:]: v for k, v in tensors.items() if k.startswith("rng.")}
+    return json.loads(meta["counters"]), rng
+
+
+def latest_state(run_dir) -> tuple[int, Path] | None:
+    run_dir = Path(run_dir)
+    found = sorted((int(m.group(1)), p) for p in run_dir.glob("state_*.safetensors") if (m := STATE_RE.match(p.name)))
+    return found[-1] if found else None

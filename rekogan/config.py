@@ -1,0 +1,100 @@
+"""One typed training config, resolved from a named preset plus explicit overrides.
+
+`fixed` is the project's best recipe; `collapsed` is the original ReKOGAN recipe that drew
+'차', '핀', '긴' when asked for '가': DCGAN conditioning through a 10-dimensional label embedding
+for 520 classes. Every field can be overridden on the command line (train.py --FIELD VALUE).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+
+from .models import ModelConfig
+
+
+@dataclass
+class TrainConfig:
+    # data
+    data: str = "fonts"            # fonts | fonts:DIR | hgu1:PATH | folder:PATH
+    classes: str = "seri95"        # 'seri95' (520), a count n (the first n), or the syllables themselves
+    size: int = 64
+    augment: float = 1.0           # augmentation strength (0 = off); never flips
+    # model
+    arch: str = "proj"
+    z_dim: int = 128
+    embed_dim: int = 128
+    ngf: int = 32
+    ndf: int = 24
+    # loss
+    loss: str = "hinge"            # hinge | bce
+    real_label: float = 1.0        # BCE target for real images (0.9 = one-sided label smoothing)
+    aux_weight: float = 1.0        # auxiliary classification loss on D's features (proj only)
+    # optimisation
+    batch: int = 64
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    ema: float = 0.998             # EMA decay of G's weights for sampling (0 = sample the raw G)
+    ema_start: int = 500           # steps before the EMA starts tracking (early weights are noise)
+    # schedule
+    epochs: int = 60
+    epoch_images: int = 32768      # images seen per epoch (the data is augmented, so epochs are a unit of time)
+    seed: int = 0
+    # logging and evaluation
+    grid_classes: int = 16         # rows of the per-epoch sample grid (classes spread over the list)
+    grid_seeds: int = 8            # columns: fixed seeds 0..grid_seeds-1
+    eval_every: int = 1            # evaluate with the project classifier every N epochs (0 = never)
+    classifier: str = "checkpoints/classifier/classifier.safetensors"
+    keep_states: int = 1           # resume states kept (older ones deleted)
+    # plumbing
+    device: str = "auto"           # auto | cpu | cuda | cuda:N
+    amp: bool = True               # bf16 autocast on CUDA (ignored on CPU)
+    threads: int = 0               # torch CPU threads (0 = all cores)
+    preset: str = "fixed"
+
+    def model_config(self, n_classes: int) -> ModelConfig:
+        return ModelConfig(arch=self.arch, n_classes=n_classes, size=self.size, z_dim=self.z_dim,
+                           embed_dim=self.embed_dim, ngf=self.ngf, ndf=self.ndf)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+
+PRESETS: dict[str, dict] = {
+    "fixed": {},
+    # The original: DCGAN, 10-d label embedding concatenated to z and broadcast as maps into D,
+    # BCE with 0.9 real labels, Adam 2e-4 (0.5, 0.999), batch 128, no EMA, no auxiliary loss.
+    "collapsed": dict(arch="dcgan", z_dim=100, embed_dim=10, ngf=64, ndf=64, loss="bce", real_label=0.9,
+                      aux_weight=0.0, batch=128, lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, ema=0.0),
+    # The original's fix: the same DCGAN with a 50-d condition.
+    "original50": dict(arch="dcgan", z_dim=100, embed_dim=50, ngf=64, ndf=64, loss="bce", real_label=0.9,
+                       aux_weight=0.0, batch=128, ema=0.0),
+    # Seconds-long runs for tests: 4 classes at 16x16.
+    "tiny": dict(classes="4", size=16, ngf=8, ndf=8, z_dim=16, embed_dim=8, batch=16, epochs=2,
+                 epoch_images=64, grid_classes=4, grid_seeds=4, eval_every=0, ema_start=0),
+}
+
+
+def resolve(preset: str = "fixed", **overrides) -> TrainConfig:
+    """Preset values, then overrides (unknown names are an error, not ignored)."""
+    assert preset in PRESETS, f"unknown preset {preset!r}; choose from {sorted(PRESETS)}"
+    names = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(overrides) - names)
+    assert not unknown, f"unknown config fields {unknown}; valid: {sorted(names)}"
+    cfg = TrainConfig(**{**PRESETS[preset], **overrides, "preset": preset})
+    assert cfg.loss in ("hinge", "bce"), f"loss must be hinge or bce, got {cfg.loss!r}"
+    assert cfg.batch >= 2 and cfg.epochs >= 1 and cfg.epoch_images >= cfg.batch, \
+        f"need batch >= 2, epochs >= 1 and epoch_images >= batch (got {cfg.batch}, {cfg.epochs}, {cfg.epoch_images})"
+    assert 0.0 <= cfg.ema < 1.0, f"ema decay must be in [0, 1), got {cfg.ema}"
+    return cfg
+
+
+def from_dict(d: dict) -> TrainConfig:
+    """Rebuild a config from config.json (fields added later keep their defaults)."""
+    names = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in d.items() if k in names})

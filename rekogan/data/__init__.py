@@ -1,0 +1,96 @@
+"""Data sources behind one interface: `load_source("fonts" | "hgu1:PATH" | "folder:PATH", ...)`.
+
+Every source returns a GlyphSet: all images in memory as one uint8 tensor (N, H, W), white ink
+on black, plus labels into the *given* class list (the class list comes from the config, never
+from the data). Training reads batches by indexing that tensor; nothing is decoded per step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..hangul import ClassList
+
+
+@dataclass
+class GlyphSet:
+    images: torch.Tensor          # (N, H, W) uint8, white ink (255) on black (0)
+    labels: torch.Tensor          # (N,) int64, index into classes
+    classes: ClassList
+    groups: torch.Tensor          # (N,) int64, index into group_names (font face / file / writer)
+    group_names: list[str]
+    info: dict = field(default_factory=dict)  # provenance: source, faces/files, skipped counts, licences
+
+    def __post_init__(self):
+        n = len(self.images)
+        assert self.images.dtype == torch.uint8 and self.images.ndim == 3, "images must be (N, H, W) uint8"
+        assert self.labels.shape == (n,) and self.groups.shape == (n,), "labels/groups must be (N,)"
+        if n == 0:
+            raise ValueError(f"data source {self.info.get('source', '?')} gave no usable image for the "
+                             f"{len(self.classes)} classes")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, mask: torch.Tensor, split: str) -> "GlyphSet":
+        info = dict(self.info, split=split, images=int(mask.sum()))
+        return GlyphSet(self.images[mask], self.labels[mask], self.classes, self.groups[mask], self.group_names, info)
+
+    def split(self, heldout_groups: list[str] | None = None) -> tuple["GlyphSet", "GlyphSet"]:
+        """(train, heldout). Held out: the named groups when given (font faces), else every 10th
+        group (files/writers), else every 10th sample of each class when there is one group."""
+        names = self.group_names
+        if heldout_groups:
+            held_ids = [i for i, g in enumerate(names) if g in set(heldout_groups)]
+        elif len(names) >= 5:
+            held_ids = list(range(0, len(names), 10)) if len(names) >= 10 else [len(names) - 1]
+        else:
+            held_ids = None
+        if held_ids is not None:
+            held = torch.isin(self.groups, torch.tensor(held_ids, dtype=torch.int64))
+        else:
+            held = (torch.arange(len(self)) % 10) == 9
+        if held.all() or not held.any():
+            raise ValueError(f"cannot split {self.info.get('source')}: the held-out part would be "
+                             f"{'everything' if held.all() else 'empty'}")
+        return self.subset(~held, "train"), self.subset(held, "heldout")
+
+
+def load_source(spec: str, *, classes: ClassList, size: int, font_dirs: list[str] | None = None,
+                cache_dir: str | None = None) -> GlyphSet:
+    """spec: 'fonts' (default data), 'hgu1:PATH' (a .hgu1 file or folder of them), 'folder:PATH'."""
+    kind, _, path = spec.partition(":")
+    if kind == "fonts":
+        from .fonts import HELDOUT_FACES, load_fonts, package_licences
+        images, faces, skipped = load_fonts(classes=classes, size=size, font_dirs=[path] if path else font_dirs,
+                                            cache_dir=cache_dir)
+        f, c = images.shape[:2]
+        lic = package_licences(sorted({fc.path for fc in faces}))
+        info = {
+            "source": spec, "faces": [fc.name for fc in faces], "skipped_faces": skipped,
+            "heldout_faces": [n for n in HELDOUT_FACES if n in {fc.name for fc in faces}],
+            "face_files": {fc.name: {"file": fc.path, **lic.get(fc.path, {})} for fc in faces},
+        }
+        return GlyphSet(
+            torch.from_numpy(images.reshape(f * c, size, size)),          # (F*C, H, W)
+            torch.arange(c).repeat(f),
+            classes,
+            torch.arange(f).repeat_interleave(c),
+            [fc.name for fc in faces], info)
+    if kind == "hgu1":
+        from .hgu1 import load_hgu1
+        assert path, "hgu1 needs a path: --data hgu1:/path/to/file_or_folder"
+        return load_hgu1(path, classes=classes, size=size)
+    if kind == "folder":
+        from .folder import load_folder
+        assert path, "folder needs a path: --data folder:/path/to/root"
+        return load_folder(path, classes=classes, size=size)
+    raise ValueError(f"unknown data source {spec!r}: use fonts, fonts:DIR, hgu1:PATH or folder:PATH")
+
+
+def load_splits(spec: str, *, classes: ClassList, size: int, **kw) -> tuple[GlyphSet, GlyphSet]:
+    """(train, heldout) for a source; font runs hold out the fixed HELDOUT_FACES."""
+    full = load_source(spec, classes=classes, size=size, **kw)
+    return full.split(full.info.get("heldout_faces") or None)

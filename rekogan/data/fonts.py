@@ -1,0 +1,173 @@
+"""The default data: Hangul glyphs rendered from installed Korean fonts.
+
+Each face draws every class once; augmentation (augment.py) turns ~80 faces into a
+handwriting-like distribution. A face is used only if it has a real glyph for every requested
+class (a missing glyph renders as the face's .notdef box, which we detect by comparing pixels).
+A fixed, named set of faces is held out for evaluation and recorded in each run.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from ..hangul import ClassList
+from .normalize import normalize_glyph
+
+FONT_DIRS = ["/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts"]
+FONT_EXTS = {".ttf", ".otf", ".ttc", ".otc"}
+RENDER_PX = 112  # render large, then normalise down: keeps thin strokes anti-aliased
+
+# Held out from GAN and classifier training, used for evaluation only: a spread of styles
+# (gothic, myeongjo, pen, brush, decorative) so held-out accuracy is not one style's accuracy.
+HELDOUT_FACES = (
+    "NanumBarunpenR", "NanumMyeongjoBold", "NanumSquareRoundR", "UnDotumBold",
+    "UnPilgia", "Eunjin", "BMJUA_ttf", "gulim",
+)
+
+
+@dataclass(frozen=True)
+class Face:
+    path: str
+    index: int  # face index inside a .ttc collection
+    name: str   # unique, stable: file stem (+ '#index' in collections)
+
+
+def find_faces(font_dirs: list[str] | None = None) -> list[Face]:
+    """Every font face under the given folders (default: the system's), sorted by name."""
+    dirs = [Path(os.path.expanduser(d)) for d in (font_dirs or FONT_DIRS)]
+    faces = []
+    for d in dirs:
+        if not d.is_dir():
+            continue
+        for p in sorted(d.rglob("*")):
+            if p.suffix.lower() not in FONT_EXTS:
+                continue
+            n = 1
+            if p.suffix.lower() in (".ttc", ".otc"):
+                n = _collection_size(p)
+            for i in range(n):
+                faces.append(Face(str(p), i, p.stem if n == 1 else f"{p.stem}#{i}"))
+    faces.sort(key=lambda f: f.name)
+    # one face per name (the same file can be reachable twice through symlinked folders)
+    seen, unique = set(), []
+    for f in faces:
+        if f.name not in seen:
+            seen.add(f.name)
+            unique.append(f)
+    return unique
+
+
+def _collection_size(path: Path) -> int:
+    n = 0
+    while n < 64:
+        try:
+            ImageFont.truetype(str(path), 10, index=n)
+        except OSError:
+            break
+        n += 1
+    return max(n, 1)
+
+
+def _draw(font: ImageFont.FreeTypeFont, ch: str) -> np.ndarray:
+    img = Image.new("L", (RENDER_PX * 2, RENDER_PX * 2), 0)
+    ImageDraw.Draw(img).text((RENDER_PX // 2, RENDER_PX // 2), ch, fill=255, font=font)
+    return np.asarray(img)
+
+
+def render_face(face: Face, classes: ClassList, *, size: int) -> np.ndarray | None:
+    """(C, size, size) uint8 for one face, or None when it lacks any class (or is not Hangul)."""
+    try:
+        font = ImageFont.truetype(face.path, RENDER_PX, index=face.index)
+    except OSError:
+        return None
+    # glyphs the face does not have all render as the same .notdef picture
+    notdef = {_draw(font, ch).tobytes() for ch in ("\ue000", "\uffff", "\U0010fffd")}
+    out = np.zeros((len(classes), size, size), np.uint8)
+    for i, ch in enumerate(classes):
+        raw = _draw(font, ch)
+        if raw.tobytes() in notdef:
+            return None
+        g = normalize_glyph(raw, size=size)
+        if g is None:
+            return None
+        out[i] = g
+    return out
+
+
+def package_licences(paths: list[str]) -> dict[str, dict]:
+    """font file -> {package, licence} from dpkg and /usr/share/doc/<pkg>/copyright (Debian only;
+    {} elsewhere). Used to record the provenance of every trained model."""
+    result = {}
+    try:
+        out = subprocess.run(["dpkg", "-S", *paths], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return result
+    licences: dict[str, str] = {}
+    for line in out.splitlines():
+        if ": " not in line:
+            continue
+        pkg, path = line.split(": ", 1)
+        pkg = pkg.split(",")[0].split(":")[0]
+        if pkg not in licences:
+            licences[pkg] = _licence_of(pkg)
+        result[path] = {"package": pkg, "licence": licences[pkg]}
+    return result
+
+
+def _licence_of(pkg: str) -> str:
+    f = Path(f"/usr/share/doc/{pkg}/copyright")
+    if not f.exists():
+        return "unknown"
+    names = []
+    for line in f.read_text(errors="replace").splitlines():
+        m = re.match(r"^License:\s*(\S.*)$", line)
+        if m and m.group(1).strip() not in names:
+            names.append(m.group(1).strip())
+    return ", ".join(names) if names else "see " + str(f)
+
+
+def load_fonts(*, classes: ClassList, size: int, font_dirs: list[str] | None = None,
+               cache_dir: str | None = None, heldout: tuple[str, ...] = HELDOUT_FACES):
+    """Render (or read from the cache) every usable face. Returns images (F, C, size, size) uint8,
+    the faces, the names of faces that were skipped, and the held-out names actually present."""
+    faces = find_faces(font_dirs)
+    if not faces:
+        where = font_dirs or FONT_DIRS
+        raise FileNotFoundError(f"no font files (.ttf/.otf/.ttc) under {where}; install Korean fonts "
+                                "(e.g. apt-get install fonts-nanum fonts-unfonts-core) or pass --fonts DIR")
+    key = hashlib.sha1(json.dumps([[f.path, f.index, os.path.getmtime(f.path), os.path.getsize(f.path)] for f in faces]
+                                  + [list(classes), size, RENDER_PX]).encode()).hexdigest()[:16]
+    cache = Path(cache_dir or os.environ.get("REKOGAN_CACHE", "~/.cache/rekogan")).expanduser() / f"fonts_{key}.npz"
+    if cache.exists():
+        z = np.load(cache, allow_pickle=False)
+        names = list(z["names"])
+        by_name = {f.name: f for f in faces}
+        used = [by_name[n] for n in names]
+        skipped = list(z["skipped"])
+        images = z["images"]
+    else:
+        used, skipped, stack = [], [], []
+        for f in faces:
+            arr = render_face(f, classes, size=size)
+            if arr is None:
+                skipped.append(f.name)
+            else:
+                used.append(f)
+                stack.append(arr)
+        if not used:
+            raise ValueError(f"none of the {len(faces)} fonts found covers all {len(classes)} classes; "
+                             "install Korean fonts (fonts-nanum, fonts-unfonts-core, ...) or pass --fonts DIR")
+        images = np.stack(stack)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, images=images, names=np.array([f.name for f in used]), skipped=np.array(skipped, dtype=str))
+        os.replace(tmp, cache)
+    return images, used, skipped

@@ -1,0 +1,377 @@
+"""How good is a generator? Readability, label collapse, diversity, classifier FD / IS.
+
+All metrics use the project classifier (rekogan.classifier) over K seeds x all classes: seed s
+(0..K-1) is one latent z = seed_to_z(s, truncation=1.0) shared by every class, i.e. one writer.
+
+  readability      share of generated glyphs the classifier reads as the intended class (top-1,
+                   argmax over all the classifier's classes)
+  per_class        readability of each class; failing_classes = classes below 0.5 (label
+                   collapse shows up as many failing classes and a few "attractor" readings)
+  top_confusions   most frequent (intended -> read) pairs, e.g. 가 -> 긴
+  diversity        mean pairwise distance between the K samples of one class in the
+                   classifier's feature space, averaged over classes, divided by the same
+                   measure on real data (K train-split images per class, augmented as in GAN
+                   training, averaged over many random K-subsets). 1.0 = as varied as the
+                   data, 0 = one image per class.
+  classifier_fd    Frechet distance between the classifier features of the generated set and of
+                   the (augmented) train split. NOT the FID: a different, small network.
+  classifier_is    exp(E_x KL(p(y|x) || p(y))) with this classifier (Inception-Score analogue,
+                   NOT the IS): 1 = one reading for everything, max = number of classes.
+
+Real-data statistics (feature mean/covariance, real diversity) are computed once per
+(classifier file, data, classes, size, K, augmentation) and cached in ~/.cache/rekogan
+(REKOGAN_EVAL_CACHE or REKOGAN_CACHE override the folder).
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .classifier import HangulClassifier, features_and_logits, load_classifier
+from .hangul import ClassList
+from .sampling import seed_to_z
+
+REF_VERSION = 1
+REF_DRAWS = 32          # random K-subsets per class for the real diversity
+REF_SEED = 0            # augmentation / subset draws of the reference are fixed
+FAIL_BELOW = 0.5
+TOP_CONFUSIONS = 10
+
+
+# ---- small maths ----------------------------------------------------------------------------
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """|mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^1/2), in float64 via symmetric eigendecompositions."""
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    s1, s2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
+    w, v = np.linalg.eigh((s1 + s1.T) / 2)
+    r1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T                      # S1^1/2
+    m = r1 @ s2 @ r1                                                   # same eigenvalues as S1 S2
+    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt)
+
+
+def feature_stats(feats: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    f = feats.double().numpy()
+    return f.mean(0), np.cov(f, rowvar=False)
+
+
+def classifier_is(logits: torch.Tensor) -> float:
+    p = torch.softmax(logits.double(), 1)
+    py = p.mean(0, keepdim=True)
+    kl = (p * (torch.log(p.clamp_min(1e-30)) - torch.log(py.clamp_min(1e-30)))).sum(1)
+    return float(torch.exp(kl.mean()))
+
+
+def mean_pairwise(feats: torch.Tensor) -> torch.Tensor:
+    """(G, K, D) -> (G,) mean Euclidean distance over the K(K-1)/2 pairs of each group."""
+    g, k, _ = feats.shape
+    if k < 2:
+        return torch.full((g,), float("nan"))
+    d = torch.cdist(feats.double(), feats.double())                    # (G, K, K)
+    return d.sum((1, 2)) / (k * (k - 1))
+
+
+def _as_classifier(classifier) -> HangulClassifier:
+    if isinstance(classifier, (str, Path)):
+        return load_classifier(classifier)[0]
+    if isinstance(classifier, tuple):
+        classifier = classifier[0]
+    assert isinstance(classifier, HangulClassifier) or type(classifier).__name__ == "HangulClassifier", \
+        f"not a classifier: {type(classifier).__name__}"
+    assert classifier.class_list is not None, "the classifier does not know its class list (set .class_list)"
+    return classifier.eval()
+
+
+def class_map(classes: ClassList, clf: HangulClassifier) -> torch.Tensor:
+    """Generator class index -> classifier class index."""
+    missing = [s for s in classes if s not in clf.class_list]
+    if missing:
+        raise ValueError(f"the classifier ({len(clf.class_list)} classes) cannot read {len(missing)} of the "
+                         f"generator's classes, e.g. {''.join(missing[:10])}; train one for these classes")
+    return torch.tensor([clf.class_list.index(s) for s in classes], dtype=torch.int64)
+
+
+# ---- real-data reference --------------------------------------------------------------------
+
+def _cache_dir() -> Path:
+    d = os.environ.get("REKOGAN_EVAL_CACHE") or os.environ.get("REKOGAN_CACHE") or "~/.cache/rekogan"
+    return Path(d).expanduser()
+
+
+def _augmented_features(clf, images: torch.Tensor, strength: float, gen: torch.Generator, chunk: int = 1024):
+    from .data.augment import augment
+    feats, logits = [], []
+    for i in range(0, len(images), chunk):
+        x = images[i:i + chunk].unsqueeze(1).float().div(127.5).sub(1)
+        if strength > 0:
+            x = augment(x, strength=strength, generator=gen)
+        f, lg = features_and_logits(clf, x)
+        feats.append(f); logits.append(lg)
+    return torch.cat(feats), torch.cat(logits)
+
+
+def real_reference(classifier, *, classes: ClassList, size: int, seeds: int = 8, data: str = "fonts",
+                   augment: float = 1.0, glyphs=None, use_cache: bool = True) -> dict:
+    """Real-data statistics for one generator setup: feature mean/covariance of the (augmented) train
+    split, mean pairwise feature distance of K real images per class, and, for scale, the
+    classifier's readability / classifier_is / classifier_fd of the held-out faces.
+    glyphs=(train, heldout) GlyphSets skips loading (and the disk cache)."""
+    clf = _as_classifier(classifier)
+    cmap = class_map(classes, clf)
+    key = None
+    if use_cache and glyphs is None and clf.file_id:
+        key = hashlib.sha1(json.dumps([REF_VERSION, clf.file_id, data, list(classes), size, seeds, augment,
+                                       REF_DRAWS, REF_SEED], ensure_ascii=False).encode()).hexdigest()[:16]
+        path = _cache_dir() / f"evalref_{key}.npz"
+        if path.exists():
+            try:
+                z = np.load(path, allow_pickle=False)
+                ref = json.loads(str(z["meta"]))
+                ref.update(mu=z["mu"], sigma=z["sigma"])
+                return ref
+            except (OSError, ValueError, KeyError):
+                pass  # unreadable cache: recompute
+    t0 = time.time()
+    if glyphs is None:
+        from .data import load_splits
+        glyphs = load_splits(data, classes=classes, size=size)
+    train, held = glyphs
+    gen = torch.Generator().manual_seed(REF_SEED)
+    f_tr, lg_tr = _augmented_features(clf, train.images, augment, gen)
+    mu, sigma = feature_stats(f_tr)
+    # real diversity: K images of one class (different faces), averaged over random K-subsets
+    rng = torch.Generator().manual_seed(REF_SEED + 1)
+    per_class = []
+    for c in range(len(classes)):
+        idx = (train.labels == c).nonzero().squeeze(1)
+        if len(idx) < 2:
+            continue
+        k = min(seeds, len(idx))
+        picks = torch.stack([idx[torch.randperm(len(idx), generator=rng)[:k]] for _ in range(REF_DRAWS)])
+        per_class.append(float(mean_pairwise(f_tr[picks]).mean()))        # (draws, k, D) -> mean
+    if not per_class:
+        raise ValueError("real diversity needs >= 2 train images of at least one class")
+    ref = {
+        "diversity_raw": float(np.mean(per_class)), "n_images": len(train), "seeds": seeds, "augment": augment,
+        "data": data, "size": size, "classes": len(classes), "split": "train",
+        "readability": float((lg_tr.argmax(1) == cmap[train.labels]).float().mean()),
+        "classifier_is": classifier_is(lg_tr),
+    }
+    if held is not None and len(held):
+        f_h, lg_h = _augmented_features(clf, held.images, augment, gen)
+        mu_h, sig_h = feature_stats(f_h)
+        ref["heldout_readability"] = float((lg_h.argmax(1) == cmap[held.labels]).float().mean())
+        ref["heldout_classifier_fd"] = frechet_distance(mu_h, sig_h, mu, sigma)
+    ref["seconds"] = round(time.time() - t0, 1)
+    if key is not None:
+        path = _cache_dir() / f"evalref_{key}.npz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, mu=mu, sigma=sigma, meta=np.array(json.dumps(ref)))
+        os.replace(tmp, path)
+    ref.update(mu=mu, sigma=sigma)
+    return ref
+
+
+# ---- the metrics ----------------------------------------------------------------------------
+
+@torch.inference_mode()
+def generate_grid(G, n_classes: int, seeds: int, *, truncation: float = 1.0, batch: int = 260) -> torch.Tensor:
+    """(K * C, 1, S, S): seed-major (all classes of seed 0, then seed 1, ...)."""
+    if isinstance(G, torch.nn.Module):
+        assert not G.training, "put the generator in eval mode (BatchNorm must not depend on the batch)"
+        p = next(iter(G.parameters()), None)
+        dev = p.device if p is not None else torch.device("cpu")
+    else:
+        dev = torch.device("cpu")
+    z = torch.stack([seed_to_z(s, G.cfg.z_dim, truncation=truncation) for s in range(seeds)])  # (K, Z)
+    z = z.repeat_interleave(n_classes, 0)
+    y = torch.arange(n_classes).repeat(seeds)
+    out = [G(z[i:i + batch].to(dev), y[i:i + batch].to(dev)).float().cpu() for i in range(0, len(y), batch)]
+    return torch.cat(out)
+
+
+def evaluate_generator(G, *, classes: ClassList, classifier, seeds: int = 8, reference: dict | None = None) -> dict:
+    """Metrics of a generator over `seeds` seeds x all classes (see the module docstring).
+
+    G: any callable with .cfg.z_dim and .cfg.size, (z (N, Z), y (N,)) -> (N, 1, S, S) in [-1, 1],
+    white ink on black; label i means classes[i]. classifier: a HangulClassifier (with
+    .class_list), a (model, meta) pair or a path. reference: real_reference(...) for the
+    diversity ratio and classifier_fd (None: those two are None, diversity_raw is still given)."""
+    assert seeds >= 1, "seeds must be >= 1"
+    t0 = time.time()
+    clf = _as_classifier(classifier)
+    cmap = class_map(classes, clf)
+    n = len(classes)
+    imgs = generate_grid(G, n, seeds)
+    assert imgs.ndim == 4 and imgs.shape[0] == n * seeds and imgs.shape[1] == 1, \
+        f"generator must return (N, 1, S, S), got {tuple(imgs.shape)}"
+    feats, logits = features_and_logits(clf, imgs.clamp(-1, 1))
+    target = cmap.repeat(seeds)                                     # (K*C,)
+    pred = logits.argmax(1)
+    ok = (pred == target).float()
+    per_class = ok.view(seeds, n).mean(0)                           # (C,)
+    failing = [classes.syllable(i) for i in range(n) if per_class[i] < FAIL_BELOW]
+    wrong = (pred != target).nonzero().squeeze(1).tolist()
+    gen_idx = torch.arange(n).repeat(seeds)
+    conf = Counter((classes.syllable(int(gen_idx[i])), clf.class_list.syllable(int(pred[i]))) for i in wrong)
+    top = [{"intended": a, "read": b, "count": c} for (a, b), c in
+           sorted(conf.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_CONFUSIONS]]
+    # distinct readings: collapse onto few attractor syllables shows here
+    div_raw = float(mean_pairwise(feats.view(seeds, n, -1).transpose(0, 1)).mean()) if seeds >= 2 else None
+    res = {
+        "readability": float(ok.mean()),
+        "per_class": [round(float(v), 4) for v in per_class],
+        "failing_classes": failing, "failing_count": len(failing),
+        "top_confusions": top,
+        "distinct_readings": int(pred.unique().numel()),
+        "diversity_raw": div_raw,
+        "classifier_is": classifier_is(logits),
+        "diversity": None, "classifier_fd": None,
+        "seeds": seeds, "classes": n, "images": int(len(imgs)), "size": int(imgs.shape[-1]),
+        "classifier_id": clf.file_id,
+    }
+    if reference is not None:
+        if div_raw is not None and reference.get("diversity_raw"):
+            res["diversity"] = div_raw / reference["diversity_raw"]
+        mu, sigma = feature_stats(feats)
+        res["classifier_fd"] = frechet_distance(mu, sigma, reference["mu"], reference["sigma"])
+        res["reference"] = {k: v for k, v in reference.items() if k not in ("mu", "sigma")}
+    res["seconds"] = round(time.time() - t0, 2)
+    return res
+
+
+# ---- per-run records ------------------------------------------------------------------------
+
+_CLASSIFIERS: dict[tuple, HangulClassifier] = {}
+
+
+def _cached_classifier(path) -> HangulClassifier:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"classifier not found: {path}; train it with `python -m rekogan.classifier train "
+                                f"--threads 1` (writes checkpoints/classifier/classifier.safetensors) or pass "
+                                f"the path of one")
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _CLASSIFIERS:
+        _CLASSIFIERS.clear()
+        _CLASSIFIERS[key] = load_classifier(path)[0]
+    return _CLASSIFIERS[key]
+
+
+def read_evaluations(run_dir) -> list[dict]:
+    """The records of run_dir/evaluation.jsonl, one per epoch, by epoch (broken lines ignored)."""
+    path = Path(run_dir) / "evaluation.jsonl"
+    if not path.exists():
+        return []
+    by_epoch = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            r = json.loads(line)
+            by_epoch[int(r["epoch"])] = r
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+    return [by_epoch[e] for e in sorted(by_epoch)]
+
+
+@contextmanager
+def _locked(run_dir: Path):
+    """Serialise read-modify-write of evaluation.jsonl (training and the CLI may both write)."""
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _write_atomic(path: Path, text: str):
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def plot_evaluation(run_dir, records: list[dict] | None = None):
+    """run_dir/evaluation.png: readability and diversity (and classifier FD) against epoch."""
+    run_dir = Path(run_dir)
+    records = read_evaluations(run_dir) if records is None else records
+    if not records:
+        return
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ep = [r["epoch"] for r in records]
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+    ax[0].plot(ep, [r["readability"] for r in records], "o-", label="readability (classifier top-1)")
+    ax[0].plot(ep, [r["diversity"] if r.get("diversity") is not None else float("nan") for r in records],
+               "s-", label="diversity (1 = as varied as the data)")
+    ax[0].axhline(1.0, color="grey", lw=0.5, ls=":")
+    ax[0].set_ylim(0, max(1.05, max((r.get("diversity") or 0) for r in records) * 1.05))
+    ax[0].set_xlabel("epoch"); ax[0].legend(fontsize=8); ax[0].set_title(f"{run_dir.name}: readability, diversity")
+    fd = [r.get("classifier_fd") for r in records]
+    ax[1].plot(ep, [v if v is not None else float("nan") for v in fd], "o-", color="C2")
+    ax[1].set_xlabel("epoch"); ax[1].set_title("classifier FD (lower is better; not FID)")
+    if all(v is not None and v > 0 for v in fd) and max(fd) / max(min(fd), 1e-9) > 20:
+        ax[1].set_yscale("log")
+    else:
+        ax[1].ticklabel_format(axis="y", useOffset=False)
+    from matplotlib.ticker import MaxNLocator
+    for a in ax:
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.tight_layout()
+    tmp = run_dir / f".evaluation.{os.getpid()}.tmp.png"
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, run_dir / "evaluation.png")
+
+
+def record_evaluation(run_dir, ckpt_path, *, classifier_path, seeds: int = 8) -> dict:
+    """Evaluate one epoch checkpoint and put its line into run_dir/evaluation.jsonl (replacing an
+    earlier line of the same epoch), then redraw run_dir/evaluation.png. Returns the record."""
+    from .checkpoints import load_generator
+    t0 = time.time()
+    run_dir = Path(run_dir)
+    clf = _cached_classifier(classifier_path)
+    G, meta = load_generator(ckpt_path)
+    G = G.to(memory_format=torch.channels_last)            # same function, ~30% faster convs on a CPU
+    cfg = meta.get("config") or {}
+    classes = meta["class_list"]
+    ref = real_reference(clf, classes=classes, size=G.cfg.size, seeds=seeds, data=cfg.get("data", "fonts"),
+                         augment=float(cfg.get("augment", 1.0)))
+    res = evaluate_generator(G, classes=classes, classifier=clf, seeds=seeds, reference=ref)
+    record = {
+        "epoch": meta["epoch"], "step": meta["step"], "images_seen": meta["images_seen"],
+        "readability": round(res["readability"], 5),
+        "diversity": None if res["diversity"] is None else round(res["diversity"], 4),
+        "classifier_fd": round(res["classifier_fd"], 4), "classifier_is": round(res["classifier_is"], 3),
+        "failing_count": res["failing_count"], "failing_classes": res["failing_classes"],
+        "top_confusions": res["top_confusions"], "distinct_readings": res["distinct_readings"],
+        "per_class": res["per_class"], "classes": "".join(classes), "seeds": seeds,
+        "classifier_id": clf.file_id, "classifier": str(classifier_path),
+        "checkpoint": Path(ckpt_path).name,
+        "reference": {k: (round(v, 5) if isinstance(v, float) else v) for k, v in res["reference"].items()},
+        "seconds": round(time.time() - t0, 2), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with _locked(run_dir):
+        records = [r for r in read_evaluations(run_dir) if r["epoch"] != record["epoch"]] + [record]
+        records.sort(key=lambda r: r["epoch"])
+        _write_atomic(run_dir / "evaluation.jsonl",
+                      "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        plot_evaluation(run_dir, records)
+    return record

@@ -1,0 +1,127 @@
+"""Sampling: seed -> latent, truncation, batched generation, uint8 out, text -> one handwritten line.
+
+A seed is a writer: z is drawn from the seed with a dedicated torch.Generator (never the global
+RNG), so the same checkpoint, class and seed give the same pixels on any CPU, and one z is used
+for every syllable of a text so a line looks like one hand.
+
+Truncation (the slider): psi-truncation towards the mean latent, z' = psi * z with psi in [0, 1]
+(StyleGAN's variant; our prior's mean is 0). psi = 1 is the full variety of writers, psi = 0 the
+"average" writer, most legible and least varied. Unlike BigGAN's resampling variant it is smooth
+in psi, so moving the slider morphs the writer instead of jumping to another one.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .hangul import ClassList, Token
+
+MAX_SEED = 2**31 - 1
+
+
+def seed_to_z(seed: int, z_dim: int, *, truncation: float = 1.0) -> torch.Tensor:
+    """(z_dim,) float32 latent for a seed; identical on every CPU and PyTorch build."""
+    assert isinstance(seed, int) and 0 <= seed <= MAX_SEED, f"seed must be an integer in 0..{MAX_SEED}, got {seed!r}"
+    assert 0.0 <= truncation <= 1.0, f"truncation psi must be in [0, 1], got {truncation}"
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    return torch.randn(z_dim, generator=g) * truncation
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation between two latents (keeps the norm typical of a Gaussian sample)."""
+    an, bn = a / a.norm(), b / b.norm()
+    omega = torch.arccos((an * bn).sum().clamp(-1 + 1e-7, 1 - 1e-7))
+    if omega.abs() < 1e-4:
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+@torch.inference_mode()
+def generate(generator: torch.nn.Module, labels: torch.Tensor, z: torch.Tensor, *, batch: int = 1024) -> torch.Tensor:
+    """labels (N,) and z (N, Z) or (Z,) -> images (N, 1, S, S) float in [-1, 1], white ink on black."""
+    assert not generator.training, "put the generator in eval mode: in train mode BatchNorm makes a glyph depend on its batch"
+    dev = next(generator.parameters()).device
+    labels = labels.to(dev)
+    if z.ndim == 1:
+        z = z.expand(len(labels), -1)
+    z = z.to(dev)
+    outs = [generator(z[i:i + batch], labels[i:i + batch]).float() for i in range(0, len(labels), batch)]
+    return torch.cat(outs).cpu() if outs else torch.zeros(0, 1, 1, 1)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """(N, 1, S, S) in [-1, 1], white on black -> (N, S, S) uint8 dark ink (0) on white paper (255)."""
+    return ((1 - images.clamp(-1, 1)) * 127.5).round().to(torch.uint8)[:, 0]
+
+
+def sample(generator: torch.nn.Module, classes: list[int], *, seed: int, truncation: float = 1.0) -> torch.Tensor:
+    """Class indices -> (N, S, S) uint8, dark on white, all drawn by the writer `seed`."""
+    z = seed_to_z(seed, generator.cfg.z_dim, truncation=truncation)
+    return to_uint8(generate(generator, torch.as_tensor(classes, dtype=torch.int64), z))
+
+
+def grid(images: torch.Tensor, rows: int, cols: int, *, pad: int = 2, fill: int = 255) -> torch.Tensor:
+    """(rows*cols, S, S) uint8 -> one (rows*(S+pad)+pad, cols*(S+pad)+pad) uint8 sheet."""
+    n, s, _ = images.shape
+    assert n == rows * cols, f"grid of {rows}x{cols} needs {rows * cols} images, got {n}"
+    out = torch.full((rows * (s + pad) + pad, cols * (s + pad) + pad), fill, dtype=torch.uint8)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        out[pad + r * (s + pad): pad + r * (s + pad) + s, pad + c * (s + pad): pad + c * (s + pad) + s] = images[i]
+    return out
+
+
+@torch.inference_mode()
+def render_tokens(generator: torch.nn.Module, tokens: list[Token], *, seed: int, truncation: float = 1.0,
+                  z: torch.Tensor | None = None, unknown_glyph=None, cell: int | None = None) -> torch.Tensor:
+    """Tokens -> one uint8 page (dark on white): one batched forward pass for all syllables.
+
+    Spaces leave a half-cell gap, newlines start a new line, and 'unknown' tokens (characters the
+    model cannot write) are drawn by `unknown_glyph(char, size) -> (S, S) uint8` (e.g. a grey
+    printed glyph) or, by default, as a hatched box, so nothing is dropped silently."""
+    s = generator.cfg.size
+    cell = cell or s
+    if z is None:
+        z = seed_to_z(seed, generator.cfg.z_dim, truncation=truncation)
+    idx = [t.index for t in tokens if t.kind == "syllable"]
+    drawn = to_uint8(generate(generator, torch.tensor(idx, dtype=torch.int64), z)) if idx else None
+    if drawn is not None and cell != s:
+        drawn = F.interpolate(drawn[:, None].float(), size=(cell, cell), mode="bilinear",
+                              align_corners=False).round().clamp(0, 255).to(torch.uint8)[:, 0]
+    # layout: lines of (kind, width) boxes
+    lines, line, k = [], [], 0
+    for t in tokens:
+        if t.kind == "newline":
+            lines.append(line); line = []
+        elif t.kind == "space":
+            line.append((None, cell // 2))
+        elif t.kind == "syllable":
+            line.append((drawn[k], cell)); k += 1
+        else:
+            g = unknown_glyph(t.char, cell) if unknown_glyph else _hatched(cell)
+            line.append((g, cell))
+    lines.append(line)
+    width = max([sum(w for _, w in ln) for ln in lines] + [cell])
+    page = torch.full((len(lines) * cell, width), 255, dtype=torch.uint8)
+    for r, ln in enumerate(lines):
+        x = 0
+        for img, w in ln:
+            if img is not None:
+                page[r * cell:(r + 1) * cell, x:x + w] = img
+            x += w
+    return page
+
+
+def _hatched(cell: int) -> torch.Tensor:
+    """A light hatched box: 'this character could not be written'."""
+    yy, xx = torch.meshgrid(torch.arange(cell), torch.arange(cell), indexing="ij")
+    box = torch.full((cell, cell), 255, dtype=torch.uint8)
+    box[((xx + yy) % 8) == 0] = 200
+    m = max(1, cell // 16)
+    box[:m, :] = box[-m:, :] = 170
+    box[:, :m] = box[:, -m:] = 170
+    return box
+
+
+def class_indices(classes: ClassList, syllables: str) -> list[int]:
+    return [classes.index(ch) for ch in syllables]

@@ -1,0 +1,145 @@
+"""Latency of the app's write path, in process: a 20-syllable line with one checkpoint, and app start-up.
+
+    python scripts/bench_app.py                                   # checkpoints/fixed, best epoch
+    python scripts/bench_app.py --checkpoint runs/fixed/epoch_040.safetensors --runs 100
+    python scripts/bench_app.py --no-startup                      # skip the app start-up timing
+
+Prints the median and p95 over --runs renders after --warmup renders, with --threads torch threads
+(default 2): `render` is what Studio.page() does (tokens, one batched forward pass, layout), `+png`
+adds the PNG encoding the app's image output does. Target: render median <= 30 ms (reported, not
+asserted). Start-up: `python app.py` on a free loopback port until its page answers (target <= 10 s).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TEXT = "오늘은 날씨가 좋아서 친구들과 공원에 갔습니다"      # 20 syllables, all among the 520 classes
+TARGET_MS = 30.0
+TARGET_START_S = 10.0
+
+
+def percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    k = (len(xs) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def find_checkpoint(arg: str | None) -> Path:
+    from rekogan.studio import Registry
+    if arg:
+        p = Path(arg)
+        if p.is_dir():
+            from rekogan.studio import scan_run
+            run = scan_run(p)
+            if run is None:
+                sys.exit(f"no epoch_*.safetensors in {p}")
+            return run.best.path
+        return p
+    reg = Registry()
+    runs = reg.runs()
+    if "fixed" not in runs:
+        sys.exit(f"no checkpoints/fixed run under {reg.root}; pass --checkpoint PATH (e.g. runs/fixed/epoch_001.safetensors)")
+    return runs["fixed"].best.path
+
+
+def bench_render(path: Path, *, runs: int, warmup: int, threads: int, seed: int) -> dict:
+    import torch
+    torch.set_num_threads(threads)
+    from PIL import Image
+    from rekogan.studio import EpochInfo, Studio, load
+    studio = Studio(root=path.parent.parent)
+    t0 = time.perf_counter()
+    model = load(EpochInfo(run=path.parent.name, epoch=0, path=path))
+    load_ms = (time.perf_counter() - t0) * 1000
+    n_syl = sum(1 for ch in TEXT if ch in model.classes)
+    for i in range(warmup):
+        studio.page(model=model, text=TEXT, seed=seed + i, truncation=0.8)
+    render, with_png = [], []
+    for i in range(runs):
+        t = time.perf_counter()
+        page = studio.page(model=model, text=TEXT, seed=seed + i, truncation=0.8)
+        t1 = time.perf_counter()
+        Image.fromarray(page.image).save(io.BytesIO(), format="PNG")
+        t2 = time.perf_counter()
+        render.append((t1 - t) * 1000)
+        with_png.append((t2 - t) * 1000)
+    return {"checkpoint": str(path), "syllables": n_syl, "page": page.image.shape,
+            "load_ms": load_ms, "median": statistics.median(render), "p95": percentile(render, 0.95),
+            "median_png": statistics.median(with_png), "p95_png": percentile(with_png, 0.95), "threads": threads,
+            "runs": runs}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_startup(*, timeout: float = 60.0) -> float | None:
+    """Seconds from spawning `python app.py` until GET / answers 200 (None: not within timeout)."""
+    port = free_port()
+    env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port))
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while time.perf_counter() - t0 < timeout:
+            if proc.poll() is not None:
+                return None
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    if r.status == 200:
+                        return time.perf_counter() - t0
+            except OSError:
+                time.sleep(0.1)
+        return None
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", help="epoch_NNN.safetensors or a run folder (default: checkpoints/fixed, best epoch)")
+    p.add_argument("--runs", type=int, default=50)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-startup", action="store_true", help="skip timing the app's start-up")
+    a = p.parse_args()
+    path = find_checkpoint(a.checkpoint)
+    r = bench_render(path, runs=a.runs, warmup=a.warmup, threads=a.threads, seed=a.seed)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"checkpoint {r['checkpoint']} (loaded in {r['load_ms']:.0f} ms)")
+    print(f"{r['syllables']}-syllable line -> page {r['page'][1]}x{r['page'][0]} px, {r['threads']} threads, "
+          f"{r['runs']} runs after {a.warmup} warm-up, load average {load:.1f} on {os.cpu_count()} CPUs")
+    ok = "within" if r["median"] <= TARGET_MS else "ABOVE"
+    print(f"render      median {r['median']:.1f} ms   p95 {r['p95']:.1f} ms   ({ok} the {TARGET_MS:.0f} ms target)")
+    print(f"render+png  median {r['median_png']:.1f} ms   p95 {r['p95_png']:.1f} ms")
+    if not a.no_startup:
+        s = bench_startup()
+        if s is None:
+            print("app start-up: did not answer within 60 s")
+        else:
+            print(f"app start-up to ready: {s:.1f} s ({'within' if s <= TARGET_START_S else 'ABOVE'} the "
+                  f"{TARGET_START_S:.0f} s target)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""Loopback load test of the app's /write endpoint: N concurrent gradio_client sessions x M requests.
+
+    python scripts/load_test.py                               # starts `python app.py` on a free port
+    python scripts/load_test.py --checkpoints /tmp/runs       # ... with REKOGAN_CHECKPOINTS=/tmp/runs
+    python scripts/load_test.py --url http://127.0.0.1:7860/ --pid 1234   # an app already running
+
+Every session is its own gradio_client.Client (its own connection and queue session); each sends
+--requests /write calls one after another (a different seed each time). Reports successes,
+p50/p95/max latency, throughput, and the server's resident memory (VmRSS) before, at peak and
+after. Loopback only: any other host is refused. Bounded: per-request and overall timeouts; a
+server this script started is always stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+TEXT = "오늘은 날씨가 좋아서 친구들과 공원에 갔습니다"
+
+
+def rss_mb(pid: int | None) -> float | None:
+    """Resident memory of a process and its children (MB), from /proc; None where unavailable."""
+    if not pid:
+        return None
+    total, pids = 0, [pid]
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(k) for k in kids]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            if p == pid:
+                return None
+    return total / 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, proc: subprocess.Popen | None, timeout: float) -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if proc is not None and proc.poll() is not None:
+            sys.exit(f"app.py exited with {proc.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return time.monotonic() - t0
+        except OSError:
+            time.sleep(0.2)
+    sys.exit(f"{url} not ready within {timeout:.0f} s")
+
+
+def start_app(checkpoints: str | None, timeout: float) -> tuple[subprocess.Popen, str, float]:
+    port = free_port()
+    env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
+               GRADIO_ANALYTICS_ENABLED="False")
+    if checkpoints:
+        env["REKOGAN_CHECKPOINTS"] = str(Path(checkpoints).resolve())
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    return proc, url, wait_ready(url, proc, timeout)
+
+
+def pick_run(client, run: str | None, epoch) -> tuple[str, object]:
+    """The run to write with: --run, else the app's right-hand default ('fixed' when there is one)."""
+    if run:
+        return run, epoch
+    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/compare"]
+    params = {p["parameter_name"]: p for p in info["parameters"]}
+    default = params["run_right"].get("parameter_default")
+    if not default:
+        sys.exit("the app lists no runs; pass --checkpoints DIR (a folder of runs) or --run NAME")
+    return default, epoch
+
+
+def session(url: str, n: int, *, sid: int, run: str, epoch, timeout: float, text: str,
+            stop: threading.Event) -> list[tuple[bool, float, str]]:
+    from gradio_client import Client
+    out = []
+    try:
+        client = Client(url, verbose=False, analytics_enabled=False, httpx_kwargs={"timeout": timeout},
+                        download_files=False)
+    except Exception as e:  # noqa: BLE001 - reported, not raised
+        return [(False, 0.0, f"connect: {type(e).__name__}: {e}")] * n
+    for i in range(n):
+        if stop.is_set():
+            out.append((False, 0.0, "overall timeout"))
+            continue
+        t = time.perf_counter()
+        try:
+            client.submit(text, sid * 1000 + i, 0.8, run, epoch, api_name="/write").result(timeout=timeout)
+            out.append((True, time.perf_counter() - t, ""))
+        except Exception as e:  # noqa: BLE001
+            out.append((False, time.perf_counter() - t, f"{type(e).__name__}: {str(e)[:120]}"))
+    try:
+        client.close()
+    except Exception:  # noqa: BLE001
+        pass
+    return out
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    k = (len(xs) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--url", help="an app already running on loopback (default: start one)")
+    p.add_argument("--pid", type=int, help="that app's process id, for its memory figures")
+    p.add_argument("--checkpoints", help="REKOGAN_CHECKPOINTS for the app this script starts")
+    p.add_argument("--sessions", type=int, default=32)
+    p.add_argument("--requests", type=int, default=10, help="requests per session")
+    p.add_argument("--run", help="run to write with (default: the app's default right-hand run)")
+    p.add_argument("--epoch", default="best")
+    p.add_argument("--text", default=TEXT)
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    p.add_argument("--overall-timeout", type=float, default=900.0, help="seconds for the whole test")
+    p.add_argument("--start-timeout", type=float, default=180.0)
+    a = p.parse_args()
+
+    proc = None
+    if a.url:
+        host = urlparse(a.url).hostname
+        if host not in LOOPBACK:
+            sys.exit(f"refusing {a.url}: this load test only talks to loopback ({', '.join(sorted(LOOPBACK))})")
+        url, pid, started = a.url, a.pid, None
+        wait_ready(url, None, a.start_timeout)
+    else:
+        proc, url, started = start_app(a.checkpoints, a.start_timeout)
+        pid = proc.pid
+    try:
+        from gradio_client import Client
+        probe = Client(url, verbose=False, analytics_enabled=False, httpx_kwargs={"timeout": a.timeout},
+                       download_files=False)
+        run, epoch = pick_run(probe, a.run, a.epoch)
+        probe.submit(a.text, 0, 0.8, run, epoch, api_name="/write").result(timeout=a.timeout)   # load the model
+        time.sleep(0.5)
+        rss_before = rss_mb(pid)
+        peak = [rss_before or 0.0]
+        stop, done = threading.Event(), threading.Event()
+
+        def monitor():
+            while not done.wait(0.25):
+                m = rss_mb(pid)
+                if m:
+                    peak[0] = max(peak[0], m)
+
+        threading.Thread(target=monitor, daemon=True).start()
+        timer = threading.Timer(a.overall_timeout, stop.set)
+        timer.start()
+        t0 = time.perf_counter()
+        results = []
+        with ThreadPoolExecutor(a.sessions) as pool:
+            futs = [pool.submit(session, url, a.requests, sid=s, run=run, epoch=epoch, timeout=a.timeout,
+                                text=a.text, stop=stop) for s in range(a.sessions)]
+            for f in as_completed(futs):
+                results += f.result()
+        wall = time.perf_counter() - t0
+        timer.cancel()
+        done.set()
+        rss_after = rss_mb(pid)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    ok = [t for s, t, _ in results if s]
+    errors = Counter(msg for s, _, msg in results if not s)
+    total = a.sessions * a.requests
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"app {url} (run {run!r}, epoch {epoch!r})" + (f", started in {started:.1f} s" if started else ""))
+    print(f"{a.sessions} sessions x {a.requests} requests to /write, {len(a.text)}-character text; "
+          f"load average {load:.1f} on {os.cpu_count()} CPUs")
+    print(f"successes {len(ok)}/{total} in {wall:.1f} s ({len(ok) / wall:.1f} req/s)")
+    if ok:
+        print(f"latency   p50 {statistics.median(ok) * 1000:.0f} ms   p95 {pct(ok, 0.95) * 1000:.0f} ms   "
+              f"max {max(ok) * 1000:.0f} ms")
+    fmt = (lambda m: f"{m:.0f} MB" if m else "n/a")
+    print(f"server RSS before {fmt(rss_before)}   peak {fmt(peak[0])}   after {fmt(rss_after)}")
+    for msg, n in errors.most_common(5):
+        print(f"  {n} x {msg}")
+    sys.exit(0 if len(ok) == total else 1)
+
+
+if __name__ == "__main__":
+    main()

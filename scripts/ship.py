@@ -1,0 +1,75 @@
+"""Copy a shipped selection of a training run into checkpoints/<name>/.
+
+  python scripts/ship.py runs/fixed checkpoints/fixed --count 10 [--budget-mb 40]
+
+Keeps the first epochs, the best epoch by readability (evaluation.jsonl), the last epoch, and
+evenly spread epochs in between; copies every run-level record (config.json, data.json,
+metrics.jsonl, evaluation.jsonl, loss_curve.png, evaluation.png) and the grids of the shipped
+epochs. The generator files are already fp16 safetensors with their metadata inside.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from rekogan.checkpoints import list_epochs  # noqa: E402
+
+
+def select(epochs: list[int], readability: dict[int, float], count: int) -> list[int]:
+    if len(epochs) <= count:
+        return epochs
+    keep = {epochs[0], epochs[1], epochs[-1]}
+    if readability:
+        keep.add(max(readability, key=lambda e: (readability[e], -e)))
+    rest = count - len(keep)
+    for i in range(1, rest + 1):
+        keep.add(epochs[round(i * (len(epochs) - 1) / (rest + 1))])
+    e = 0
+    while len(keep) < count and e < len(epochs):
+        keep.add(epochs[e]); e += 1
+    return sorted(keep)[:count] if len(keep) > count else sorted(keep)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run")
+    p.add_argument("dest")
+    p.add_argument("--count", type=int, default=10)
+    p.add_argument("--budget-mb", type=float, default=40.0)
+    a = p.parse_args()
+    run, dest = Path(a.run), Path(a.dest)
+    eps = dict(list_epochs(run))
+    if not eps:
+        sys.exit(f"no epoch_*.safetensors in {run}")
+    ev = {}
+    if (run / "evaluation.jsonl").exists():
+        for line in (run / "evaluation.jsonl").read_text().splitlines():
+            r = json.loads(line)
+            ev[r["epoch"]] = r["readability"]
+    chosen = select(sorted(eps), ev, a.count)
+    size = sum(eps[e].stat().st_size for e in chosen) / 2**20
+    if size > a.budget_mb:
+        sys.exit(f"{len(chosen)} epochs take {size:.1f} MB > budget {a.budget_mb} MB; lower --count")
+    if dest.exists():
+        for old in dest.glob("epoch_*.safetensors"):
+            old.unlink()
+        for old in dest.glob("grid_*.png"):
+            old.unlink()
+    dest.mkdir(parents=True, exist_ok=True)
+    for e in chosen:
+        shutil.copy2(eps[e], dest / eps[e].name)
+        g = run / f"grid_{e:03d}.png"
+        if g.exists():
+            shutil.copy2(g, dest / g.name)
+    for name in ("config.json", "data.json", "metrics.jsonl", "evaluation.jsonl", "loss_curve.png", "evaluation.png"):
+        if (run / name).exists():
+            shutil.copy2(run / name, dest / name)
+    print(f"shipped epochs {chosen} ({size:.1f} MB) from {run} to {dest}")
+
+
+if __name__ == "__main__":
+    main()

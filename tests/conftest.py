@@ -1,0 +1,78 @@
+"""Shared fixtures. Everything trains with the `tiny` preset (4 classes, 16x16, 2 epochs): seconds.
+
+  tiny_run   Path of a run directory trained once per session by `python train.py --preset tiny`
+             (2 epochs). Shared by every test in the session: treat it as READ-ONLY; copy it
+             (shutil.copytree) before resuming, deleting or corrupting anything in it.
+  tiny_ckpt  Path of its last generator checkpoint (epoch_002.safetensors).
+  tiny_model (generator in eval mode, metadata) loaded from tiny_ckpt; read-only as well.
+
+Helpers: REPO (the repository root), TIMEOUT (seconds per subprocess), python_env() (environment
+for subprocesses: the repository on PYTHONPATH, one OpenMP thread), run_py(args) (run
+`python ARGS` in REPO, output captured, with a timeout).
+
+The glyph cache (REKOGAN_CACHE) is left as it is (default ~/.cache/rekogan): rendering the tiny
+preset's 4 classes is cheap, and a warm cache keeps the subprocess runs to a few seconds. Set
+REKOGAN_CACHE yourself to keep the tests away from your home folder.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+# seconds a subprocess may take: generous, because on a machine whose cores are busy training at a
+# higher priority a tiny run can take minutes (override with REKOGAN_TEST_TIMEOUT)
+TIMEOUT = float(os.environ.get("REKOGAN_TEST_TIMEOUT", 900))
+
+# arguments every tiny test run shares (one thread: the machine's cores are busy training)
+TINY_ARGS = ["--preset", "tiny", "--threads", "1"]
+
+
+def python_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def run_py(args: list[str], *, timeout: float = TIMEOUT, env: dict | None = None, cwd: Path = REPO,
+           check: bool = False) -> subprocess.CompletedProcess:
+    """`python ARGS` in the repository root; text output captured."""
+    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env or python_env(),
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"python {' '.join(map(str, args))} exited {proc.returncode}\n"
+                             f"--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A 2-epoch tiny run directory (config.json, epoch_001/002, grids, metrics, state). Read-only."""
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    run_py(["train.py", *TINY_ARGS, "--out", out], check=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tiny_run) -> Path:
+    """The last generator checkpoint of tiny_run (epoch_002.safetensors). Read-only."""
+    path = tiny_run / "epoch_002.safetensors"
+    assert path.is_file(), f"tiny run did not write {path.name}: {sorted(p.name for p in tiny_run.iterdir())}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_ckpt):
+    """(generator in eval mode, metadata) from tiny_ckpt. Do not train or modify it."""
+    from rekogan.checkpoints import load_generator
+    return load_generator(tiny_ckpt)

@@ -1,0 +1,49 @@
+"""End to end in a real browser: headless Debian Chromium types Korean into the Write tab, clicks
+Write and waits until both panels show their image. Uses the app server of tests/test_app.py (one
+per session). Skipped only when /usr/bin/chromium is missing."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+TIMEOUT_MS = 120_000     # the CI machine may be busy training
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install chromium)")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_app import shared_app  # noqa: E402  (the same server as tests/test_app.py)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, tiny_run):
+    return shared_app(tmp_path_factory, tiny_run)
+
+
+def test_write_tab_renders_both_panels(app):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(app.url, wait_until="domcontentloaded")
+            box = page.locator("#write-text textarea")
+            box.fill("가각 간\n갈가")
+            page.locator("#write-button").click()
+            for side in ("left", "right"):
+                img = page.locator(f"#write-{side} img")
+                img.wait_for(state="visible")
+                page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=img.element_handle())
+                assert img.get_attribute("src"), f"{side} image has no src"
+                w, h = img.evaluate("el => [el.naturalWidth, el.naturalHeight]")
+                assert (w, h) == (56, 32), (side, w, h)          # 가각 간 / 갈가 at 16 px per glyph
+                notice = page.locator(f"#write-{side}-notice")
+                assert "epoch" in notice.inner_text()
+        finally:
+            browser.close()
+    assert app.alive()

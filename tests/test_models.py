@@ -1,0 +1,139 @@
+"""Generators and discriminators: shapes, conditioning, parameter counts."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rekogan.config import resolve
+from rekogan.models import (DCGANDiscriminator, DCGANGenerator, ModelConfig, ProjDiscriminator, ProjGenerator,
+                            build_discriminator, build_generator, init_weights)
+
+N_CLASSES = 6
+
+
+def small(arch: str, size: int, **kw) -> ModelConfig:
+    return ModelConfig(**{**dict(arch=arch, n_classes=N_CLASSES, size=size, z_dim=16, embed_dim=8, ngf=8, ndf=8), **kw})
+
+
+def built(cfg: ModelConfig):
+    torch.manual_seed(0)
+    G, D = build_generator(cfg), build_discriminator(cfg)
+    G.apply(init_weights); D.apply(init_weights)
+    return G, D
+
+
+def n_params(m: torch.nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+@pytest.mark.parametrize("arch", ["proj", "dcgan"])
+@pytest.mark.parametrize("size", [16, 32, 64])
+def test_shapes(arch, size):
+    cfg = small(arch, size)
+    G, D = built(cfg)
+    assert isinstance(G, ProjGenerator if arch == "proj" else DCGANGenerator)
+    assert isinstance(D, ProjDiscriminator if arch == "proj" else DCGANDiscriminator)
+    b = 3
+    z, y = torch.randn(b, cfg.z_dim), torch.tensor([0, 2, N_CLASSES - 1])
+    x = G(z, y)
+    assert x.shape == (b, 1, size, size)
+    assert x.min() >= -1 and x.max() <= 1                     # tanh output
+    logit, aux = D(x, y)
+    assert logit.shape == (b,)
+    if arch == "proj":
+        assert aux is not None and aux.shape == (b, N_CLASSES), "projection D must return auxiliary class logits"
+    else:
+        assert aux is None
+    # gradients flow from D's logit back to G's weights
+    logit.sum().backward()
+    assert all(p.grad is not None for p in G.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("arch", ["proj", "dcgan"])
+def test_conditioning_changes_the_output(arch):
+    cfg = small(arch, 16)
+    G, D = built(cfg)
+    G.eval(); D.eval()
+    z = torch.randn(1, cfg.z_dim).expand(N_CLASSES, -1)       # one z, every label
+    with torch.no_grad():
+        x = G(z, torch.arange(N_CLASSES))
+        for i in range(N_CLASSES):
+            for j in range(i + 1, N_CLASSES):
+                assert (x[i] - x[j]).abs().max() > 1e-4, f"labels {i} and {j} gave the same image for one z"
+        same = x[:1].expand(N_CLASSES, -1, -1, -1)
+        logit, _ = D(same, torch.arange(N_CLASSES))            # one image, every label
+        assert logit.unique().numel() == N_CLASSES, "D's verdict must depend on the label"
+
+
+def test_proj_generator_label_reaches_every_resolution():
+    """Conditional BN: each norm layer's scale and shift are functions of the class embedding."""
+    cfg = small("proj", 32)
+    G, _ = built(cfg)
+    assert len(G.norms) == cfg.n_up
+    z = torch.randn(2, cfg.z_dim)
+    G(z, torch.tensor([0, 1])).sum().backward()
+    for norm in G.norms:                                       # zero-initialised, but trainable from the label
+        assert norm.gain.weight.grad is not None and norm.gain.weight.grad.abs().sum() > 0
+        assert norm.bias.weight.grad is not None and norm.bias.weight.grad.abs().sum() > 0
+
+
+def test_eval_mode_is_per_sample():
+    """Sampling runs in eval mode: a glyph must not depend on the rest of its batch."""
+    cfg = small("proj", 16)
+    G, _ = built(cfg)
+    G.train()
+    with torch.no_grad():
+        for _ in range(3):
+            G(torch.randn(32, cfg.z_dim), torch.randint(0, N_CLASSES, (32,)))   # give BN running stats
+    G.eval()
+    z, y = torch.randn(4, cfg.z_dim), torch.tensor([0, 1, 2, 3])
+    with torch.no_grad():
+        together = G(z, y)
+        alone = torch.cat([G(z[i:i + 1], y[i:i + 1]) for i in range(4)])
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_proj_discriminator_is_spectrally_normalised():
+    _, D = built(small("proj", 16))
+    sn = [name for name, _ in D.named_parameters() if name.endswith("weight_orig")]
+    assert len(sn) >= 3                                       # convs, linear and projection embedding
+    assert not hasattr(D.aux, "weight_orig"), "the auxiliary classifier head is not spectral-normalised"
+
+
+def test_parameter_counts_are_sensible():
+    counts = {}
+    for preset in ("fixed", "collapsed"):
+        mcfg = resolve(preset).model_config(520)
+        counts[preset] = (n_params(build_generator(mcfg)), n_params(build_discriminator(mcfg)))
+    g, d = counts["fixed"]
+    assert 1_000_000 < g < 5_000_000 and 200_000 < d < 2_000_000, counts
+    g, d = counts["collapsed"]                                # the original DCGAN at 64x64, ngf=ndf=64
+    assert 2_000_000 < g < 6_000_000 and 1_500_000 < d < 5_000_000, counts
+    tiny = resolve("tiny").model_config(4)
+    assert n_params(build_generator(tiny)) < 50_000 and n_params(build_discriminator(tiny)) < 50_000
+
+
+@pytest.mark.parametrize("arch", ["proj", "dcgan"])
+def test_parameter_count_grows_only_by_the_class_tables(arch):
+    """Adding classes adds embedding rows (and AC-head rows), nothing else."""
+    a, b = small(arch, 16, n_classes=4), small(arch, 16, n_classes=10)
+    dg = n_params(build_generator(b)) - n_params(build_generator(a))
+    dd = n_params(build_discriminator(b)) - n_params(build_discriminator(a))
+    assert dg == 6 * a.embed_dim
+    if arch == "proj":
+        c = build_discriminator(a).aux.in_features            # D's feature width at its last resolution
+        assert dd == 6 * c + 6 * (c + 1)                       # projection embedding + aux linear (weights, bias)
+    else:
+        assert dd == 6 * a.embed_dim
+
+
+def test_model_config_validation():
+    with pytest.raises(AssertionError):
+        ModelConfig(size=48)
+    with pytest.raises(AssertionError):
+        ModelConfig(size=8)
+    with pytest.raises(AssertionError):
+        ModelConfig(arch="stylegan")
+    with pytest.raises(AssertionError):
+        ModelConfig(n_classes=0)
+    assert ModelConfig(**ModelConfig(size=32).to_dict()) == ModelConfig(size=32)

@@ -1,0 +1,216 @@
+"""train.py end to end (tiny preset, subprocesses), dry runs, errors, kill + resume, determinism."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from rekogan.checkpoints import list_epochs, load_generator, read_metadata
+from rekogan.config import resolve
+from rekogan.training import read_jsonl
+
+from conftest import REPO, TIMEOUT, TINY_ARGS, python_env, run_py
+
+
+def metrics(run) -> list[dict]:
+    lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(ln) for ln in lines]
+
+
+def assert_clean_error(proc, *needles):
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "Traceback" not in out, out
+    for n in needles:
+        assert n in out, out
+
+
+@contextlib.contextmanager
+def isolated_torch_state():
+    """In-process training seeds the global RNG and sets the thread count: undo both afterwards."""
+    threads = torch.get_num_threads()
+    with torch.random.fork_rng():
+        yield
+    torch.set_num_threads(threads)
+
+
+def train_in_process(out, *, resume=False, **overrides):
+    from rekogan.training import train
+    cfg = resolve("tiny", threads=1, **overrides)
+    with isolated_torch_state():
+        return train(cfg, out, resume=resume, log=lambda *a, **k: None)
+
+
+# ---- a complete run ----------------------------------------------------------------------------
+
+def test_tiny_run_end_to_end(tiny_run):
+    names = {p.name for p in tiny_run.iterdir()}
+    assert {"config.json", "data.json", "epoch_001.safetensors", "epoch_002.safetensors", "grid_001.png",
+            "grid_002.png", "metrics.jsonl", "loss_curve.png", "state_002.safetensors"} <= names, names
+    assert not [n for n in names if "tmp" in n], f"temporary files left behind: {names}"
+    assert "state_001.safetensors" not in names                       # keep_states=1: older states pruned
+
+    cfg = json.loads((tiny_run / "config.json").read_text())
+    assert cfg == resolve("tiny", threads=1).to_dict()
+
+    assert [e for e, _ in list_epochs(tiny_run)] == [1, 2]
+    for epoch in (1, 2):
+        G, meta = load_generator(tiny_run / f"epoch_{epoch:03d}.safetensors")
+        assert meta["epoch"] == epoch and meta["step"] == 4 * epoch and meta["images_seen"] == 64 * epoch
+        assert meta["model_config"].size == 16 and len(meta["class_list"]) == 4
+        assert meta["config"] == cfg and meta["metrics"]["epoch"] == epoch
+        with torch.no_grad():
+            assert G(torch.zeros(2, 16), torch.tensor([0, 3])).shape == (2, 1, 16, 16)
+
+    for epoch in (1, 2):
+        with Image.open(tiny_run / f"grid_{epoch:03d}.png") as im:
+            assert im.mode == "L" and im.size == (4 * 18 + 2, 4 * 18 + 2)   # 4 classes x 4 seeds, 16 px + 2 pad
+
+    rows = metrics(tiny_run)
+    assert len(rows) == 2 and [r["epoch"] for r in rows] == [1, 2]
+    for r in rows:
+        assert {"loss_d", "loss_g", "img_per_s", "images_seen", "step", "aux_acc_fake"} <= r.keys()
+        assert all(v == v for v in r.values() if isinstance(v, float)), "NaN in metrics"
+    with Image.open(tiny_run / "loss_curve.png") as im:
+        assert im.format == "PNG" and im.size[0] > 100
+
+    data = json.loads((tiny_run / "data.json").read_text())
+    assert data["train_images"] > 0 and data["heldout_images"] > 0
+
+
+def test_dry_run_prints_the_resolved_config_with_overrides(tmp_path):
+    out = tmp_path / "never_created"
+    proc = run_py(["train.py", "--preset", "tiny", "--dry-run", "--batch", "8", "--lr-g", "0.001",
+                   "--embed-dim", "12", "--amp", "false", "--out", out], check=True)
+    cfg = json.loads(proc.stdout)
+    want = resolve("tiny", batch=8, lr_g=0.001, embed_dim=12, amp=False).to_dict()
+    assert cfg == want
+    assert cfg["batch"] == 8 and cfg["lr_g"] == 0.001 and cfg["size"] == 16 and cfg["preset"] == "tiny"
+    assert not out.exists(), "--dry-run must not create the run directory"
+
+
+def test_unknown_preset_is_a_clean_error():
+    proc = run_py(["train.py", "--preset", "nope", "--dry-run"])
+    assert_clean_error(proc, "invalid choice", "nope", "tiny")
+    assert proc.returncode == 2
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--preset", "tiny", "--batch", "1"], "batch"),
+    (["--preset", "tiny", "--ema", "1.0"], "ema"),
+    (["--preset", "tiny", "--no-such-field", "3"], "--no-such-field"),
+    (["--preset", "tiny", "--batch", "many"], "--batch"),
+])
+def test_bad_options_are_clean_errors(argv, needle, capsys):
+    import train
+    with pytest.raises(SystemExit) as e:
+        train.main([*argv, "--dry-run"])
+    assert e.value.code not in (0, None)
+    err = capsys.readouterr().err + (e.value.code if isinstance(e.value.code, str) else "")
+    assert needle in err
+
+
+def test_rerun_into_an_existing_run_refuses(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    proc = run_py(["train.py", *TINY_ARGS, "--out", run])
+    assert_clean_error(proc, "already holds a run", "--resume")
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before, "the refused run changed the directory"
+
+
+# ---- kill and resume -------------------------------------------------------------------------------
+
+def test_sigkill_mid_epoch_then_resume(tmp_path):
+    run, log = tmp_path / "run", tmp_path / "train.log"
+    args = ["train.py", *TINY_ARGS, "--out", str(run), "--epochs", "3", "--epoch-images", "1024"]
+    with open(log, "w") as lf:
+        proc = subprocess.Popen([sys.executable, *args], cwd=REPO, env=python_env(), stdout=lf, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + TIMEOUT
+            # epoch 1 is complete once its resume state exists (the last thing an epoch writes)
+            while not (run / "state_001.safetensors").exists():
+                assert proc.poll() is None, f"training exited early ({proc.returncode}):\n{log.read_text()[-3000:]}"
+                assert time.time() < deadline, "epoch 1 never finished"
+                time.sleep(0.02)
+            time.sleep(0.2)                                           # well inside epoch 2 (64 steps)
+            mid_epoch = not (run / "epoch_002.safetensors").exists()
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (run / "epoch_003.safetensors").exists()
+    killed_at = max(e for e, _ in list_epochs(run))
+    assert mid_epoch and killed_at == 1, "the kill was meant to land inside epoch 2"
+    config_before = (run / "config.json").read_bytes()
+
+    # resume: --epochs may change; the recipe (--batch here) is the saved one and must not
+    proc = run_py(["train.py", *TINY_ARGS, "--out", run, "--epochs", "3", "--batch", "8", "--resume"])
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "resumed" in proc.stdout + proc.stderr
+    assert [e for e, _ in list_epochs(run)] == [1, 2, 3]
+    assert (run / "config.json").read_bytes() == config_before, "--resume must not rewrite config.json"
+
+    rows = metrics(run)
+    assert [r["epoch"] for r in rows] == [1, 2, 3], "exactly one metrics line per epoch"
+    steps = 1024 // 16                                                # the saved batch (16), not --batch 8
+    assert [r["step"] for r in rows] == [steps, 2 * steps, 3 * steps]
+    assert [r["images_seen"] for r in rows] == [1024, 2048, 3072]
+    meta = read_metadata(run / "epoch_003.safetensors")
+    assert meta["epoch"] == 3 and meta["step"] == 3 * steps and meta["config"]["batch"] == 16
+    load_generator(run / "epoch_003.safetensors")
+    assert sorted(p.name for p in run.glob("state_*")) == ["state_003.safetensors"]
+    assert not [p.name for p in run.iterdir() if "tmp" in p.name]
+
+
+def test_resume_without_a_state_does_not_duplicate_metrics(tiny_run, tmp_path):
+    """A kill after an epoch's metrics line but before its state file: the epoch is redone once."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    for p in run.glob("state_*.safetensors"):
+        p.unlink()
+    train_in_process(run, resume=True)
+    assert [r["epoch"] for r in read_jsonl(run / "metrics.jsonl")] == [1, 2]
+
+
+def test_resume_of_a_finished_run_does_nothing(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    train_in_process(run, resume=True)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_resume_needs_a_run_directory(tmp_path):
+    with pytest.raises(SystemExit, match="not found"):
+        train_in_process(tmp_path / "empty", resume=True)
+
+
+# ---- determinism -------------------------------------------------------------------------------------
+
+def test_same_seed_gives_identical_weights(tiny_run, tmp_path):
+    """A second fresh run with the same config and seed reproduces epoch 1 bit for bit."""
+    run = tmp_path / "again"
+    train_in_process(run, epochs=1)
+    a = load_file(str(tiny_run / "epoch_001.safetensors"))
+    b = load_file(str(run / "epoch_001.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    # and a different seed does not
+    other = tmp_path / "other_seed"
+    train_in_process(other, epochs=1, seed=1)
+    c = load_file(str(other / "epoch_001.safetensors"))
+    assert any(not torch.equal(a[k], c[k]) for k in a)

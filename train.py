@@ -1,0 +1,56 @@
+"""Train ReKOGAN headless: python train.py --preset fixed --out runs/NAME [--FIELD VALUE ...]
+
+Every field of rekogan.config.TrainConfig is an option (--epochs, --epoch-images, --batch, --lr-g,
+--embed-dim, --data hgu1:PATH, ...). --dry-run prints the resolved config and exits.
+--resume continues the run in --out from its last complete epoch with its saved config.
+Multi-GPU (or multi-process CPU): torchrun --nproc_per_node=N train.py ...
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from rekogan.config import PRESETS, TrainConfig, resolve
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="fixed", choices=sorted(PRESETS))
+    p.add_argument("--out", help="run directory (default runs/<preset>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last complete epoch")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "preset":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            p.add_argument(flag, dest=f.name, type=lambda s: s.lower() in ("1", "true", "yes", "on"), metavar="BOOL")
+        else:
+            typ = {"int": int, "float": float, "str": str}.get(f.type if isinstance(f.type, str) else f.type.__name__, str)
+            p.add_argument(flag, dest=f.name, type=typ, metavar=typ.__name__.upper())
+    p.add_argument("--fonts", dest="fonts_dir", help="render training glyphs from the fonts in DIR (same as --data fonts:DIR)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                 if f.name != "preset" and getattr(args, f.name, None) is not None}
+    if args.fonts_dir:
+        overrides["data"] = f"fonts:{args.fonts_dir}"
+    try:
+        cfg = resolve(args.preset, **overrides)
+    except AssertionError as e:
+        sys.exit(f"error: {e}")
+    if args.dry_run:
+        print(cfg.to_json())
+        return
+    from rekogan.training import train
+    out = args.out or f"runs/{args.preset}"
+    run = train(cfg, out, resume=args.resume)
+    print(f"done: {run}")
+
+
+if __name__ == "__main__":
+    main()
