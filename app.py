@@ -9,6 +9,7 @@ wiring only. API endpoints (gradio_client): /write, /compare, /evolution, /sheet
 from __future__ import annotations
 
 import functools
+import html
 import logging
 import os
 import threading
@@ -56,7 +57,7 @@ def friendly(fn):
         try:
             return fn(*args)
         except StudioError as e:
-            raise gr.Error(str(e), title="ReKOGAN", print_exception=False) from None
+            raise gr.Error(safe(e), title="ReKOGAN", print_exception=False) from None
         except gr.Error:
             raise
         except Exception as e:  # a bug: log it here, tell the user briefly, keep serving
@@ -65,6 +66,11 @@ def friendly(fn):
                            "try again or change the input. · 오류가 발생했습니다.", title="ReKOGAN",
                            print_exception=False) from None
     return wrapper
+
+
+def safe(e: Exception) -> str:
+    """An error message as text for an HTML/Markdown display (it may quote user input)."""
+    return html.escape(str(e), quote=False)
 
 
 # ---- handlers (thin: validate through the studio, format for the UI) -----------------------------
@@ -89,7 +95,7 @@ def compare(text, seed, truncation, run_left, epoch_left, run_right, epoch_right
             page = studio.write(text=text, seed=seed, truncation=truncation, run=run, epoch=epoch)
             out += [page.image, _panel_notice(page)]
         except StudioError as e:                                          # one bad panel: show the other
-            out += [None, f"⚠️ {e}"]
+            out += [None, f"⚠️ {safe(e)}"]
             errors.append(str(e))
     if len(errors) == 2:
         raise StudioError(errors[0] if errors[0] == errors[1] else " · ".join(errors))
@@ -104,10 +110,10 @@ def evolution(syllable, seed, truncation, run_a, run_b):
             evo = studio.evolution(run=run, syllable=syllable, seed=seed, truncation=truncation)
             note = f"**{evo.run}** · {len(evo.epochs)} epochs"
             if evo.problems:
-                note += "\n\n" + "\n".join(f"- ⚠️ {p}" for p in evo.problems)
+                note += "\n\n" + "\n".join(f"- ⚠️ {html.escape(p, quote=False)}" for p in evo.problems)
             out += [evo.image, note]
         except StudioError as e:
-            out += [None, f"⚠️ {e}"]
+            out += [None, f"⚠️ {safe(e)}"]
             errors.append(str(e))
     if len(errors) == 2:
         raise StudioError(errors[0] if errors[0] == errors[1] else " · ".join(errors))
@@ -142,7 +148,7 @@ def epoch_dropdown(run):
     try:
         return gr.Dropdown(choices=studio.epoch_choices(run=run), value=studio.default_epoch(run=run))
     except StudioError as e:
-        gr.Warning(str(e))
+        gr.Warning(safe(e))
         return gr.Dropdown(choices=[], value=None)
 
 

@@ -48,7 +48,7 @@ def main(argv=None):
         return
     from rekogan.training import train
     out = args.out or f"runs/{args.preset}"
-    run = train(cfg, out, resume=args.resume)
+    run = train(cfg, out, resume=args.resume, overrides=overrides)
     print(f"done: {run}")
 
 

@@ -178,11 +178,14 @@ def load_state(path, *, modules: dict[str, torch.nn.Module], optimizers: dict[st
     tensors, meta = _read(Path(path))
     if meta.get("format") != FORMAT_STATE:
         raise CheckpointError(f"{path} is not a ReKOGAN resume state (format={meta.get('format')!r})")
-    for name, m in modules.items():
-        sd = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
-        m.load_state_dict(sd)
-    for name, o in optimizers.items():
-        o.load_state_dict(_unflatten_optimizer(name, tensors, meta))
+    try:
+        for name, m in modules.items():
+            sd = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
+            m.load_state_dict(sd)
+        for name, o in optimizers.items():
+            o.load_state_dict(_unflatten_optimizer(name, tensors, meta))
+    except (RuntimeError, KeyError, ValueError) as e:
+        raise CheckpointError(f"{path}: resume state does not match this model/optimiser: {e}") from None
     rng = {k[4:]: v for k, v in tensors.items() if k.startswith("rng.")}
     return json.loads(meta["counters"]), rng
 

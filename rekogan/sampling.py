@@ -21,8 +21,10 @@ MAX_SEED = 2**31 - 1
 
 def seed_to_z(seed: int, z_dim: int, *, truncation: float = 1.0) -> torch.Tensor:
     """(z_dim,) float32 latent for a seed; identical on every CPU and PyTorch build."""
-    assert isinstance(seed, int) and 0 <= seed <= MAX_SEED, f"seed must be an integer in 0..{MAX_SEED}, got {seed!r}"
-    assert 0.0 <= truncation <= 1.0, f"truncation psi must be in [0, 1], got {truncation}"
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be an integer in 0..{MAX_SEED}, got {seed!r}")
+    if not isinstance(truncation, (int, float)) or not 0.0 <= truncation <= 1.0:  # also rejects nan
+        raise ValueError(f"truncation psi must be a number in [0, 1], got {truncation!r}")
     g = torch.Generator(device="cpu").manual_seed(seed)
     return torch.randn(z_dim, generator=g) * truncation
 

@@ -190,7 +190,7 @@ def parse_epoch(spec) -> int | str:
 
 def describe_char(ch: str) -> str:
     """'A' -> 'A'; invisible or odd characters get their code point: 'U+200B'."""
-    if ch.isprintable() and not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Co", "Cn"):
+    if ch.isprintable() and not ch.isspace() and ch != "`" and unicodedata.category(ch) not in ("Cf", "Co", "Cn"):
         return ch
     return f"U+{ord(ch):04X}"
 
@@ -372,13 +372,30 @@ def _number(x) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
 
 
+_EVAL_CACHE: dict[str, tuple[tuple, dict]] = {}
+_EVAL_LOCK = threading.Lock()
+
+
 def evaluations(run_dir: Path) -> dict[int, dict]:
-    """epoch -> the latest evaluation.jsonl record of that epoch."""
+    """epoch -> the latest evaluation.jsonl record of that epoch (parsed again only when the file
+    changes: a trained run's records carry per-class lists, hundreds of KB). Do not mutate the result."""
+    path = Path(run_dir) / "evaluation.jsonl"
+    try:
+        st = path.stat()
+    except OSError:
+        return {}
+    key = (st.st_mtime_ns, st.st_size)
+    with _EVAL_LOCK:
+        hit = _EVAL_CACHE.get(str(path))
+    if hit and hit[0] == key:
+        return hit[1]
     out = {}
-    for r in read_jsonl(Path(run_dir) / "evaluation.jsonl"):
+    for r in read_jsonl(path):
         e = r.get("epoch")
         if isinstance(e, int) and not isinstance(e, bool):
             out[e] = r
+    with _EVAL_LOCK:
+        _EVAL_CACHE[str(path)] = (key, out)
     return out
 
 
@@ -444,8 +461,8 @@ class Registry:
 
 
 HOW_TO_GET_CHECKPOINTS = (
-    "Put generator runs in checkpoints/<run>/epoch_NNN.safetensors (e.g. `python scripts/ship.py runs/fixed "
-    "checkpoints/fixed`), or point REKOGAN_CHECKPOINTS at a folder of runs; a quick test run: "
+    "Put generator runs in `checkpoints/RUN/epoch_NNN.safetensors` (e.g. `python scripts/ship.py runs/fixed "
+    "checkpoints/fixed`), or point `REKOGAN_CHECKPOINTS` at a folder of runs. A quick test run: "
     "`python train.py --preset tiny --out checkpoints/tiny`.")
 
 
@@ -886,14 +903,14 @@ def _plot(series: dict[str, list[dict]], panels: list[tuple[str, str]], *, title
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     any_data = False
     for ax, (key, name) in zip(axes, panels):
-        for run, rows in series.items():
+        for color, (run, rows) in enumerate(series.items()):       # one colour per run in every panel
             pts = [(r["epoch"], r[key]) for r in rows
                    if isinstance(r.get("epoch"), int) and _number(r.get(key)) is not None]
             if pts:
                 any_data = True
                 xs, ys = zip(*pts)
                 ys = [100 * y for y in ys] if key in percent else ys
-                ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, label=run)
+                ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, label=run, color=f"C{color}")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -211,7 +211,12 @@ def save_grid(G, path: Path, *, n_classes: int, rows: int, seeds: int):
 
 # ---- the loop -------------------------------------------------------------------------------
 
-def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, log=print) -> Path:
+RESUMABLE = ("epochs", "device", "threads", "eval_every", "classifier", "amp")  # may change on --resume
+
+
+def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides: dict | None = None, log=print) -> Path:
+    """Train into run directory `out`. With resume=True the run's saved config.json is used;
+    only the explicitly given `overrides` among RESUMABLE (how long, where) replace its values."""
     run_dir = Path(out)
     rank, world, local_rank = dist_info()
     if world > 1:
@@ -233,8 +238,14 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, log=print)
             raise SystemExit(f"--resume: {cfg_path} not found; is {run_dir} a run directory?")
         saved = from_dict(json.loads(cfg_path.read_text()))
         # the recipe must not change under a resumed run; how long and where it runs may
-        for k in ("epochs", "device", "threads", "eval_every", "classifier", "amp"):
-            setattr(saved, k, getattr(cfg, k))
+        ignored = []
+        for k, v in (overrides or {}).items():
+            if k in RESUMABLE:
+                setattr(saved, k, v)
+            elif getattr(saved, k, v) != v:
+                ignored.append(k)
+        if ignored and rank == 0:
+            log(f"--resume keeps the run's recipe from {cfg_path}; ignoring {', '.join(sorted(ignored))}")
         cfg = saved
     elif main:
         if run_dir.exists() and any(run_dir.glob("epoch_*.safetensors")):

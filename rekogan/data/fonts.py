@@ -167,7 +167,7 @@ def load_fonts(*, classes: ClassList, size: int, font_dirs: list[str] | None = N
                              "install Korean fonts (fonts-nanum, fonts-unfonts-core, ...) or pass --fonts DIR")
         images = np.stack(stack)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
+        tmp = cache.with_name(f".{cache.stem}.{os.getpid()}.tmp.npz")  # per process: ranks may race
         np.savez(tmp, images=images, names=np.array([f.name for f in used]), skipped=np.array(skipped, dtype=str))
         os.replace(tmp, cache)
     return images, used, skipped
