@@ -9,7 +9,7 @@ the fixed preset against the original ReKOGAN recipe, in the same process on the
             augmentation on tensors, projection cGAN step, EMA update, channels_last.
 
 Both time whole training steps (data + D step + G step) after warm-up steps; the ratio is
-fixed img/s / original img/s.  `python -m rekogan.bench render` times the app's line rendering.
+fixed img/s / original img/s. (The app's rendering latency: scripts/bench_app.py.)
 """
 from __future__ import annotations
 
@@ -149,29 +149,6 @@ def train_bench(args) -> dict:
     return out
 
 
-def render_bench(args) -> dict:
-    from .checkpoints import load_generator
-    from .hangul import tokenize
-    from .sampling import render_tokens
-    torch.set_num_threads(args.threads)
-    G, meta = load_generator(args.checkpoint)
-    text = "".join(meta["classes"][i * 7 % len(meta["classes"])] for i in range(20))    # 20 syllables
-    tokens = tokenize(text, meta["class_list"])
-    for _ in range(5):
-        render_tokens(G, tokens, seed=1, truncation=0.8)
-    times = []
-    for i in range(args.repeats):
-        t0 = time.perf_counter()
-        render_tokens(G, tokens, seed=i, truncation=0.8)
-        times.append((time.perf_counter() - t0) * 1000)
-    times.sort()
-    out = {"benchmark": "render", "checkpoint": str(args.checkpoint), "syllables": 20, "threads": torch.get_num_threads(),
-           "median_ms": round(times[len(times) // 2], 2), "p95_ms": round(times[int(len(times) * 0.95) - 1], 2)}
-    print(f"20-syllable line: median {out['median_ms']} ms, p95 {out['p95_ms']} ms over {args.repeats} renders "
-          f"({out['threads']} threads; target <= 30 ms)")
-    return out
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m rekogan.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -182,19 +159,9 @@ def main(argv=None):
     t.add_argument("--faces", type=int, default=8, help="font faces written to the PNG folder (x520 files)")
     t.add_argument("--workers", type=int, default=4, help="DataLoader workers of the original recipe")
     t.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    r = sub.add_parser("render", help="latency of one 20-syllable line")
-    r.add_argument("--checkpoint", default=None, help="generator checkpoint (default: best shipped fixed epoch)")
-    r.add_argument("--repeats", type=int, default=50)
-    r.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="also write the result to this JSON file")
     args = p.parse_args(argv)
-    if args.cmd == "render" and args.checkpoint is None:
-        from .checkpoints import list_epochs
-        eps = list_epochs("checkpoints/fixed")
-        if not eps:
-            p.error("no checkpoints/fixed/epoch_*.safetensors; pass --checkpoint")
-        args.checkpoint = eps[-1][1]
-    res = train_bench(args) if args.cmd == "train" else render_bench(args)
+    res = train_bench(args)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
 

@@ -40,7 +40,7 @@ class TrainConfig:
     ema_start: int = 500           # steps before the EMA starts tracking (early weights are noise)
     # schedule
     epochs: int = 60
-    epoch_images: int = 32768      # images seen per epoch (the data is augmented, so epochs are a unit of time)
+    epoch_images: int = 8192       # images seen per epoch (the data is augmented, so epochs are a unit of time)
     seed: int = 0
     # logging and evaluation
     grid_classes: int = 16         # rows of the per-epoch sample grid (classes spread over the list)

@@ -68,7 +68,28 @@ def main():
     for name in ("config.json", "data.json", "metrics.jsonl", "evaluation.jsonl", "loss_curve.png", "evaluation.png"):
         if (run / name).exists():
             shutil.copy2(run / name, dest / name)
+    write_provenance(dest)
     print(f"shipped epochs {chosen} ({size:.1f} MB) from {run} to {dest}")
+
+
+def write_provenance(dest: Path):
+    """provenance.json: which Debian packages and faces (and their licences) the model learnt from."""
+    if not (dest / "data.json").exists():
+        return
+    from rekogan.data.fonts import package_licences
+    data = json.loads((dest / "data.json").read_text())
+    files = data.get("face_files", {})
+    lic = package_licences(sorted(v["file"] for v in files.values()))
+    held = set(data.get("heldout_faces", []))
+    packages: dict[str, dict] = {}
+    for face, v in sorted(files.items()):
+        info = lic.get(v["file"], {"package": v.get("package", "unknown"), "licence": v.get("licence", "unknown")})
+        p = packages.setdefault(info["package"], {"licence": info["licence"], "train_faces": [], "heldout_faces": []})
+        p["heldout_faces" if face in held else "train_faces"].append(face)
+    out = {"source": data.get("source"), "train_images": data.get("train_images"),
+           "heldout_images": data.get("heldout_images"), "packages": packages,
+           "skipped_faces_without_all_classes": data.get("skipped_faces", [])}
+    (dest / "provenance.json").write_text(json.dumps(out, indent=1, ensure_ascii=False))
 
 
 if __name__ == "__main__":

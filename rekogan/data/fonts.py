@@ -123,15 +123,22 @@ def package_licences(paths: list[str]) -> dict[str, dict]:
 
 
 def _licence_of(pkg: str) -> str:
+    """The licence of the fonts themselves from a machine-readable (DEP-5) copyright file: the
+    first Files stanza that is not about the Debian packaging (debian/*)."""
     f = Path(f"/usr/share/doc/{pkg}/copyright")
     if not f.exists():
         return "unknown"
-    names = []
+    files, first_any = None, None
     for line in f.read_text(errors="replace").splitlines():
-        m = re.match(r"^License:\s*(\S.*)$", line)
-        if m and m.group(1).strip() not in names:
-            names.append(m.group(1).strip())
-    return ", ".join(names) if names else "see " + str(f)
+        if m := re.match(r"^Files:\s*(.*)$", line):
+            files = m.group(1).split()
+        elif m := re.match(r"^License:\s*(\S.*)$", line):
+            lic = m.group(1).strip()
+            first_any = first_any or lic
+            if files and not all(p.startswith("debian/") for p in files):
+                return lic
+            files = None
+    return first_any or "see " + str(f)
 
 
 def load_fonts(*, classes: ClassList, size: int, font_dirs: list[str] | None = None,
