@@ -89,35 +89,36 @@ def write(text, seed, truncation, run, epoch):
 @friendly
 def compare(text, seed, truncation, run_left, epoch_left, run_right, epoch_right):
     studio.check_inputs(text=text, seed=seed, truncation=truncation)      # shared inputs: fail once
+    def panel(run, epoch):
+        page = studio.write(text=text, seed=seed, truncation=truncation, run=run, epoch=epoch)
+        return page.image, _panel_notice(page)
+    return _two_panels(panel, [(run_left, epoch_left), (run_right, epoch_right)])
+
+
+def _two_panels(render, args) -> tuple:
+    """Render both panels; one bad panel shows its message beside the other's image, and only
+    when both fail is it an error for the whole request."""
     out, errors = [], []
-    for run, epoch in ((run_left, epoch_left), (run_right, epoch_right)):
+    for a in args:
         try:
-            page = studio.write(text=text, seed=seed, truncation=truncation, run=run, epoch=epoch)
-            out += [page.image, _panel_notice(page)]
-        except StudioError as e:                                          # one bad panel: show the other
+            out += list(render(*a))
+        except StudioError as e:
             out += [None, f"⚠️ {safe(e)}"]
             errors.append(str(e))
-    if len(errors) == 2:
-        raise StudioError(errors[0] if errors[0] == errors[1] else " · ".join(errors))
+    if len(errors) == len(args):
+        raise StudioError(errors[0] if len(set(errors)) == 1 else " · ".join(errors))
     return tuple(out)
 
 
 @friendly
 def evolution(syllable, seed, truncation, run_a, run_b):
-    out, errors = [], []
-    for run in (run_a, run_b):
-        try:
-            evo = studio.evolution(run=run, syllable=syllable, seed=seed, truncation=truncation)
-            note = f"**{evo.run}** · {len(evo.epochs)} epochs"
-            if evo.problems:
-                note += "\n\n" + "\n".join(f"- ⚠️ {html.escape(p, quote=False)}" for p in evo.problems)
-            out += [evo.image, note]
-        except StudioError as e:
-            out += [None, f"⚠️ {safe(e)}"]
-            errors.append(str(e))
-    if len(errors) == 2:
-        raise StudioError(errors[0] if errors[0] == errors[1] else " · ".join(errors))
-    return tuple(out)
+    def panel(run):
+        evo = studio.evolution(run=run, syllable=syllable, seed=seed, truncation=truncation)
+        note = f"**{evo.run}** · {len(evo.epochs)} epochs"
+        if evo.problems:
+            note += "\n\n" + "\n".join(f"- ⚠️ {html.escape(p, quote=False)}" for p in evo.problems)
+        return evo.image, note
+    return _two_panels(panel, [(run_a,), (run_b,)])
 
 
 @friendly
