@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .hangul import ClassList, Token
+from .hangul import Token
 
 MAX_SEED = 2**31 - 1
 
@@ -124,6 +124,3 @@ def _hatched(cell: int) -> torch.Tensor:
     box[:, :m] = box[:, -m:] = 170
     return box
 
-
-def class_indices(classes: ClassList, syllables: str) -> list[int]:
-    return [classes.index(ch) for ch in syllables]

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .records import read_jsonl
 from .hangul import MAX_TEXT, ClassList, Token, is_syllable, tokenize
 
 MAX_SEED = 2**31 - 1          # = rekogan.sampling.MAX_SEED (not imported: that would import torch)
@@ -349,23 +350,6 @@ class RunInfo:
                 return e
         have = ", ".join(str(e.epoch) for e in self.epochs)
         raise StudioError(f"Run '{self.name}' has no epoch {epoch}; saved epochs: {have}.")
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """Records of a .jsonl file; lines that do not parse (e.g. cut by a kill) are skipped."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return []
-    out = []
-    for line in text.splitlines():
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(r, dict):
-            out.append(r)
-    return out
 
 
 def _number(x) -> float | None:

@@ -27,6 +27,7 @@ from .config import TrainConfig, from_dict
 from .data import load_splits
 from .data.augment import augment
 from .hangul import parse_classes
+from .records import read_jsonl
 from .models import build_discriminator, build_generator, init_weights
 from .sampling import generate, grid, seed_to_z, to_uint8
 
@@ -150,18 +151,6 @@ def append_jsonl(path: Path, record: dict):
         f.write(json.dumps(record, ensure_ascii=False) + "\n")
         f.flush()
         os.fsync(f.fileno())
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    if not Path(path).exists():
-        return []
-    out = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass  # a line cut by a kill: ignore it
-    return out
 
 
 def write_atomic(path: Path, text: str):
