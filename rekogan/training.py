@@ -54,6 +54,9 @@ def train_step(G, D, opt_g, opt_d, real, y_real, *, cfg: TrainConfig, n_classes:
     b, dev = len(real), real.device
     z = torch.randn(b, cfg.z_dim, generator=gen).to(dev)
     y_fake = torch.randint(0, n_classes, (b,), generator=gen).to(dev)
+    half = b // 2
+    if cfg.ms_weight > 0:  # pairs (i, i + b - half) share a class and differ in z: the mode-seeking pairs
+        y_fake[b - half:] = y_fake[:half]
     with autocast():
         fake = G(z, y_fake)                                     # (B, 1, S, S); reused by both updates
     # -- D: real up, fake down (+ classify reals)
@@ -78,13 +81,19 @@ def train_step(G, D, opt_g, opt_d, real, y_real, *, cfg: TrainConfig, n_classes:
     with autocast():
         g_logit, g_aux = d_plain(fake, y_fake)
         loss_g = g_adv_loss(g_logit.float(), cfg)
-        if g_aux is not None and cfg.aux_weight > 0:
-            loss_g = loss_g + cfg.aux_weight * F.cross_entropy(g_aux.float(), y_fake)
+        if g_aux is not None and cfg.aux_weight_g > 0:
+            loss_g = loss_g + cfg.aux_weight_g * F.cross_entropy(g_aux.float(), y_fake)
+        if cfg.ms_weight > 0:
+            f = fake.float()
+            ratio = (f[:half] - f[b - half:]).abs().mean() / (z[:half] - z[b - half:]).abs().mean()
+            loss_g = loss_g + cfg.ms_weight / (ratio + 1e-5)
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_g.step()
     out = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
            "d_real": real_logit.detach().float().mean(), "d_fake": fake_logit.detach().float().mean()}
+    if cfg.ms_weight > 0:
+        out["ms_ratio"] = ratio.detach()
     if aux_real is not None:
         out["aux_acc_real"] = (aux_real.argmax(1) == y_real).float().mean()
         out["aux_acc_fake"] = (g_aux.detach().argmax(1) == y_fake).float().mean()

@@ -4,10 +4,17 @@
     python scripts/load_test.py --checkpoints /tmp/runs       # ... with REKOGAN_CHECKPOINTS=/tmp/runs
     python scripts/load_test.py --url http://127.0.0.1:7860/ --pid 1234   # an app already running
 
-Every session is its own gradio_client.Client (its own connection and queue session); each sends
+Every session is its own gradio_client.Client (its own connection and queue session). All sessions
+connect first (each Client fetches the app's config), then start together at a barrier; each sends
 --requests /write calls one after another (a different seed each time). Reports successes,
-p50/p95/max latency, throughput, and the server's resident memory (VmRSS) before, at peak and
-after. Loopback only: any other host is refused. Bounded: per-request and overall timeouts; a
+p50/p95/max latency of those requests, throughput, the connect times, and the server's resident
+memory (VmRSS) before, at peak and after.
+
+The load generator shares the 2 cores with the server, so its own CPU cost counts against the
+server's latency. One thing is trimmed: gradio_client opens a new httpx client for every request,
+and with the default `ssl_verify=True` each one builds a TLS context by loading the CA bundle
+(about a third of the load generator's CPU here, for a plain-HTTP loopback URL). All sessions pass
+one shared ssl.SSLContext instead (`--no-shared-tls` restores the default). Loopback only: any other host is refused. Bounded: per-request and overall timeouts; a
 server this script started is always stopped.
 """
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -96,15 +104,28 @@ def pick_run(client, run: str | None, epoch) -> tuple[str, object]:
     return default, epoch
 
 
-def session(url: str, n: int, *, sid: int, run: str, epoch, timeout: float, text: str,
-            stop: threading.Event) -> list[tuple[bool, float, str]]:
+def make_client(url: str, *, timeout: float, tls):
     from gradio_client import Client
+    kw = {} if tls is None else {"ssl_verify": tls}
+    return Client(url, verbose=False, analytics_enabled=False, httpx_kwargs={"timeout": timeout},
+                  download_files=False, **kw)
+
+
+def session(url: str, n: int, *, sid: int, run: str, epoch, timeout: float, text: str, tls,
+            start: threading.Barrier, stop: threading.Event, connect: list) -> list[tuple[bool, float, str]]:
     out = []
+    t = time.perf_counter()
     try:
-        client = Client(url, verbose=False, analytics_enabled=False, httpx_kwargs={"timeout": timeout},
-                        download_files=False)
+        client = make_client(url, timeout=timeout, tls=tls)
+        connect.append(time.perf_counter() - t)
     except Exception as e:  # noqa: BLE001 - reported, not raised
-        return [(False, 0.0, f"connect: {type(e).__name__}: {e}")] * n
+        client, err = None, f"connect: {type(e).__name__}: {e}"
+    try:
+        start.wait(timeout)  # every session is connected: the timed requests start together
+    except threading.BrokenBarrierError:
+        pass
+    if client is None:
+        return [(False, 0.0, err)] * n
     for i in range(n):
         if stop.is_set():
             out.append((False, 0.0, "overall timeout"))
@@ -142,6 +163,8 @@ def main():
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     p.add_argument("--overall-timeout", type=float, default=900.0, help="seconds for the whole test")
     p.add_argument("--start-timeout", type=float, default=180.0)
+    p.add_argument("--no-shared-tls", action="store_true",
+                   help="let gradio_client build a TLS context per request (its default; costs client CPU)")
     a = p.parse_args()
 
     proc = None
@@ -154,10 +177,9 @@ def main():
     else:
         proc, url, started = start_app(a.checkpoints, a.start_timeout)
         pid = proc.pid
+    tls = None if a.no_shared_tls else ssl.create_default_context()
     try:
-        from gradio_client import Client
-        probe = Client(url, verbose=False, analytics_enabled=False, httpx_kwargs={"timeout": a.timeout},
-                       download_files=False)
+        probe = make_client(url, timeout=a.timeout, tls=tls)
         run, epoch = pick_run(probe, a.run, a.epoch)
         probe.submit(a.text, 0, 0.8, run, epoch, api_name="/write").result(timeout=a.timeout)   # load the model
         time.sleep(0.5)
@@ -174,11 +196,17 @@ def main():
         threading.Thread(target=monitor, daemon=True).start()
         timer = threading.Timer(a.overall_timeout, stop.set)
         timer.start()
-        t0 = time.perf_counter()
-        results = []
+        results, connect = [], []
+        start = threading.Barrier(a.sessions + 1)
         with ThreadPoolExecutor(a.sessions) as pool:
             futs = [pool.submit(session, url, a.requests, sid=s, run=run, epoch=epoch, timeout=a.timeout,
-                                text=a.text, stop=stop) for s in range(a.sessions)]
+                                text=a.text, tls=tls, start=start, stop=stop, connect=connect)
+                    for s in range(a.sessions)]
+            try:
+                start.wait(a.overall_timeout)
+            except threading.BrokenBarrierError:
+                pass
+            t0 = time.perf_counter()
             for f in as_completed(futs):
                 results += f.result()
         wall = time.perf_counter() - t0
@@ -200,6 +228,10 @@ def main():
     print(f"app {url} (run {run!r}, epoch {epoch!r})" + (f", started in {started:.1f} s" if started else ""))
     print(f"{a.sessions} sessions x {a.requests} requests to /write, {len(a.text)}-character text; "
           f"load average {load:.1f} on {os.cpu_count()} CPUs")
+    if connect:
+        print(f"connect   {len(connect)} sessions, median {statistics.median(connect) * 1000:.0f} ms, "
+              f"max {max(connect) * 1000:.0f} ms (before the timed requests)")
+    print(f"TLS context: {'per request (gradio_client default)' if a.no_shared_tls else 'one, shared'}")
     print(f"successes {len(ok)}/{total} in {wall:.1f} s ({len(ok) / wall:.1f} req/s)")
     if ok:
         print(f"latency   p50 {statistics.median(ok) * 1000:.0f} ms   p95 {pct(ok, 0.95) * 1000:.0f} ms   "

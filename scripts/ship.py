@@ -1,6 +1,7 @@
 """Copy a shipped selection of a training run into checkpoints/<name>/.
 
   python scripts/ship.py runs/fixed checkpoints/fixed --count 10 [--budget-mb 40]
+  python scripts/ship.py runs/fixed2 checkpoints/fixed --epochs 1,2,23,50,100,150,186,200
 
 Keeps the first epochs, the best epoch by readability (evaluation.jsonl), the last epoch, and
 evenly spread epochs in between; copies every run-level record (config.json, data.json,
@@ -40,6 +41,7 @@ def main():
     p.add_argument("dest")
     p.add_argument("--count", type=int, default=10)
     p.add_argument("--budget-mb", type=float, default=40.0)
+    p.add_argument("--epochs", help="ship exactly these epochs (comma-separated) instead of the automatic pick")
     a = p.parse_args()
     run, dest = Path(a.run), Path(a.dest)
     eps = dict(list_epochs(run))
@@ -50,7 +52,13 @@ def main():
         for line in (run / "evaluation.jsonl").read_text().splitlines():
             r = json.loads(line)
             ev[r["epoch"]] = r["readability"]
-    chosen = select(sorted(eps), ev, a.count)
+    if a.epochs:
+        chosen = sorted({int(e) for e in a.epochs.split(",")})
+        missing = [e for e in chosen if e not in eps]
+        if missing:
+            sys.exit(f"{run} has no epoch(s) {missing}")
+    else:
+        chosen = select(sorted(eps), ev, a.count)
     size = sum(eps[e].stat().st_size for e in chosen) / 2**20
     if size > a.budget_mb:
         sys.exit(f"{len(chosen)} epochs take {size:.1f} MB > budget {a.budget_mb} MB; lower --count")

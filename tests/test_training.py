@@ -214,3 +214,45 @@ def test_same_seed_gives_identical_weights(tiny_run, tmp_path):
     train_in_process(other, epochs=1, seed=1)
     c = load_file(str(other / "epoch_001.safetensors"))
     assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+# ---- the G-side loss terms -------------------------------------------------------------------
+
+def _one_step(**overrides):
+    """One train_step of the tiny proj models from fixed weights and RNG; returns (stats, y_fake)."""
+    from rekogan.models import build_discriminator, build_generator, init_weights
+    from rekogan.training import train_step
+    cfg = resolve("tiny", **overrides)
+    mcfg = cfg.model_config(4)
+    with isolated_torch_state():
+        torch.manual_seed(0)
+        G, D = build_generator(mcfg), build_discriminator(mcfg)
+        G.apply(init_weights); D.apply(init_weights)
+        opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
+        seen = []
+        G.register_forward_hook(lambda m, args, out: seen.append(args[1].clone()))
+        real = torch.rand(cfg.batch, 1, cfg.size, cfg.size) * 2 - 1
+        stats = train_step(G, D, opt_g, opt_d, real, torch.arange(cfg.batch) % 4, cfg=cfg, n_classes=4,
+                           gen=torch.Generator().manual_seed(1), autocast=lambda: torch.autocast("cpu", enabled=False))
+    return stats, seen[0]
+
+
+def test_mode_seeking_pairs_share_a_class_and_add_their_term():
+    plain, y_plain = _one_step(ms_weight=0.0)
+    ms, y_ms = _one_step(ms_weight=2.0)
+    half = len(y_ms) // 2
+    assert torch.equal(y_ms[:half], y_ms[-half:]), "mode-seeking pairs must ask for the same class"
+    assert not torch.equal(y_plain[:half], y_plain[-half:])
+    assert "ms_ratio" in ms and "ms_ratio" not in plain
+    assert float(ms["ms_ratio"]) > 0
+    # the G loss is the plain one (same D, same fakes but for the paired labels) plus w / ratio: check the term
+    base, _ = _one_step(ms_weight=1e-12)  # pairs as in `ms`, term negligible
+    expected = float(base["loss_g"]) + 2.0 / (float(ms["ms_ratio"]) + 1e-5)
+    assert abs(float(ms["loss_g"]) - expected) < 1e-3 * expected
+
+
+def test_g_side_aux_weight_is_separate_from_d_side():
+    both, _ = _one_step(aux_weight=1.0, aux_weight_g=1.0)
+    d_only, _ = _one_step(aux_weight=1.0, aux_weight_g=0.0)
+    assert float(both["loss_d"]) == pytest.approx(float(d_only["loss_d"]))      # D's loss unchanged
+    assert float(both["loss_g"]) > float(d_only["loss_g"]) + 0.5                 # + CE over 4 classes (~ln 4)
