@@ -231,12 +231,12 @@ def build() -> gr.Blocks:
                     evo_seed, evo_psi = seed_slider(), psi_slider()
                 with gr.Row():
                     ra, rb = run_selector(left_run), run_selector(right_run)
-                evo_go = gr.Button("Show evolution · 보기", variant="primary")
+                evo_go = gr.Button("Show evolution · 보기", variant="primary", elem_id="evolution-button")
                 with gr.Row():
                     with gr.Column():
-                        ia, na = result_image("Run A"), notice()
+                        ia, na = result_image("Run A", elem_id="evolution-a"), notice()
                     with gr.Column():
-                        ib, nb = result_image("Run B"), notice()
+                        ib, nb = result_image("Run B", elem_id="evolution-b"), notice()
                 evo_go.click(evolution, [syl, evo_seed, evo_psi, ra, rb], [ia, na, ib, nb], api_name="evolution")
 
             with gr.Tab("Sheet · 전체 글자"):
@@ -245,8 +245,8 @@ def build() -> gr.Blocks:
                     s_ep = epoch_selector(right_run)
                 with gr.Row():
                     s_seed, s_psi = seed_slider(), psi_slider()
-                s_go = gr.Button("Draw every class · 전체 그리기", variant="primary")
-                s_img, s_note = result_image("Sheet · 글자표"), notice()
+                s_go = gr.Button("Draw every class · 전체 그리기", variant="primary", elem_id="sheet-button")
+                s_img, s_note = result_image("Sheet · 글자표", elem_id="sheet-image"), notice()
                 s_run.input(epoch_dropdown, s_run, s_ep, api_visibility="private")
                 s_go.click(sheet, [s_run, s_ep, s_seed, s_psi], [s_img, s_note], api_name="sheet")
 
@@ -254,9 +254,10 @@ def build() -> gr.Blocks:
                 with gr.Row():
                     d_run = run_selector(right_run, label="Checkpoint's run · 실행")
                     d_ep = epoch_selector(right_run)
-                d_go = gr.Button("Show diagnostics · 보기", variant="primary")
-                d_loss = gr.Image(label="Losses · 손실", format="png", interactive=False)
-                d_quality = gr.Image(label="Readability & diversity · 가독성과 다양성", format="png", interactive=False)
+                d_go = gr.Button("Show diagnostics · 보기", variant="primary", elem_id="diagnostics-button")
+                d_loss = gr.Image(label="Losses · 손실", format="png", interactive=False, elem_id="diagnostics-loss")
+                d_quality = gr.Image(label="Readability & diversity · 가독성과 다양성", format="png", interactive=False,
+                                     elem_id="diagnostics-quality")
                 d_note = notice()
                 d_table = gr.Dataframe(headers=["asked · 요청", "read as · 인식", "share · 비율"],
                                        label="Most confused classes · 가장 많이 혼동한 글자", interactive=False)
@@ -275,10 +276,11 @@ def build() -> gr.Blocks:
                 with gr.Row():
                     w_run = run_selector(right_run)
                     w_ep = epoch_selector(right_run)
-                w_go = gr.Button("Walk · 걷기", variant="primary")
+                w_go = gr.Button("Walk · 걷기", variant="primary", elem_id="walk-button")
                 with gr.Row():
-                    w_gif = gr.Image(label="Animation · 애니메이션 (GIF)", type="filepath", format="gif", interactive=False)
-                    w_strip = result_image("Strip · 단계별")
+                    w_gif = gr.Image(label="Animation · 애니메이션 (GIF)", type="filepath", format="gif", interactive=False,
+                                     elem_id="walk-gif")
+                    w_strip = result_image("Strip · 단계별", elem_id="walk-strip")
                 w_note = notice()
                 w_run.input(epoch_dropdown, w_run, w_ep, api_visibility="private")
                 w_go.click(walk, [w_text, w_a, w_b, w_steps, w_psi, w_run, w_ep], [w_gif, w_strip, w_note],

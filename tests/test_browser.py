@@ -47,3 +47,34 @@ def test_write_tab_renders_both_panels(app):
         finally:
             browser.close()
     assert app.alive()
+
+
+def _wait_image(page, selector):
+    img = page.locator(f"{selector} img")
+    img.wait_for(state="visible")
+    page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=img.element_handle())
+    return img.evaluate("el => [el.naturalWidth, el.naturalHeight]")
+
+
+@pytest.mark.parametrize("tab, button, images", [
+    ("Evolution", "#evolution-button", ["#evolution-a", "#evolution-b"]),
+    ("Sheet", "#sheet-button", ["#sheet-image"]),
+    ("Diagnostics", "#diagnostics-button", ["#diagnostics-loss", "#diagnostics-quality"]),
+    ("Walk", "#walk-button", ["#walk-gif", "#walk-strip"]),
+])
+def test_every_other_tab_draws_its_images(app, tab, button, images):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(app.url, wait_until="domcontentloaded")
+            page.get_by_role("tab", name=tab).click()
+            page.locator(button).click()
+            for sel in images:
+                w, h = _wait_image(page, sel)
+                assert w > 0 and h > 0, (tab, sel, w, h)
+        finally:
+            browser.close()
+    assert app.alive()
