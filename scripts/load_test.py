@@ -14,7 +14,9 @@ The load generator shares the 2 cores with the server, so its own CPU cost count
 server's latency. One thing is trimmed: gradio_client opens a new httpx client for every request,
 and with the default `ssl_verify=True` each one builds a TLS context by loading the CA bundle
 (about a third of the load generator's CPU here, for a plain-HTTP loopback URL). All sessions pass
-one shared ssl.SSLContext instead (`--no-shared-tls` restores the default). Loopback only: any other host is refused. Bounded: per-request and overall timeouts; a
+one shared ssl.SSLContext instead (`--no-shared-tls` restores the default).
+
+Loopback only: any other host is refused. Bounded: per-request and overall timeouts; a
 server this script started is always stopped.
 """
 from __future__ import annotations
