@@ -1,7 +1,7 @@
 """Train ReKOGAN headless: python train.py --preset fixed --out runs/NAME [--FIELD VALUE ...]
 
 Every field of rekogan.config.TrainConfig is an option (--epochs, --epoch-images, --batch, --lr-g,
---embed-dim, --data hgu1:PATH, ...). --dry-run prints the resolved config and exits.
+--embed-dim, --data hgu1:PATH, --data packed:FILE, ...). --dry-run prints the resolved config and exits.
 --resume continues the run in --out from its last complete epoch with its saved config.
 Multi-GPU (or multi-process CPU): torchrun --nproc_per_node=N train.py ...
 """

@@ -6,7 +6,8 @@ the fixed preset against the original ReKOGAN recipe, in the same process on the
             a PNG folder (<root>/<b0a1>/*.png) decoded with PIL per sample by a DataLoader with
             4 workers, default (NCHW) memory format.
   fixed:    the project's `fixed` preset exactly as train.py runs it: dataset in memory as uint8,
-            augmentation on tensors, projection cGAN step, EMA update, channels_last.
+            augmentation on tensors, projection cGAN step, EMA update, channels_last, bf16
+            autocast where the hardware computes bf16 natively (--fp32 turns that off).
 
 Both time whole training steps (data + D step + G step) after warm-up steps; the ratio is
 fixed img/s / original img/s. (The app's rendering latency: scripts/bench_app.py.)
@@ -25,13 +26,23 @@ import numpy as np
 import torch
 
 
-def _time_steps(step_fn, *, warmup: int, seconds: float, min_steps: int, batch: int) -> dict:
+def _sync(device: torch.device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # CUDA runs asynchronously: time finished work, not queued work
+
+
+def _time_steps(step_fn, *, warmup: int, seconds: float, min_steps: int, batch: int,
+                device: torch.device = torch.device("cpu")) -> dict:
     for _ in range(warmup):
         step_fn()
+    _sync(device)
     n, t0 = 0, time.perf_counter()
     while n < min_steps or time.perf_counter() - t0 < seconds:
         step_fn()
         n += 1
+        if n % 50 == 0:
+            _sync(device)  # bound the queue so the clock check means something
+    _sync(device)
     dt = time.perf_counter() - t0
     return {"steps": n, "seconds": round(dt, 2), "img_per_s": round(n * batch / dt, 1)}
 
@@ -68,7 +79,8 @@ class PNGFolder(torch.utils.data.Dataset):
         return x, y
 
 
-def bench_original(*, classes, glyphs: np.ndarray, seconds: float, warmup: int, workers: int) -> dict:
+def bench_original(*, classes, glyphs: np.ndarray, seconds: float, warmup: int, workers: int,
+                   device: torch.device = torch.device("cpu")) -> dict:
     from .config import resolve
     from .models import build_discriminator, build_generator, init_weights
     from .training import train_step
@@ -77,6 +89,7 @@ def bench_original(*, classes, glyphs: np.ndarray, seconds: float, warmup: int, 
     mcfg = cfg.model_config(n)
     G, D = build_generator(mcfg), build_discriminator(mcfg)
     G.apply(init_weights); D.apply(init_weights)
+    G, D = G.to(device), D.to(device)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     gen = torch.Generator().manual_seed(0)
@@ -94,58 +107,68 @@ def bench_original(*, classes, glyphs: np.ndarray, seconds: float, warmup: int, 
             except StopIteration:
                 it = iter(dl)
                 x, y = next(it)
-            train_step(G, D, opt_g, opt_d, x, y, cfg=cfg, n_classes=n, gen=gen,
-                       autocast=lambda: torch.autocast("cpu", enabled=False))
-        res = _time_steps(step, warmup=warmup, seconds=seconds, min_steps=3, batch=cfg.batch)
+            train_step(G, D, opt_g, opt_d, x.to(device), y.to(device), cfg=cfg, n_classes=n, gen=gen,
+                       autocast=lambda: torch.autocast(device.type, enabled=False))  # the original: fp32
+        res = _time_steps(step, warmup=warmup, seconds=seconds, min_steps=3, batch=cfg.batch, device=device)
         del it, dl
     return {"recipe": "original (DCGAN ngf=ndf=64, Linear(520,50) label, PNG + PIL + DataLoader(4 workers))", **res,
             "batch": cfg.batch, "images_on_disk": len(ds)}
 
 
-def bench_fixed(*, classes, glyphs: np.ndarray, seconds: float, warmup: int) -> dict:
+def bench_fixed(*, classes, glyphs: np.ndarray, seconds: float, warmup: int,
+                device: torch.device = torch.device("cpu"), amp: bool = True) -> dict:
     from .config import resolve
     from .models import build_discriminator, build_generator, init_weights
-    from .training import ema_update, make_batch, train_step
-    cfg = resolve("fixed")
+    from .training import autocast_for, ema_update, make_batch, train_step
+    cfg = resolve("fixed", amp=amp)
+    autocast, precision = autocast_for(device, cfg.amp)  # as train.py: bf16 where the hardware has it
     n = len(classes)
     mcfg = cfg.model_config(n)
     fmt = torch.channels_last
     G, D = build_generator(mcfg), build_discriminator(mcfg)
     G.apply(init_weights); D.apply(init_weights)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    G, D, G_ema = (m.to(memory_format=fmt) for m in (G, D, G_ema))
+    G, D, G_ema = (m.to(device, memory_format=fmt) for m in (G, D, G_ema))
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     f, c, s, _ = glyphs.shape
-    images = torch.from_numpy(glyphs.reshape(f * c, s, s))                          # (F*C, S, S) uint8
-    labels = torch.arange(c).repeat(f)
+    images = torch.from_numpy(glyphs.reshape(f * c, s, s)).to(device)               # (F*C, S, S) uint8
+    labels = torch.arange(c).repeat(f).to(device)
     gen = torch.Generator().manual_seed(0)
 
     def step():
         real, y = make_batch(images, labels, batch=cfg.batch, gen=gen, strength=cfg.augment, fmt=fmt)
-        train_step(G, D, opt_g, opt_d, real, y, cfg=cfg, n_classes=n, gen=gen,
-                   autocast=lambda: torch.autocast("cpu", enabled=False))
+        train_step(G, D, opt_g, opt_d, real, y, cfg=cfg, n_classes=n, gen=gen, autocast=autocast)
         ema_update(G_ema, G, cfg.ema)
-    res = _time_steps(step, warmup=warmup, seconds=seconds, min_steps=5, batch=cfg.batch)
-    return {"recipe": f"fixed (proj cGAN ngf={cfg.ngf} ndf={cfg.ndf}, in-memory uint8, tensor augmentation, EMA)",
-            **res, "batch": cfg.batch}
+    res = _time_steps(step, warmup=warmup, seconds=seconds, min_steps=5, batch=cfg.batch, device=device)
+    return {"recipe": f"fixed (proj cGAN ngf={cfg.ngf} ndf={cfg.ndf}, in-memory uint8, tensor augmentation, EMA, "
+                      f"{precision})", **res, "batch": cfg.batch, "precision": precision}
 
 
 def train_bench(args) -> dict:
-    from .data.fonts import load_fonts
+    from .data import load_source
     from .hangul import seri95
+    from .training import pick_device
     torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
     classes = seri95()
-    glyphs, faces, _ = load_fonts(classes=classes, size=64)
-    glyphs = glyphs[: args.faces]                                                   # (F, 520, 64, 64)
-    fixed = bench_fixed(classes=classes, glyphs=glyphs, seconds=args.seconds, warmup=args.warmup)
-    orig = bench_original(classes=classes, glyphs=glyphs, seconds=args.seconds, warmup=args.warmup, workers=args.workers)
-    out = {"benchmark": "train", "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+    data = load_source(args.data, classes=classes, size=64)
+    f = len(data) // len(classes)
+    assert f >= 1 and len(data) == f * len(classes), f"--data must hold every class equally often, got {len(data)} images"
+    order = torch.argsort(data.labels * len(data) + torch.arange(len(data)), stable=True)  # class-major
+    glyphs = data.images[order].view(len(classes), f, 64, 64).transpose(0, 1).numpy()[: args.faces]  # (F, 520, 64, 64)
+    fixed = bench_fixed(classes=classes, glyphs=glyphs, seconds=args.seconds, warmup=args.warmup, device=device,
+                        amp=not args.fp32)
+    orig = bench_original(classes=classes, glyphs=glyphs, seconds=args.seconds, warmup=args.warmup,
+                          workers=args.workers, device=device)
+    out = {"benchmark": "train", "device": str(device),
+           "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+           "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
            "torch": torch.__version__, "fixed": fixed, "original": orig,
            "ratio": round(fixed["img_per_s"] / orig["img_per_s"], 2)}
     print(f"original recipe: {orig['img_per_s']:8.1f} img/s  ({orig['steps']} steps of {orig['batch']} in {orig['seconds']} s)")
     print(f"fixed preset:    {fixed['img_per_s']:8.1f} img/s  ({fixed['steps']} steps of {fixed['batch']} in {fixed['seconds']} s)")
-    print(f"ratio fixed/original: {out['ratio']:.2f}x  (target >= 8x on 2 CPU cores at 64x64)")
+    print(f"ratio fixed/original: {out['ratio']:.2f}x on {device}  (target >= 8x on 2 CPU cores at 64x64)")
     return out
 
 
@@ -159,6 +182,9 @@ def main(argv=None):
     t.add_argument("--faces", type=int, default=8, help="font faces written to the PNG folder (x520 files)")
     t.add_argument("--workers", type=int, default=4, help="DataLoader workers of the original recipe")
     t.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    t.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    t.add_argument("--fp32", action="store_true", help="time the fixed preset with --amp false (no bf16 autocast)")
+    t.add_argument("--data", default="fonts", help="fonts (default) or packed:FILE from `python -m rekogan pack`")
     p.add_argument("--json", help="also write the result to this JSON file")
     args = p.parse_args(argv)
     res = train_bench(args)

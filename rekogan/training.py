@@ -110,10 +110,9 @@ def make_batch(images, labels, *, batch: int, gen: torch.Generator, strength: fl
 
 @torch.no_grad()
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float):
-    for pe, p in zip(ema.parameters(), model.parameters()):
-        pe.lerp_(p, 1 - decay)
-    for be, b in zip(ema.buffers(), model.buffers()):
-        be.copy_(b)
+    # one fused call per list, not one op per tensor: on a GPU the step is bound by op dispatch
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
+    torch._foreach_copy_(list(ema.buffers()), list(model.buffers()))
 
 
 @torch.no_grad()
@@ -148,6 +147,23 @@ def pick_device(spec: str) -> torch.device:
     if spec.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit(f"--device {spec} asked for, but PyTorch sees no CUDA device; use --device cpu")
     return torch.device(spec)
+
+
+def cpu_has_bf16() -> bool:
+    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX): there oneDNN's bf16 convs run
+    about twice as fast as fp32 (docs/RESULTS.md); elsewhere bf16 is emulated and slower, so we stay fp32."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # older torch without these probes
+        return False
+
+
+def autocast_for(device: torch.device, amp: bool):
+    """(context factory, precision name) for the training step: bf16 autocast where it is native.
+    bf16 keeps fp32's exponent range, so no loss scaling is needed; losses are computed in fp32."""
+    if amp and (device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16())):
+        return (lambda: torch.autocast(device.type, dtype=torch.bfloat16)), "bf16"
+    return (lambda: torch.autocast(device.type, enabled=False)), "fp32"
 
 
 def dist_info() -> tuple[int, int, int]:
@@ -297,14 +313,15 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
         ids = [device.index] if device.type == "cuda" else None
         G_train, D_train = DDP(G, device_ids=ids), DDP(D, device_ids=ids)
 
-    use_amp = cfg.amp and device.type == "cuda"
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else (lambda: torch.autocast("cpu", enabled=False))
+    autocast, precision = autocast_for(device, cfg.amp)
+    if main:
+        log(f"training on {device} ({precision}, {torch.get_num_threads()} threads), world size {world}")
     steps_per_epoch = max(1, cfg.epoch_images // (cfg.batch * world))
     from tqdm import tqdm
 
     for epoch in range(epoch0 + 1, cfg.epochs + 1):
         G.train(); D.train()
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}
         t0 = time.time()
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", unit="step", disable=not main,
                    dynamic_ncols=True, mininterval=2.0)
@@ -315,8 +332,8 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
             step += 1
             if cfg.ema > 0:
                 ema_update(G_ema, G, cfg.ema if step > cfg.ema_start else 0.0)
-            for k, v in stats.items():
-                sums[k] = sums.get(k, 0.0) + float(v)
+            for k, v in stats.items():  # summed as tensors: a float() per step would stall a GPU's queue
+                sums[k] = sums[k] + v if k in sums else v.float()
             if i % 10 == 0:
                 bar.set_postfix(img_s=f"{(i + 1) * cfg.batch * world / (time.time() - t0):.0f}",
                                 d=f"{float(stats['loss_d']):.2f}", g=f"{float(stats['loss_g']):.2f}")
@@ -325,6 +342,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
         dt = time.time() - t0
         wall += dt
         images_seen += steps_per_epoch * cfg.batch * world
+        sums = {k: float(v) for k, v in sums.items()}
         if not all(math.isfinite(v) for v in sums.values()):
             raise FloatingPointError(f"epoch {epoch}: a loss became NaN/inf; the last good state is kept in {run_dir}")
 
@@ -335,7 +353,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
             metrics = {k: v / steps_per_epoch for k, v in sums.items()}
             record = {"epoch": epoch, "step": step, "images_seen": images_seen, "epoch_seconds": round(dt, 2),
                       "wall_seconds": round(wall, 1), "img_per_s": round(steps_per_epoch * cfg.batch * world / dt, 1),
-                      **{k: round(v, 5) for k, v in metrics.items()}, "device": str(device), "world": world,
+                      **{k: round(v, 5) for k, v in metrics.items()}, "device": str(device), "precision": precision, "world": world,
                       "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
             ckpt = run_dir / f"epoch_{epoch:03d}.safetensors"
             ck.save_generator(ckpt, G_ema, model=mcfg, classes=classes, epoch=epoch, step=step,

@@ -256,3 +256,20 @@ def test_g_side_aux_weight_is_separate_from_d_side():
     d_only, _ = _one_step(aux_weight=1.0, aux_weight_g=0.0)
     assert float(both["loss_d"]) == pytest.approx(float(d_only["loss_d"]))      # D's loss unchanged
     assert float(both["loss_g"]) > float(d_only["loss_g"]) + 0.5                 # + CE over 4 classes (~ln 4)
+
+
+def test_ema_update_moves_each_weight_towards_the_model_and_copies_buffers():
+    import copy
+    from rekogan.models import ModelConfig, build_generator
+    from rekogan.training import ema_update
+    G = build_generator(ModelConfig(size=16, ngf=8, n_classes=4, z_dim=8, embed_dim=8))
+    E = copy.deepcopy(G)
+    for p in G.parameters():
+        p.data.add_(1.0)
+    G.norms[0].bn.running_mean.fill_(3.0)
+    want = [pe + 0.1 * (p - pe) for pe, p in zip(E.parameters(), G.parameters())]
+    ema_update(E, G, 0.9)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(E.parameters(), want))
+    assert float(E.norms[0].bn.running_mean[0]) == 3.0
+    ema_update(E, G, 0.0)                                   # decay 0: the EMA is the model
+    assert all(torch.equal(a, b) for a, b in zip(E.parameters(), G.parameters()))

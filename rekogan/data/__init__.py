@@ -1,4 +1,4 @@
-"""Data sources behind one interface: `load_source("fonts" | "hgu1:PATH" | "folder:PATH", ...)`.
+"""Data sources behind one interface: `load_source("fonts" | "hgu1:PATH" | "folder:PATH" | "packed:FILE", ...)`.
 
 Every source returns a GlyphSet: all images in memory as one uint8 tensor (N, H, W), white ink
 on black, plus labels into the *given* class list (the class list comes from the config, never
@@ -60,7 +60,8 @@ class GlyphSet:
 
 def load_source(spec: str, *, classes: ClassList, size: int, font_dirs: list[str] | None = None,
                 cache_dir: str | None = None) -> GlyphSet:
-    """spec: 'fonts' (default data), 'hgu1:PATH' (a .hgu1 file or folder of them), 'folder:PATH'."""
+    """spec: 'fonts' (default data), 'hgu1:PATH' (a .hgu1 file or folder of them), 'folder:PATH',
+    'packed:FILE' (any of these prepared once by `python -m rekogan pack`)."""
     kind, _, path = spec.partition(":")
     if kind == "fonts":
         from .fonts import HELDOUT_FACES, load_fonts, package_licences
@@ -87,7 +88,11 @@ def load_source(spec: str, *, classes: ClassList, size: int, font_dirs: list[str
         from .folder import load_folder
         assert path, "folder needs a path: --data folder:/path/to/root"
         return load_folder(path, classes=classes, size=size)
-    raise ValueError(f"unknown data source {spec!r}: use fonts, fonts:DIR, hgu1:PATH or folder:PATH")
+    if kind == "packed":
+        from .packed import load_packed
+        assert path, "packed needs a path: --data packed:/path/to/data.npz"
+        return load_packed(path, classes=classes, size=size)
+    raise ValueError(f"unknown data source {spec!r}: use fonts, fonts:DIR, hgu1:PATH, folder:PATH or packed:FILE")
 
 
 def load_splits(spec: str, *, classes: ClassList, size: int, **kw) -> tuple[GlyphSet, GlyphSet]:
