@@ -54,8 +54,8 @@ class TrainConfig:
     keep_states: int = 1           # resume states kept (older ones deleted)
     # plumbing
     device: str = "auto"           # auto | cpu | cuda | cuda:N
-    amp: bool = True               # bf16 autocast for the training step on CUDA, and on CPUs with native bf16
-                                   # (AVX512-BF16 or AMX); fp32 elsewhere. Sampling is always fp32.
+    amp: bool = True               # bf16 autocast for the training step where bf16 is native: GPUs from Ampere on,
+                                   # CPUs with AVX512-BF16 or AMX; fp32 elsewhere. Sampling is always fp32.
     threads: int = 0               # torch CPU threads (0 = all cores)
     preset: str = "fixed"
 

@@ -158,10 +158,21 @@ def cpu_has_bf16() -> bool:
         return False
 
 
+def cuda_has_bf16() -> bool:
+    """True on GPUs with bf16 tensor cores (Ampere and later); older ones (V100, T4) emulate it."""
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # older torch: no including_emulation argument
+        return bool(torch.cuda.is_bf16_supported())
+    except (AssertionError, RuntimeError):  # no usable CUDA
+        return False
+
+
 def autocast_for(device: torch.device, amp: bool):
     """(context factory, precision name) for the training step: bf16 autocast where it is native.
     bf16 keeps fp32's exponent range, so no loss scaling is needed; losses are computed in fp32."""
-    if amp and (device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16())):
+    native = cuda_has_bf16() if device.type == "cuda" else cpu_has_bf16() if device.type == "cpu" else False
+    if amp and native:
         return (lambda: torch.autocast(device.type, dtype=torch.bfloat16)), "bf16"
     return (lambda: torch.autocast(device.type, enabled=False)), "fp32"
 

@@ -7,6 +7,8 @@
 # The machine needs no fonts: make the data here first with
 #   python -m rekogan pack --data fonts --out .gpu/fonts64.npz
 # Usage: OUT=out/gpu TRAIN_SECONDS=300 bash scripts/gpu_session.sh .gpu/fonts64.npz [DEVICE]
+# Optional: TRAIN_ARGS="--batch 256" (more train.py options), RESUME=0 (skip the kill-and-resume
+# epoch), STATE=0 (do not bring the resume state back), BENCH=0 (skip the benchmark).
 set -u
 DATA=${1:?usage: gpu_session.sh PACKED.npz [DEVICE]}
 DEVICE=${2:-cuda}
@@ -14,6 +16,10 @@ OUT=${OUT:-out/gpu}
 TRAIN_SECONDS=${TRAIN_SECONDS:-300}
 EPOCH_IMAGES=${EPOCH_IMAGES:-131072}
 RUN=${RUN:-runs/gpu}
+TRAIN_ARGS=${TRAIN_ARGS:-}
+RESUME=${RESUME:-1}
+STATE=${STATE:-1}
+BENCH=${BENCH:-1}
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 mkdir -p "$OUT"
 t0=$(date +%s)
@@ -26,18 +32,22 @@ stamp "1. CUDA tests"
 timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_packed.py -k "not cli" >> "$OUT/log.txt" 2>&1
 stamp "tests exit $?"
 
-stamp "2. benchmark"
-timeout 200 python3 -m rekogan.bench --json "$OUT/bench.json" train --device "$DEVICE" --data "packed:$DATA" \
-    --seconds 20 --threads "$(nproc)" >> "$OUT/log.txt" 2>&1
-stamp "bench exit $?"
+if [ "$BENCH" = 1 ]; then
+  stamp "2. benchmark"
+  timeout 200 python3 -m rekogan.bench --json "$OUT/bench.json" train --device "$DEVICE" --data "packed:$DATA" \
+      --seconds 20 --threads "$(nproc)" >> "$OUT/log.txt" 2>&1
+  stamp "bench exit $?"
+fi
 
 stamp "3. train fixed for $TRAIN_SECONDS s, then SIGKILL"
 timeout -s KILL "$TRAIN_SECONDS" python3 train.py --preset fixed --device "$DEVICE" --data "packed:$DATA" \
-    --epoch-images "$EPOCH_IMAGES" --epochs 10000 --out "$RUN" 2>&1 | tr '\r' '\n' | grep -v "step/s\|s/step" >> "$OUT/train.txt"
+    --epoch-images "$EPOCH_IMAGES" --epochs 10000 --out "$RUN" $TRAIN_ARGS 2>&1 | tr '\r' '\n' | grep -v "step/s\|s/step" >> "$OUT/train.txt"
 stamp "train killed; epochs done: $(ls $RUN/epoch_*.safetensors 2>/dev/null | wc -l)"
 last=$(ls $RUN/epoch_*.safetensors | sed 's/.*epoch_0*\([0-9]*\).safetensors/\1/' | sort -n | tail -1)
-timeout 120 python3 train.py --resume --out "$RUN" --epochs $((last + 1)) 2>&1 | tr '\r' '\n' | grep -v "step/s\|s/step" >> "$OUT/train.txt"
-stamp "resume exit $?"
+if [ "$RESUME" = 1 ]; then
+  timeout 120 python3 train.py --resume --out "$RUN" --epochs $((last + 1)) 2>&1 | tr '\r' '\n' | grep -v "step/s\|s/step" >> "$OUT/train.txt"
+  stamp "resume exit $?"
+fi
 
 stamp "4. pack results"
 python3 - "$RUN" "$OUT" <<'PY' >> "$OUT/log.txt" 2>&1
@@ -60,7 +70,9 @@ with tarfile.open(out / "checkpoints.tar", "w") as t:
     for e in pick:
         t.add(run / f"epoch_{e:03d}.safetensors", arcname=f"epoch_{e:03d}.safetensors")
 PY
-state=$(ls $RUN/state_*.safetensors | tail -1)
-split -b 16000K -d "$state" "$OUT/$(basename $state).part"
+if [ "$STATE" = 1 ]; then
+  state=$(ls $RUN/state_*.safetensors | tail -1)
+  split -b 16000K -d "$state" "$OUT/$(basename $state).part"
+fi
 ls -la "$OUT" | tee -a "$OUT/log.txt"
 stamp "done"

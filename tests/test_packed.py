@@ -109,4 +109,7 @@ def test_autocast_choice(monkeypatch):
     assert name == "fp32"
     with ctx():
         assert torch.nn.functional.linear(torch.ones(2, 3), torch.ones(4, 3)).dtype == torch.float32
+    monkeypatch.setattr(training, "cuda_has_bf16", lambda: True)
     assert training.autocast_for(torch.device("cuda"), True)[1] == "bf16"
+    monkeypatch.setattr(training, "cuda_has_bf16", lambda: False)   # pre-Ampere GPU: fp32
+    assert training.autocast_for(torch.device("cuda"), True)[1] == "fp32"
