@@ -80,6 +80,24 @@ def main():
     print(f"shipped epochs {chosen} ({size:.1f} MB) from {run} to {dest}")
 
 
+def training_summary(dest: Path) -> dict:
+    """Where and how the run was trained, from its metrics.jsonl: devices, precisions, images, wall.
+    Epochs logged before `precision` was recorded (2026-11-26) ran in fp32 (bf16 was CUDA-only then)."""
+    from rekogan.records import read_jsonl
+    rows = [r for r in read_jsonl(dest / "metrics.jsonl") if "epoch" in r]
+    if not rows:
+        return {}
+    def spans(key, default):
+        out: dict[str, list[int]] = {}
+        for r in rows:
+            out.setdefault(str(r.get(key, default)), []).append(r["epoch"])
+        return {k: f"epochs {min(v)}-{max(v)}" for k, v in out.items()}
+    return {"epochs": rows[-1]["epoch"], "images_seen": rows[-1]["images_seen"],
+            "training_wall_minutes": round(rows[-1]["wall_seconds"] / 60, 1),
+            "devices": spans("device", "cpu"), "precision": spans("precision", "fp32"),
+            "first_epoch_at": rows[0].get("time"), "last_epoch_at": rows[-1].get("time")}
+
+
 def write_provenance(dest: Path):
     """provenance.json: which Debian packages and faces (and their licences) the model learnt from."""
     if not (dest / "data.json").exists():
@@ -96,7 +114,8 @@ def write_provenance(dest: Path):
         p["heldout_faces" if face in held else "train_faces"].append(face)
     out = {"source": data.get("source"), "train_images": data.get("train_images"),
            "heldout_images": data.get("heldout_images"), "packages": packages,
-           "skipped_faces_without_all_classes": data.get("skipped_faces", [])}
+           "skipped_faces_without_all_classes": data.get("skipped_faces", []),
+           "training": training_summary(dest)}
     (dest / "provenance.json").write_text(json.dumps(out, indent=1, ensure_ascii=False))
 
 
