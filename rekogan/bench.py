@@ -83,8 +83,9 @@ def bench_original(*, classes, glyphs: np.ndarray, seconds: float, warmup: int, 
                    device: torch.device = torch.device("cpu")) -> dict:
     from .config import resolve
     from .models import build_discriminator, build_generator, init_weights
-    from .training import train_step
+    from .training import autocast_for, train_step
     cfg = resolve("original50")
+    autocast, _ = autocast_for(device, amp=False)  # the original: fp32
     n = len(classes)
     mcfg = cfg.model_config(n)
     G, D = build_generator(mcfg), build_discriminator(mcfg)
@@ -108,7 +109,7 @@ def bench_original(*, classes, glyphs: np.ndarray, seconds: float, warmup: int, 
                 it = iter(dl)
                 x, y = next(it)
             train_step(G, D, opt_g, opt_d, x.to(device), y.to(device), cfg=cfg, n_classes=n, gen=gen,
-                       autocast=lambda: torch.autocast(device.type, enabled=False))  # the original: fp32
+                       autocast=autocast)
         res = _time_steps(step, warmup=warmup, seconds=seconds, min_steps=3, batch=cfg.batch, device=device)
         del it, dl
     return {"recipe": "original (DCGAN ngf=ndf=64, Linear(520,50) label, PNG + PIL + DataLoader(4 workers))", **res,
