@@ -1,7 +1,9 @@
 """One typed training config, resolved from a named preset plus explicit overrides.
 
-`fixed` is the project's best recipe; `collapsed` is the original ReKOGAN recipe that drew
-'차', '핀', '긴' when asked for '가': DCGAN conditioning through a 10-dimensional label embedding
+`fixed` is the project's best 520-class recipe; `hangul` is the same recipe conditioned on the
+syllable's components (initial, medial, final) plus a stroke weight, so it writes all 11,172
+syllables after training on 2,115; `collapsed` is the original ReKOGAN recipe (the original drew
+'차', '핀', '긴' when asked for '가'): DCGAN conditioning through a 10-dimensional label embedding
 for 520 classes. Every field can be overridden on the command line (train.py --FIELD VALUE).
 """
 from __future__ import annotations
@@ -17,7 +19,10 @@ from .models import ModelConfig
 class TrainConfig:
     # data
     data: str = "fonts"            # fonts | fonts:DIR | hgu1:PATH | folder:PATH
-    classes: str = "seri95"        # 'seri95' (520), a count n (the first n), or the syllables themselves
+    classes: str = "seri95"        # the label space: 'seri95' (520), 'ksx1001', 'all' (11,172), a count n (the
+                                   # first n SERI95 classes), or the syllables themselves
+    split: str = ""                # '' = train on every class; 'ksx1001' = train on KS X 1001 minus held-out
+                                   # syllables (rekogan/split.py; jamo runs), written to split.json
     size: int = 64
     augment: float = 1.0           # augmentation strength (0 = off); never flips
     # model
@@ -26,12 +31,15 @@ class TrainConfig:
     embed_dim: int = 128
     ngf: int = 32
     ndf: int = 24
+    cond: str = "class"            # 'class': one embedding per class; 'jamo': initial + medial + final embeddings
+    weight_cond: bool = False      # G takes a stroke weight: the glyph's ink ratio, normalised per syllable
     # loss
     loss: str = "hinge"            # hinge | bce
     real_label: float = 1.0        # BCE target for real images (0.9 = one-sided label smoothing)
     aux_weight: float = 1.0        # auxiliary classification loss on D's features, D's side: classify reals (proj only)
     aux_weight_g: float = 1.0      # G's side of it: be classified as the asked class (AC-GAN pulls G towards
                                    # each class's most readable form, at the cost of intra-class diversity)
+    ink_weight: float = 1.0        # weight_cond runs: G's Huber loss between asked and drawn weight (per-syllable SDs)
     ms_weight: float = 0.0         # mode-seeking term (MSGAN, Mao et al. 2019): pairs of fakes with one class and
                                    # two latents are pushed apart, 1 / (mean|G(z1)-G(z2)| / mean|z1-z2|)
     # optimisation
@@ -61,7 +69,8 @@ class TrainConfig:
 
     def model_config(self, n_classes: int) -> ModelConfig:
         return ModelConfig(arch=self.arch, n_classes=n_classes, size=self.size, z_dim=self.z_dim,
-                           embed_dim=self.embed_dim, ngf=self.ngf, ndf=self.ndf)
+                           embed_dim=self.embed_dim, ngf=self.ngf, ndf=self.ndf, cond=self.cond,
+                           weight_cond=self.weight_cond)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -74,6 +83,10 @@ PRESETS: dict[str, dict] = {
     # The v1 recipe (the dataclass defaults) plus the mode-seeking term: with it the intra-class
     # diversity stayed at or above the data's while readability rose faster (docs/RESULTS.md).
     "fixed": dict(ms_weight=1.0),
+    # The fixed recipe conditioned on components: writes any of the 11,172 syllables. Trained on
+    # KS X 1001 minus 235 held-out syllables; the per-epoch evaluation needs the component reader.
+    "hangul": dict(ms_weight=1.0, classes="all", split="ksx1001", cond="jamo", weight_cond=True,
+                   grid_classes=20, eval_every=0),
     # The original: DCGAN, 10-d label embedding concatenated to z and broadcast as maps into D,
     # BCE with 0.9 real labels, Adam 2e-4 (0.5, 0.999), batch 128, no EMA, no auxiliary loss.
     "collapsed": dict(arch="dcgan", z_dim=100, embed_dim=10, ngf=64, ndf=64, loss="bce", real_label=0.9,
@@ -98,6 +111,9 @@ def resolve(preset: str = "fixed", **overrides) -> TrainConfig:
     assert cfg.batch >= 2 and cfg.epochs >= 1 and cfg.epoch_images >= cfg.batch, \
         f"need batch >= 2, epochs >= 1 and epoch_images >= batch (got {cfg.batch}, {cfg.epochs}, {cfg.epoch_images})"
     assert 0.0 <= cfg.ema < 1.0, f"ema decay must be in [0, 1), got {cfg.ema}"
+    assert cfg.split in ("", "ksx1001"), f"split must be '' or 'ksx1001', got {cfg.split!r}"
+    assert cfg.cond in ("class", "jamo"), f"cond must be 'class' or 'jamo', got {cfg.cond!r}"
+    assert cfg.cond == "class" or cfg.classes == "all", "cond 'jamo' conditions on any syllable: it needs classes 'all'"
     return cfg
 
 

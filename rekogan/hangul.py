@@ -132,10 +132,51 @@ def seri95() -> ClassList:
     return ClassList(tuple(rows))
 
 
+@lru_cache(maxsize=1)
+def all_syllables() -> ClassList:
+    """All 11,172 precomposed syllables in Unicode order: index i is U+AC00 + i. The label space of
+    jamo-conditioned runs (their generator reads the components off the index, see jamo_of)."""
+    return ClassList(tuple(chr(SBASE + i) for i in range(SCOUNT)))
+
+
+@lru_cache(maxsize=1)
+def ksx1001() -> ClassList:
+    """The 2,350 syllables of KS X 1001 (EUC-KR rows 0xB0..0xC8), in code order: the syllables
+    everyday Korean text is made of (the 520 SERI95 classes are among them)."""
+    out = []
+    for hi in range(0xB0, 0xC9):
+        for lo in range(0xA1, 0xFF):
+            out.append(bytes([hi, lo]).decode("euc-kr"))
+    return ClassList(tuple(out))
+
+
+def jamo_index(syllable: str) -> tuple[int, int, int]:
+    """'각' -> (0, 0, 1): indices into INITIALS (19), MEDIALS (21) and FINALS (28, 0 = none)."""
+    assert is_syllable(syllable), f"not a precomposed Hangul syllable: {syllable!r}"
+    s = ord(syllable) - SBASE
+    return s // (VCOUNT * TCOUNT), (s % (VCOUNT * TCOUNT)) // TCOUNT, s % TCOUNT
+
+
+def jamo_of(index):
+    """Index into all_syllables() (an int or an int64 tensor) -> (initial, medial, final) indices."""
+    return index // (VCOUNT * TCOUNT), (index % (VCOUNT * TCOUNT)) // TCOUNT, index % TCOUNT
+
+
+# The vowel's layout: where the medial sits relative to the initial. Vertical vowels (ㅏ ㅓ ㅣ ...)
+# stand right of it, horizontal ones (ㅗ ㅜ ㅡ ...) below it, mixed ones (ㅘ ㅢ ...) wrap it.
+VERTICAL, HORIZONTAL, MIXED = 0, 1, 2
+MEDIAL_LAYOUT = tuple(HORIZONTAL if m in "ㅗㅛㅜㅠㅡ" else MIXED if m in "ㅘㅙㅚㅝㅞㅟㅢ" else VERTICAL for m in MEDIALS)
+
+
 def parse_classes(spec: str | int | None) -> ClassList:
-    """'seri95' or None -> all 520; an int n -> the first n; a string of syllables -> those."""
+    """'seri95' or None -> all 520; 'ksx1001' -> 2,350; 'all' -> 11,172; an int n -> the first n
+    SERI95 classes; a string of syllables -> those."""
     if spec is None or spec == "seri95":
         return seri95()
+    if spec == "ksx1001":
+        return ksx1001()
+    if spec == "all":
+        return all_syllables()
     if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
         return seri95().subset(int(spec))
     return ClassList(tuple(ch for ch in spec if not ch.isspace()))

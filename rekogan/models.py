@@ -10,6 +10,13 @@ Two families:
   'dcgan' - the original ReKOGAN recipe. G: [z, embed(y)] -> transposed convs with BN.
             D: the label embedding broadcast as extra input feature maps, conv + BN, one logit.
             With embed_dim=10 and 520 classes this is the recipe that collapsed.
+The condition (cond):
+  'class' - one learned embedding per class of the run's class list (the 520-class runs).
+  'jamo'  - the label is an index into all 11,172 syllables; the embedding is the sum of three
+            learned embeddings of its initial, medial and final (19 + 21 + 28 rows), so a syllable
+            never seen in training is still a valid condition (DM-Font's positional components).
+            D's auxiliary head then classifies the three components instead of 11,172 classes.
+weight_cond adds one scalar input to G, the stroke weight (ink ratio normalised per syllable).
 Images are (B, 1, S, S) in [-1, 1], white ink on black; S is a power of two >= 16.
 """
 from __future__ import annotations
@@ -20,7 +27,10 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils import spectral_norm
+from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils.parametrize import is_parametrized
+
+from .hangul import LCOUNT, SCOUNT, TCOUNT, VCOUNT, jamo_of
 
 
 @dataclass
@@ -32,9 +42,15 @@ class ModelConfig:
     embed_dim: int = 128      # class-condition width (the original collapsed at 10)
     ngf: int = 32
     ndf: int = 32
+    cond: str = "class"       # 'class' | 'jamo'
+    weight_cond: bool = False  # G takes a stroke weight w (B,) as a third input
 
     def __post_init__(self):
         assert self.arch in ("proj", "dcgan"), f"arch must be 'proj' or 'dcgan', got {self.arch!r}"
+        assert self.cond in ("class", "jamo"), f"cond must be 'class' or 'jamo', got {self.cond!r}"
+        assert self.cond == "class" or (self.arch == "proj" and self.n_classes == SCOUNT), \
+            f"cond='jamo' needs arch 'proj' and the {SCOUNT} syllables as classes (got {self.arch!r}, {self.n_classes})"
+        assert not self.weight_cond or self.arch == "proj", "weight_cond needs arch 'proj'"
         assert self.size >= 16 and self.size & (self.size - 1) == 0, f"size must be a power of two >= 16, got {self.size}"
         assert self.n_classes >= 1 and self.z_dim >= 1 and self.embed_dim >= 1, "n_classes, z_dim, embed_dim must be >= 1"
 
@@ -49,6 +65,47 @@ class ModelConfig:
 def _widths(base: int, n: int) -> list[int]:
     """n+1 channel widths from 4x4 upwards: base*8, base*4, base*2, base, base, ..."""
     return [base * min(8, 2 ** (n - i)) for i in range(n + 1)]
+
+
+class JamoEmbedding(nn.Module):
+    """Syllable index (into all 11,172) -> sum of its initial, medial and final embeddings."""
+
+    def __init__(self, dim: int, *, wrap=lambda m: m):
+        super().__init__()
+        self.initial = wrap(nn.Embedding(LCOUNT, dim))
+        self.medial = wrap(nn.Embedding(VCOUNT, dim))
+        self.final = wrap(nn.Embedding(TCOUNT, dim))
+
+    def forward(self, y):
+        li, vi, ti = jamo_of(y)
+        return self.initial(li) + self.medial(vi) + self.final(ti)         # (B, dim)
+
+
+def condition_embedding(cfg: ModelConfig, dim: int, *, wrap=lambda m: m) -> nn.Module:
+    return JamoEmbedding(dim, wrap=wrap) if cfg.cond == "jamo" else wrap(nn.Embedding(cfg.n_classes, dim))
+
+
+def aux_classes(cfg: ModelConfig) -> int:
+    """Outputs of D's auxiliary classifier: one per class, or 19 + 21 + 28 component logits."""
+    return LCOUNT + VCOUNT + TCOUNT if cfg.cond == "jamo" else cfg.n_classes
+
+
+def aux_loss(logits: torch.Tensor, y: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """Cross-entropy of D's auxiliary head; for jamo runs the sum over the three components."""
+    if cfg.cond != "jamo":
+        return F.cross_entropy(logits, y)
+    li, vi, ti = jamo_of(y)
+    a, b, c = logits.split([LCOUNT, VCOUNT, TCOUNT], 1)
+    return F.cross_entropy(a, li) + F.cross_entropy(b, vi) + F.cross_entropy(c, ti)
+
+
+def aux_correct(logits: torch.Tensor, y: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """(B,) bool: the auxiliary head reads the label (all three components, for jamo runs)."""
+    if cfg.cond != "jamo":
+        return logits.argmax(1) == y
+    li, vi, ti = jamo_of(y)
+    a, b, c = logits.split([LCOUNT, VCOUNT, TCOUNT], 1)
+    return (a.argmax(1) == li) & (b.argmax(1) == vi) & (c.argmax(1) == ti)
 
 
 class CondBatchNorm(nn.Module):
@@ -73,17 +130,22 @@ class ProjGenerator(nn.Module):
         super().__init__()
         self.cfg = cfg
         w = _widths(cfg.ngf, cfg.n_up - 1)                      # ngf*8 @4x4 ... ngf @size/2
-        self.embed = nn.Embedding(cfg.n_classes, cfg.embed_dim)
-        self.fc = nn.Linear(cfg.z_dim + cfg.embed_dim, w[0] * 16)
-        # BigGAN-style skip-z: every conditional BN sees [class embedding, z], so the latent (the
-        # writer) reaches each resolution directly and G cannot learn to ignore it.
-        self.norms = nn.ModuleList(CondBatchNorm(c, cfg.embed_dim + cfg.z_dim) for c in w)
+        self.embed = condition_embedding(cfg, cfg.embed_dim)
+        c_dim = cfg.z_dim + cfg.embed_dim + int(cfg.weight_cond)
+        self.fc = nn.Linear(c_dim, w[0] * 16)
+        # BigGAN-style skip-z: every conditional BN sees [z, class embedding (, weight)], so the
+        # latent (the writer) reaches each resolution directly and G cannot learn to ignore it.
+        self.norms = nn.ModuleList(CondBatchNorm(c, c_dim) for c in w)
         # transposed 4x4/2 convs: on a CPU they cost 4 taps per output where upsample+3x3 costs 9
         self.ups = nn.ModuleList(nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False) for a, b in zip(w, w[1:] + [1]))
 
-    def forward(self, z, y):
+    def forward(self, z, y, w=None):
         e = self.embed(y)                                       # (B, E)
-        c = torch.cat([z, e], 1)                                # (B, Z+E)
+        parts = [z, e]
+        if self.cfg.weight_cond:
+            assert w is not None, "this generator has a stroke-weight input: pass w (B,)"
+            parts.append(w.to(z.dtype)[:, None])                # (B, 1)
+        c = torch.cat(parts, 1)                                 # (B, Z+E(+1))
         h = self.fc(c).view(len(z), -1, 4, 4)                   # (B, C0, 4, 4)
         for norm, up in zip(self.norms, self.ups):
             h = up(F.relu(norm(h, c)))                          # (B, C_next, 2H, 2W)
@@ -118,11 +180,11 @@ class ProjDiscriminator(nn.Module):
         self.body = nn.Sequential(*layers)                     # (B, 1, S, S) -> (B, C, 4, 4)
         self.head = nn.Sequential(spectral_norm(nn.Conv2d(c_in + 1, c_in, 4, 1, 0)), nn.LeakyReLU(0.2, inplace=True))
         self.linear = spectral_norm(nn.Linear(c_in, 1))
-        self.embed = spectral_norm(nn.Embedding(cfg.n_classes, c_in))
-        self.aux = nn.Linear(c_in, cfg.n_classes)              # AC head: not spectral-normalised, it is a classifier
+        self.embed = condition_embedding(cfg, c_in, wrap=spectral_norm)
+        self.aux = nn.Linear(c_in, aux_classes(cfg))           # AC head: not spectral-normalised, it is a classifier
 
     def forward(self, x, y):
-        """-> (adversarial logit (B,), class logits (B, n_classes))"""
+        """-> (adversarial logit (B,), auxiliary logits (B, aux_classes(cfg)))"""
         f = self.body(x)                                        # (B, C, 4, 4)
         h = self.head(torch.cat([f, minibatch_std(f)], 1)).flatten(1)  # (B, C)
         out = self.linear(h).squeeze(1) + (self.embed(y) * h).sum(1)
@@ -178,7 +240,7 @@ def build_discriminator(cfg: ModelConfig) -> nn.Module:
 
 def init_weights(m: nn.Module):
     """DCGAN init: N(0, 0.02) convs, N(1, 0.02) BN scales. Applied to both families."""
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and not hasattr(m, "weight_orig"):
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and not is_parametrized(m):
         if m.weight.requires_grad and not isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0.0, 0.02)
     elif isinstance(m, nn.BatchNorm2d) and m.affine:

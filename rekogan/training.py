@@ -26,9 +26,9 @@ from . import checkpoints as ck
 from .config import TrainConfig, from_dict
 from .data import load_splits
 from .data.augment import augment
-from .hangul import parse_classes
+from .hangul import ClassList, parse_classes
 from .records import read_jsonl
-from .models import build_discriminator, build_generator, init_weights
+from .models import aux_correct, aux_loss, build_discriminator, build_generator, init_weights
 from .sampling import generate, grid, seed_to_z, to_uint8
 
 
@@ -48,17 +48,54 @@ def g_adv_loss(fake_logit, cfg: TrainConfig):
     return F.binary_cross_entropy_with_logits(fake_logit, torch.ones_like(fake_logit))
 
 
+WEIGHT_CLAMP = 3.0   # stroke weights are asked for and measured within +-3 per-syllable SDs
+
+
+def ink_ratio(x: torch.Tensor) -> torch.Tensor:
+    """(B, 1, S, S) in [-1, 1], white ink on black -> (B,) share of ink (the glyph's stroke weight)."""
+    return ((x.float() + 1) / 2).mean(dim=(1, 2, 3))
+
+
+def ink_stats(images: torch.Tensor, labels: torch.Tensor, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-class mean and SD of the ink ratio over the training glyphs: (n_classes,) each. The weight
+    condition is normalised by them, so that w = 0 is a syllable's typical weight whatever its
+    density (뷁 has far more ink than 이 in every face) and w = +1 is one SD bolder."""
+    ink = images.float().mean(dim=(1, 2)).div_(255)                          # (N,)
+    n = torch.zeros(n_classes).index_add_(0, labels.cpu(), torch.ones(len(ink)))
+    mu = torch.zeros(n_classes).index_add_(0, labels.cpu(), ink.cpu()) / n.clamp(min=1)
+    var = torch.zeros(n_classes).index_add_(0, labels.cpu(), (ink.cpu() - mu[labels.cpu()]) ** 2) / n.clamp(min=1)
+    return mu, var.sqrt().clamp(min=0.01)
+
+
 def train_step(G, D, opt_g, opt_d, real, y_real, *, cfg: TrainConfig, n_classes: int, gen: torch.Generator,
-               autocast) -> dict:
-    """One D update and one G update on a batch of (augmented) real images."""
+               autocast, y_pool: torch.Tensor | None = None, ink: tuple | None = None) -> dict:
+    """One D update and one G update on a batch of (augmented) real images.
+
+    y_pool: the labels G is asked to draw (the training syllables of a split run; default all
+    classes). ink: (mean, sd) per class from ink_stats, for runs with a weight condition."""
     b, dev = len(real), real.device
     z = torch.randn(b, cfg.z_dim, generator=gen).to(dev)
-    y_fake = torch.randint(0, n_classes, (b,), generator=gen).to(dev)
+    if y_pool is None:
+        y_fake = torch.randint(0, n_classes, (b,), generator=gen).to(dev)
+    else:
+        y_fake = y_pool[torch.randint(0, len(y_pool), (b,), generator=gen).to(y_pool.device)].to(dev)
     half = b // 2
     if cfg.ms_weight > 0:  # pairs (i, i + b - half) share a class and differ in z: the mode-seeking pairs
         y_fake[b - half:] = y_fake[:half]
+    g_in = (z, y_fake)
+    if cfg.weight_cond:
+        assert ink is not None, "a weight-conditioned run needs the per-class ink statistics"
+        mu, sd = ink
+        # (B,) the reals' measured weights, clamped: augmentation can thin or thicken a glyph far
+        # beyond its faces' spread, and the control is meant for the typical range
+        w_real = ((ink_ratio(real) - mu[y_real]) / sd[y_real]).clamp(-WEIGHT_CLAMP, WEIGHT_CLAMP)
+        w_fake = w_real[torch.randperm(b, generator=gen).to(dev)]            # ask for weights as common as the data's
+        if cfg.ms_weight > 0:
+            w_fake[b - half:] = w_fake[:half]
+        g_in = (z, y_fake, w_fake)
     with autocast():
-        fake = G(z, y_fake)                                     # (B, 1, S, S); reused by both updates
+        fake = G(*g_in)                                         # (B, 1, S, S); reused by both updates
+    d_cfg = getattr(D, "module", D).cfg
     # -- D: real up, fake down (+ classify reals)
     D.requires_grad_(True)
     with autocast():
@@ -71,7 +108,7 @@ def train_step(G, D, opt_g, opt_d, real, y_real, *, cfg: TrainConfig, n_classes:
             fake_logit, _ = D(fake.detach(), y_fake)
         loss_d = d_adv_loss(real_logit.float(), fake_logit.float(), cfg)
         if aux_real is not None and cfg.aux_weight > 0:
-            loss_d = loss_d + cfg.aux_weight * F.cross_entropy(aux_real.float(), y_real)
+            loss_d = loss_d + cfg.aux_weight * aux_loss(aux_real.float(), y_real, d_cfg)
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
@@ -82,7 +119,11 @@ def train_step(G, D, opt_g, opt_d, real, y_real, *, cfg: TrainConfig, n_classes:
         g_logit, g_aux = d_plain(fake, y_fake)
         loss_g = g_adv_loss(g_logit.float(), cfg)
         if g_aux is not None and cfg.aux_weight_g > 0:
-            loss_g = loss_g + cfg.aux_weight_g * F.cross_entropy(g_aux.float(), y_fake)
+            loss_g = loss_g + cfg.aux_weight_g * aux_loss(g_aux.float(), y_fake, d_cfg)
+        if cfg.weight_cond and cfg.ink_weight > 0:  # draw the asked weight: ink is differentiable in the pixels
+            w_drawn = (ink_ratio(fake) - mu[y_fake]) / sd[y_fake]
+            ink_err = F.smooth_l1_loss(w_drawn, w_fake)                       # Huber: bounded pull early on
+            loss_g = loss_g + cfg.ink_weight * ink_err
         if cfg.ms_weight > 0:
             f = fake.float()
             ratio = (f[:half] - f[b - half:]).abs().mean() / (z[:half] - z[b - half:]).abs().mean()
@@ -95,8 +136,10 @@ def train_step(G, D, opt_g, opt_d, real, y_real, *, cfg: TrainConfig, n_classes:
     if cfg.ms_weight > 0:
         out["ms_ratio"] = ratio.detach()
     if aux_real is not None:
-        out["aux_acc_real"] = (aux_real.argmax(1) == y_real).float().mean()
-        out["aux_acc_fake"] = (g_aux.detach().argmax(1) == y_fake).float().mean()
+        out["aux_acc_real"] = aux_correct(aux_real.detach(), y_real, d_cfg).float().mean()
+        out["aux_acc_fake"] = aux_correct(g_aux.detach(), y_fake, d_cfg).float().mean()
+    if cfg.weight_cond and cfg.ink_weight > 0:
+        out["ink_err"] = ink_err.detach()
     return out
 
 
@@ -116,7 +159,8 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float):
 
 
 @torch.no_grad()
-def standing_stats(G: torch.nn.Module, *, n_classes: int, batches: int = 8, batch: int = 256, seed: int = 12345):
+def standing_stats(G: torch.nn.Module, *, n_classes: int, batches: int = 8, batch: int = 256, seed: int = 12345,
+                   y_pool: torch.Tensor | None = None):
     """Recompute BatchNorm running statistics of a (EMA) generator from its own samples.
 
     The EMA weights never ran in train mode, so the running stats copied from G do not match them;
@@ -133,7 +177,15 @@ def standing_stats(G: torch.nn.Module, *, n_classes: int, batches: int = 8, batc
     g = torch.Generator().manual_seed(seed)
     G.train()
     for _ in range(batches):
-        G(torch.randn(batch, G.cfg.z_dim, generator=g).to(dev), torch.randint(0, n_classes, (batch,), generator=g).to(dev))
+        z = torch.randn(batch, G.cfg.z_dim, generator=g).to(dev)
+        if y_pool is None:
+            y = torch.randint(0, n_classes, (batch,), generator=g).to(dev)
+        else:  # the training syllables only: held-out ones must not shape any statistic
+            y = y_pool.cpu()[torch.randint(0, len(y_pool), (batch,), generator=g)].to(dev)
+        if getattr(G.cfg, "weight_cond", False):
+            G(z, y, torch.randn(batch, generator=g).to(dev))
+        else:
+            G(z, y)
     G.eval()
     for m, mom in zip(bns, saved):
         m.momentum = mom
@@ -223,9 +275,10 @@ def grid_classes(n_classes: int, rows: int) -> list[int]:
     return sorted({round(i * (n_classes - 1) / max(rows - 1, 1)) for i in range(rows)})
 
 
-def save_grid(G, path: Path, *, n_classes: int, rows: int, seeds: int):
+def save_grid(G, path: Path, *, n_classes: int, rows: int, seeds: int, pool: list[int] | None = None):
+    """One row per class (spread over `pool`, the training labels, or all classes), one column per seed."""
     from PIL import Image
-    cls = grid_classes(n_classes, rows)
+    cls = grid_classes(n_classes, rows) if pool is None else [pool[i] for i in grid_classes(len(pool), rows)]
     zs = torch.stack([seed_to_z(s, G.cfg.z_dim) for s in range(seeds)])          # (K, Z)
     labels = torch.tensor(cls).repeat_interleave(seeds)                           # row = class
     imgs = to_uint8(generate(G, labels, zs.repeat(len(cls), 1)))
@@ -281,12 +334,28 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
     torch.manual_seed(cfg.seed + rank)
     classes = parse_classes(cfg.classes)
     n_classes = len(classes)
-    train_set, heldout = load_splits(cfg.data, classes=classes, size=cfg.size)
+    trained = classes                     # the syllables the run sees in training
+    if cfg.split:
+        from .split import make_split
+        split = make_split(cfg.split)
+        trained = split.train
+        if main:
+            write_atomic(run_dir / "split.json", split.to_json())
+    train_set, heldout = load_splits(cfg.data, classes=trained, size=cfg.size)
     if main and not (run_dir / "data.json").exists():
         info = dict(train_set.info, heldout_images=len(heldout), train_images=len(train_set))
         write_atomic(run_dir / "data.json", json.dumps(info, indent=1, ensure_ascii=False))
     images = train_set.images.to(device)                                          # (N, S, S) uint8
-    labels = train_set.labels.to(device)
+    labels = train_set.labels
+    y_pool = None
+    if trained is not classes:            # labels index `trained`; the model's labels index `classes`
+        lut = torch.tensor([classes.index(s) for s in trained], dtype=torch.int64)
+        labels = lut[labels]
+        y_pool = labels.unique().to(device)   # G is asked only for syllables the data holds
+    ink = None
+    if cfg.weight_cond:
+        ink = tuple(t.to(device) for t in ink_stats(train_set.images, labels, n_classes))
+    labels = labels.to(device)
 
     mcfg = cfg.model_config(n_classes)
     G, D = build_generator(mcfg), build_discriminator(mcfg)
@@ -339,7 +408,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
         for i in bar:
             real, y_real = make_batch(images, labels, batch=cfg.batch, gen=gen, strength=cfg.augment, fmt=fmt)
             stats = train_step(G_train, D_train, opt_g, opt_d, real, y_real, cfg=cfg, n_classes=n_classes,
-                               gen=gen, autocast=autocast)
+                               gen=gen, autocast=autocast, y_pool=y_pool, ink=ink)
             step += 1
             if cfg.ema > 0:
                 ema_update(G_ema, G, cfg.ema if step > cfg.ema_start else 0.0)
@@ -360,7 +429,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
         if main:
             if cfg.ema <= 0:
                 G_ema.load_state_dict(G.state_dict())
-            standing_stats(G_ema, n_classes=n_classes)
+            standing_stats(G_ema, n_classes=n_classes, y_pool=y_pool)
             metrics = {k: v / steps_per_epoch for k, v in sums.items()}
             record = {"epoch": epoch, "step": step, "images_seen": images_seen, "epoch_seconds": round(dt, 2),
                       "wall_seconds": round(wall, 1), "img_per_s": round(steps_per_epoch * cfg.batch * world / dt, 1),
@@ -368,8 +437,10 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
                       "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
             ckpt = run_dir / f"epoch_{epoch:03d}.safetensors"
             ck.save_generator(ckpt, G_ema, model=mcfg, classes=classes, epoch=epoch, step=step,
-                              images_seen=images_seen, config=cfg.to_dict(), metrics=record)
-            save_grid(G_ema, run_dir / f"grid_{epoch:03d}.png", n_classes=n_classes, rows=cfg.grid_classes, seeds=cfg.grid_seeds)
+                              images_seen=images_seen, config=cfg.to_dict(), metrics=record,
+                              trained=None if trained is classes else trained)
+            save_grid(G_ema, run_dir / f"grid_{epoch:03d}.png", n_classes=n_classes, rows=cfg.grid_classes,
+                      seeds=cfg.grid_seeds, pool=None if y_pool is None else y_pool.tolist())
             append_jsonl(run_dir / "metrics.jsonl", record)
             plot_losses(run_dir)
             rng = {f"gen{rank}": gen.get_state(), "torch": torch.get_rng_state()}

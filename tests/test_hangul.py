@@ -174,3 +174,31 @@ def test_class_list_is_validated():
         ClassList(())
     with pytest.raises(AssertionError):
         ClassList(("가", "가"))
+
+
+# ---- any syllable: the label space of jamo runs -----------------------------------------
+
+def test_all_syllables_and_ksx1001():
+    from rekogan.hangul import all_syllables, ksx1001, parse_classes, seri95
+    a = all_syllables()
+    assert len(a) == 11172 and a.syllable(0) == "가" and a.syllable(11171) == "힣" and a.index("뷁") == ord("뷁") - 0xAC00
+    k = ksx1001()
+    assert len(k) == 2350 and k.syllable(0) == "가" and "녕" in k and "뷁" not in k
+    assert set(seri95()) <= set(k)
+    assert parse_classes("all") is a and parse_classes("ksx1001") is k
+
+
+def test_jamo_index_matches_decompose():
+    import torch
+    from rekogan.hangul import FINALS, INITIALS, MEDIALS, all_syllables, decompose, jamo_index, jamo_of
+    for ch in "가각녕닳뷁힣":
+        li, vi, ti = jamo_index(ch)
+        assert (INITIALS[li], MEDIALS[vi], FINALS[ti]) == decompose(ch)
+        t = torch.tensor([all_syllables().index(ch)])
+        assert tuple(int(x) for x in jamo_of(t)) == (li, vi, ti)
+
+
+def test_medial_layout():
+    from rekogan.hangul import HORIZONTAL, MEDIAL_LAYOUT, MEDIALS, MIXED, VERTICAL
+    lay = dict(zip(MEDIALS, MEDIAL_LAYOUT))
+    assert lay["ㅏ"] == VERTICAL and lay["ㅗ"] == HORIZONTAL and lay["ㅘ"] == MIXED and lay["ㅢ"] == MIXED

@@ -95,9 +95,16 @@ def test_eval_mode_is_per_sample():
 
 def test_proj_discriminator_is_spectrally_normalised():
     _, D = built(small("proj", 16))
-    sn = [name for name, _ in D.named_parameters() if name.endswith("weight_orig")]
+    from torch.nn.utils.parametrize import is_parametrized
+    sn = [name for name, m in D.named_modules() if is_parametrized(m, "weight")]
     assert len(sn) >= 3                                       # convs, linear and projection embedding
-    assert not hasattr(D.aux, "weight_orig"), "the auxiliary classifier head is not spectral-normalised"
+    assert not is_parametrized(D.aux), "the auxiliary classifier head is not spectral-normalised"
+    # a spectral-normalised layer's largest singular value is ~1 after a few power iterations
+    conv = D.body[0]
+    for _ in range(20):
+        D(torch.randn(4, 1, 16, 16), torch.zeros(4, dtype=torch.int64))
+    sigma = torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2)
+    assert abs(float(sigma) - 1.0) < 0.05, float(sigma)
 
 
 def test_parameter_counts_are_sensible():
@@ -137,3 +144,59 @@ def test_model_config_validation():
     with pytest.raises(AssertionError):
         ModelConfig(n_classes=0)
     assert ModelConfig(**ModelConfig(size=32).to_dict()) == ModelConfig(size=32)
+
+
+# ---- jamo condition and stroke weight -----------------------------------------------------
+
+def jamo_cfg(**kw):
+    from rekogan.hangul import SCOUNT
+    return ModelConfig(arch="proj", n_classes=SCOUNT, size=16, z_dim=8, embed_dim=8, ngf=4, ndf=4, cond="jamo", **kw)
+
+
+def test_jamo_generator_writes_any_syllable_and_shares_components():
+    from rekogan.hangul import SCOUNT
+    G = build_generator(jamo_cfg()).eval()
+    y = torch.tensor([0, 1, SCOUNT - 1, 5000])                # 가, 각, 힣, and a syllable outside KS X 1001
+    out = G(torch.randn(4, 8), y)
+    assert out.shape == (4, 1, 16, 16) and torch.isfinite(out).all()
+    # the embedding is the sum of component embeddings: 가 + 각 - 가 differs from 각 - 가 only by finals
+    e = G.embed(torch.tensor([0, 1, 28]))                     # 가 (ㄱㅏ-), 각 (ㄱㅏㄱ), 개 (ㄱㅐ-)
+    torch.testing.assert_close(e[1] - e[0], G.embed.final(torch.tensor(1)) - G.embed.final(torch.tensor(0)))
+    torch.testing.assert_close(e[2] - e[0], G.embed.medial(torch.tensor(1)) - G.embed.medial(torch.tensor(0)))
+
+
+def test_jamo_discriminator_has_three_component_heads():
+    from rekogan.models import aux_classes, aux_correct, aux_loss
+    cfg = jamo_cfg()
+    D = build_discriminator(cfg)
+    assert aux_classes(cfg) == 19 + 21 + 28
+    y = torch.tensor([0, 1, 11171, 5000])
+    out, aux = D(torch.randn(4, 1, 16, 16), y)
+    assert out.shape == (4,) and aux.shape == (4, 68)
+    assert torch.isfinite(aux_loss(aux, y, cfg))
+    # logits that put all mass on the right components read as correct, a wrong final as wrong
+    from rekogan.hangul import jamo_of
+    li, vi, ti = jamo_of(y)
+    perfect = torch.full((4, 68), -10.0)
+    perfect[torch.arange(4), li] = 10; perfect[torch.arange(4), 19 + vi] = 10; perfect[torch.arange(4), 40 + ti] = 10
+    assert aux_correct(perfect, y, cfg).all()
+    wrong = perfect.clone(); wrong[0, 40 + ti[0]] = -10; wrong[0, 40 + (ti[0] + 1) % 28] = 10
+    assert aux_correct(wrong, y, cfg).tolist() == [False, True, True, True]
+
+
+def test_weight_condition_is_an_input_that_changes_the_output():
+    G = build_generator(jamo_cfg(weight_cond=True)).eval()
+    for norm in G.norms:                                      # CBN starts at identity: give it some gain
+        torch.nn.init.normal_(norm.gain.weight, 0, 0.5)
+    z, y = torch.randn(2, 8), torch.tensor([0, 0])
+    a, b = G(z, y, torch.tensor([-2.0, -2.0])), G(z, y, torch.tensor([2.0, 2.0]))
+    assert (a - b).abs().max() > 1e-3
+    import pytest
+    with pytest.raises(AssertionError, match="stroke-weight"):
+        G(z, y)
+
+
+def test_jamo_condition_needs_all_syllables():
+    import pytest
+    with pytest.raises(AssertionError, match="11172"):
+        ModelConfig(arch="proj", n_classes=520, cond="jamo")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -273,3 +274,64 @@ def test_ema_update_moves_each_weight_towards_the_model_and_copies_buffers():
     assert float(E.norms[0].bn.running_mean[0]) == 3.0
     ema_update(E, G, 0.0)                                   # decay 0: the EMA is the model
     assert all(torch.equal(a, b) for a, b in zip(E.parameters(), G.parameters()))
+
+
+# ---- the hangul preset: jamo condition, syllable split, stroke weight ----------------------
+
+def _syllable_folder(root, syllables, per=3, size=24):
+    """<root>/<syllable>/*.png: dark strokes on white, a different pattern per syllable."""
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for k, ch in enumerate(syllables):
+        d = root / ch
+        d.mkdir(parents=True)
+        for i in range(per):
+            a = np.full((size, size), 255, np.uint8)
+            a[4 + k % 5: 10 + k % 5, 3:21] = 0
+            a[12:20, 6 + i: 9 + i + k % 4] = 0
+            a[rng.integers(0, size, 5), rng.integers(0, size, 5)] = 0
+            Image.fromarray(a).save(d / f"{i}.png")
+
+
+def test_hangul_run_trains_on_its_split_and_writes_any_syllable(tmp_path):
+    import json
+    import torch
+    from rekogan.checkpoints import load_generator
+    from rekogan.sampling import generate, seed_to_z
+    from rekogan.split import make_split
+    split = make_split("ksx1001")
+    held = split.heldout_ksx1001.syllable(0)
+    data = tmp_path / "glyphs"
+    # six training syllables plus one held-out one that the loader must skip
+    _syllable_folder(data, list(split.train.syllables[:6]) + [held], per=10)
+    out = tmp_path / "run"
+    run_py(["train.py", "--preset", "hangul", "--threads", "1", "--data", f"folder:{data}", "--size", "16",
+            "--ngf", "4", "--ndf", "4", "--z-dim", "8", "--embed-dim", "8", "--batch", "8", "--epochs", "1",
+            "--epoch-images", "16", "--grid-classes", "4", "--grid-seeds", "2", "--ema-start", "0",
+            "--out", out], check=True)
+    sj = json.loads((out / "split.json").read_text(encoding="utf-8"))
+    assert sj["counts"] == {"train": 2115, "heldout_ksx1001": 235, "heldout_other": 500}
+    G, meta = load_generator(out / "epoch_001.safetensors")
+    assert len(meta["class_list"]) == 11172 and G.cfg.cond == "jamo" and G.cfg.weight_cond
+    assert "".join(meta["trained"]) == sj["train"] and held not in meta["trained"]
+    # any syllable is a valid condition, the held-out one and one outside KS X 1001 included
+    y = torch.tensor([meta["class_list"].index(c) for c in (held, "뷁", "가")])
+    z = seed_to_z(3, 8)
+    a = generate(G, y, z, weight=-2.0)
+    b = generate(G, y, z, weight=2.0)
+    assert a.shape == (3, 1, 16, 16) and torch.isfinite(a).all()
+    assert torch.equal(generate(G, y, z), generate(G, y, z, weight=0.0))   # weight None is 0
+    rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert "ink_err" in rows[0] and math.isfinite(rows[0]["ink_err"])
+
+
+def test_ink_stats_normalise_per_syllable():
+    import torch
+    from rekogan.training import ink_stats
+    imgs = torch.zeros(4, 8, 8, dtype=torch.uint8)
+    imgs[0, :2] = 255; imgs[1, :4] = 255          # class 0: ink 0.25 and 0.5
+    imgs[2, :6] = 255; imgs[3, :6] = 255          # class 1: ink 0.75 twice (SD clamped)
+    mu, sd = ink_stats(imgs, torch.tensor([0, 0, 1, 1]), 3)
+    torch.testing.assert_close(mu, torch.tensor([0.375, 0.75, 0.0]))
+    assert abs(float(sd[0]) - 0.125) < 1e-6 and abs(float(sd[1]) - 0.01) < 1e-7   # clamped: never divide by ~0

@@ -1,0 +1,256 @@
+"""Readers: what a glyph says, for any of the 11,172 syllables. One interface over two models.
+
+  ClassReader  the 520-class HangulClassifier (checkpoints/classifier): reads SERI95 classes only
+  JamoReader   a component classifier (checkpoints/reader): the same CNN body with three heads,
+               initial (19), medial (21) and final (28, incl. none); a glyph is read as the
+               syllable composed of the three argmaxes, so it reads syllables it never saw
+
+Both answer `read(images) -> (features (N, D), syllable index (N,) into all 11,172)`, so the
+evaluation compares the intended and the read syllable the same way for every run. Images follow
+the project convention: float [-1, 1] or uint8, white ink on black.
+
+Train the component reader (about 40 min on one core):
+    python -m rekogan.reader train --steps 3000 --threads 1
+It trains on the train faces over READER_TRAIN_SYLLABLES and reports accuracy (all three
+components right) on the 8 held-out faces over a fixed sample of READER_TEST_SYLLABLES drawn
+from all 11,172 syllables.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .classifier import ClassifierConfig, HangulClassifier, features_and_logits, file_id, load_classifier
+from .hangul import LCOUNT, SBASE, SCOUNT, TCOUNT, VCOUNT, ClassList, all_syllables, jamo_of, ksx1001
+
+FORMAT_R = "rekogan-jamo-reader-1"
+DEFAULT_READER = "checkpoints/reader/reader.safetensors"
+READER_TRAIN_EXTRA = 1650   # syllables outside KS X 1001 added to its 2,350 for training
+READER_TEST = 2000          # fixed test sample over all 11,172
+
+
+def _sample(n: int, tag: str, exclude: set[str] = frozenset()) -> list[str]:
+    pool = [s for s in all_syllables() if s not in exclude]
+    return sorted(random.Random(f"rekogan-reader-{tag}").sample(pool, n))
+
+
+def reader_train_syllables() -> ClassList:
+    """KS X 1001 plus a fixed sample of rarer syllables: every component, many combinations."""
+    ks = ksx1001()
+    return ClassList(tuple(ks.syllables) + tuple(_sample(READER_TRAIN_EXTRA, "train", set(ks))))
+
+
+def reader_test_syllables() -> ClassList:
+    """A fixed sample of all 11,172 syllables (about 80 % of it outside the reader's training set)."""
+    return ClassList(tuple(_sample(READER_TEST, "test")))
+
+
+def _compose(li, vi, ti):
+    return (li * VCOUNT + vi) * TCOUNT + ti
+
+
+class ClassReader:
+    """The 520-class classifier behind the reader interface."""
+
+    kind = "class"
+
+    def __init__(self, model: HangulClassifier):
+        self.model = model.eval()
+        self.lut = torch.tensor([ord(s) - SBASE for s in model.class_list], dtype=torch.int64)
+        self.file_id = model.file_id
+
+    def missing(self, syllables) -> list[str]:
+        return [s for s in syllables if s not in self.model.class_list]
+
+    def read(self, images) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, logits = features_and_logits(self.model, images)
+        return feats, self.lut[logits.argmax(1)]
+
+
+class JamoReader:
+    """Three-head component classifier: reads any syllable."""
+
+    kind = "jamo"
+
+    def __init__(self, model: HangulClassifier):
+        assert model.cfg.n_classes == LCOUNT + VCOUNT + TCOUNT, "a jamo reader has 19 + 21 + 28 outputs"
+        self.model = model.eval()
+        self.file_id = model.file_id
+
+    def missing(self, syllables) -> list[str]:
+        return []
+
+    def components(self, images) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        feats, logits = features_and_logits(self.model, images)
+        a, b, c = logits.split([LCOUNT, VCOUNT, TCOUNT], 1)
+        return feats, (a.argmax(1), b.argmax(1), c.argmax(1))
+
+    def read(self, images) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, (li, vi, ti) = self.components(images)
+        return feats, _compose(li, vi, ti)
+
+
+def jamo_loss(logits: torch.Tensor, y: torch.Tensor, *, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Sum of the three components' cross-entropies; y indexes all 11,172 syllables."""
+    li, vi, ti = jamo_of(y)
+    a, b, c = logits.split([LCOUNT, VCOUNT, TCOUNT], 1)
+    return sum(F.cross_entropy(x, t, label_smoothing=label_smoothing) for x, t in ((a, li), (b, vi), (c, ti)))
+
+
+# ---- save / load ----------------------------------------------------------------------------
+
+def save_reader(path, model: HangulClassifier, *, report: dict):
+    """fp16 weights + JSON metadata (config, the training report), written atomically."""
+    from .checkpoints import save_tensors
+    sd = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT_R, "config": json.dumps(model.cfg.to_dict()),
+            "report": json.dumps({k: v for k, v in report.items() if k != "curve"}, ensure_ascii=False)}
+    save_tensors(Path(path), sd, meta)
+
+
+def load_reader(path) -> ClassReader | JamoReader:
+    """A reader from its file: the component reader or the 520-class classifier (by format)."""
+    from safetensors import safe_open
+    from .checkpoints import CheckpointError
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"reader not found: {path}; train it with `python -m rekogan.reader train`")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if len(head) < 9 or head[8:9] != b"{":
+        raise CheckpointError(f"{path} is not a safetensors file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            fmt = meta.get("format")
+            tensors = {k: f.get_tensor(k) for k in f.keys()} if fmt == FORMAT_R else None
+    except Exception as e:  # safetensors raises several types for a broken file
+        raise CheckpointError(f"{path} is corrupt or truncated: {e}") from None
+    if fmt != FORMAT_R:
+        return ClassReader(load_classifier(path)[0])
+    cfg = ClassifierConfig(**json.loads(meta["config"]))
+    model = HangulClassifier(cfg, None)
+    model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()})
+    model.file_id = file_id(path)
+    return JamoReader(model.eval())
+
+
+# ---- training -------------------------------------------------------------------------------
+
+def _held_out_faces_glyphs(syllables: ClassList, size: int, data: str = "fonts"):
+    """(images (N, S, S) uint8, labels (N,) into all 11,172, face names (N,)) of the held-out faces."""
+    from .data import load_splits
+    _, held = load_splits(data, classes=syllables, size=size)
+    lut = torch.tensor([ord(s) - SBASE for s in syllables], dtype=torch.int64)
+    return held.images, lut[held.labels], [held.group_names[g] for g in held.groups.tolist()]
+
+
+@torch.inference_mode()
+def component_accuracy(reader: JamoReader, images, labels) -> dict:
+    """Share of glyphs with all three components right, and each component's accuracy."""
+    _, (li, vi, ti) = reader.components(images)
+    tl, tv, tt = jamo_of(labels)
+    ok = (li == tl) & (vi == tv) & (ti == tt)
+    return {"all3": float(ok.float().mean()), "initial": float((li == tl).float().mean()),
+            "medial": float((vi == tv).float().mean()), "final": float((ti == tt).float().mean()), "ok": ok}
+
+
+def train_reader(*, steps: int, batch: int = 128, lr: float = 3e-3, size: int = 64, work_size: int = 32,
+                 widths=(32, 64, 128, 256), double=(1, 2), seed: int = 0, data: str = "fonts",
+                 log=print) -> tuple[HangulClassifier, dict]:
+    from .classifier import _lr_at
+    from .data import load_splits
+    from .data.augment import augment
+    torch.manual_seed(seed)
+    syl = reader_train_syllables()
+    train_set, _ = load_splits(data, classes=syl, size=size)
+    lut = torch.tensor([ord(s) - SBASE for s in syl], dtype=torch.int64)
+    images, labels = train_set.images, lut[train_set.labels]
+    log(f"reader: {len(images)} train glyphs ({len(syl)} syllables x {len(set(train_set.groups.tolist()))} faces)")
+    cfg = ClassifierConfig(n_classes=LCOUNT + VCOUNT + TCOUNT, size=size, work_size=work_size,
+                           widths=list(widths), double=list(double))
+    model = HangulClassifier(cfg, None)
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 5e-4}, {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    warmup = max(1, min(200, steps // 20))
+    t0, run = time.time(), None
+    model.train()
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = _lr_at(step, steps, lr, warmup)
+        idx = torch.randint(0, len(images), (batch,), generator=gen)
+        x = augment(images[idx].unsqueeze(1).float().div_(127.5).sub_(1), strength=1.0, generator=gen)
+        loss = jamo_loss(model(x), labels[idx], label_smoothing=0.1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        lv = loss.item()
+        run = lv if run is None else 0.98 * run + 0.02 * lv
+        if (step + 1) % 100 == 0 or step == steps - 1:
+            log(f"step {step + 1}/{steps}: loss {run:.3f}, {time.time() - t0:.0f}s")
+    with torch.no_grad():  # measure what is shipped: fp16-rounded weights
+        for t in model.state_dict().values():
+            if t.is_floating_point():
+                t.copy_(t.half().float())
+    model.eval()
+    test = reader_test_syllables()
+    h_img, h_lab, h_face = _held_out_faces_glyphs(test, size, data)
+    acc = component_accuracy(JamoReader(model), h_img, h_lab)
+    ok = acc.pop("ok")
+    trained = set(syl)
+    unseen = torch.tensor([all_syllables().syllable(int(i)) not in trained for i in h_lab])
+    per_face = {f: round(float(ok[[i for i, g in enumerate(h_face) if g == f]].float().mean()), 4)
+                for f in sorted(set(h_face))}
+    report = {"heldout_all3": round(acc["all3"], 5), **{f"heldout_{k}": round(v, 5) for k, v in acc.items() if k != "all3"},
+              "heldout_unseen_syllables_all3": round(float(ok[unseen].float().mean()), 5),
+              "heldout_images": len(h_img), "test_syllables": len(test), "per_face": per_face,
+              "train_syllables": len(syl), "train_images": len(images), "train_faces": len(set(train_set.groups.tolist())),
+              "heldout_faces": sorted(set(h_face)), "steps": steps, "batch": batch, "lr": lr, "seed": seed,
+              "wall_seconds": round(time.time() - t0, 1), "threads": torch.get_num_threads(), "config": cfg.to_dict(),
+              "data": {"source": data, "faces": train_set.info.get("faces"),
+                       "face_files": train_set.info.get("face_files")}}
+    return model, report
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m rekogan.reader", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train the component reader on the train faces; test on the held-out faces")
+    t.add_argument("--steps", type=int, default=3000)
+    t.add_argument("--batch", type=int, default=128)
+    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--work-size", type=int, default=32)
+    t.add_argument("--out", default=str(Path(DEFAULT_READER).parent))
+    t.add_argument("--threads", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    command = "python -m rekogan.reader " + shlex.join(sys.argv[1:] if argv is None else argv)
+    model, report = train_reader(steps=args.steps, batch=args.batch, lr=args.lr, work_size=args.work_size,
+                                 log=lambda s: print(s, flush=True))
+    report["command"] = command
+    out = Path(args.out)
+    save_reader(out / "reader.safetensors", model, report=report)
+    tmp = out / ".metrics.json.tmp"
+    tmp.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, out / "metrics.json")
+    print(f"held-out faces, {report['test_syllables']} syllables: all three components right "
+          f"{report['heldout_all3']:.2%} (unseen syllables {report['heldout_unseen_syllables_all3']:.2%}); "
+          f"per face {report['per_face']}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
