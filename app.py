@@ -3,8 +3,8 @@
     python app.py      # serves on $GRADIO_SERVER_NAME (default 127.0.0.1) : $GRADIO_SERVER_PORT (default 7860)
 
 Runs are read from $REKOGAN_CHECKPOINTS (default ./checkpoints): one folder per run with
-epoch_NNN.safetensors files. All model work lives in rekogan/studio.py; this file is layout and
-wiring only. API endpoints (gradio_client): /write, /compare, /evolution, /sheet, /diagnostics, /walk.
+epoch_NNN.safetensors files. All model work lives in the rekogan/studio/ package; this file is layout
+and wiring only. API endpoints (gradio_client): /write, /compare, /evolution, /sheet, /diagnostics, /walk.
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ os.environ.setdefault("REKOGAN_THREADS", "1")
 
 import gradio as gr  # noqa: E402
 
-from rekogan.studio import (HOW_TO_GET_CHECKPOINTS, MAX_SEED, WALK_MAX_STEPS, WALK_MAX_TEXT, Studio,  # noqa: E402
-                            StudioError)
+from rekogan.studio import (HOW_TO_GET_CHECKPOINTS, MAX_SEED, SHEET_MAX_CELLS, WALK_MAX_STEPS,  # noqa: E402
+                            WALK_MAX_TEXT, Studio, StudioError)
 
 log = logging.getLogger("rekogan.app")
 CONCURRENCY = int(os.environ.get("REKOGAN_CONCURRENCY", "4"))   # events run at once (2 CPU cores: 2..4)
@@ -31,7 +31,8 @@ DEFAULT_TEXT = "한글 손글씨\n가나다라마바사"
 DESCRIPTION = """# ReKOGAN · 손글씨 한글
 A class-conditional GAN that writes the 520 most common Hangul syllables (SERI95) by hand, 64×64.
 The **seed** is the writer (필체); **truncation ψ** trades variety for legibility.
-Left: the original recipe that *collapsed* (asked for 가, it drew 차); right: the *fixed* recipe.
+Left: the original recipe (a 10-d label condition), which *collapsed*: asked for 가, the shipped run draws
+던, 재, 겠, 내…; right: the *fixed* recipe.
 · 시드는 글쓴이, ψ는 다양성과 가독성 사이의 균형입니다. 왼쪽은 붕괴한 원래 모델, 오른쪽은 고친 모델입니다."""
 
 studio = Studio()
@@ -88,9 +89,10 @@ def write(text, seed, truncation, run, epoch):
 
 @friendly
 def compare(text, seed, truncation, run_left, epoch_left, run_right, epoch_right):
-    studio.check_inputs(text=text, seed=seed, truncation=truncation)      # shared inputs: fail once
+    text, seed, psi = studio.check_inputs(text=text, seed=seed, truncation=truncation)   # shared: checked once
+
     def panel(run, epoch):
-        page = studio.write(text=text, seed=seed, truncation=truncation, run=run, epoch=epoch)
+        page = studio.page(model=studio.generator(run=run, epoch=epoch), text=text, seed=seed, truncation=psi)
         return page.image, _panel_notice(page)
     return _two_panels(panel, [(run_left, epoch_left), (run_right, epoch_right)])
 
@@ -124,8 +126,10 @@ def evolution(syllable, seed, truncation, run_a, run_b):
 @friendly
 def sheet(run, epoch, seed, truncation):
     image = studio.sheet(run=run, epoch=epoch, seed=seed, truncation=truncation)
-    info = studio.epoch_info(run=run, epoch=epoch)
-    return image, f"**{info.run}** · {info.label} · every class in class order (SERI95 = EUC-KR order)"
+    m = studio.generator(run=run, epoch=epoch)
+    n = len(m.classes)
+    which = "every class" if n <= SHEET_MAX_CELLS else f"the first {SHEET_MAX_CELLS:,} of its {n:,} classes"
+    return image, f"**{m.info.run}** · {m.info.label} · {which}, in class order"
 
 
 @friendly

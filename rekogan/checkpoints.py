@@ -10,41 +10,30 @@ moment leaves either the old complete file or the new complete file, never half 
 from __future__ import annotations
 
 import json
-import os
-import re
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .conventions import EPOCH_RE, STATE_RE
 from .hangul import ClassList
 from .models import ModelConfig, build_generator
+from .records import atomic_path
 
 FORMAT_G = "rekogan-generator-1"
 FORMAT_STATE = "rekogan-state-1"
-EPOCH_RE = re.compile(r"^epoch_(\d+)\.safetensors$")
-STATE_RE = re.compile(r"^state_(\d+)\.safetensors$")
 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message says which file and why."""
 
 
-def _atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: Path):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+def save_tensors(path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]):
+    """A safetensors file with string metadata, written atomically (rekogan.records.atomic_path)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # safetensors creates 0600 files; checkpoints are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a failed write keeps the old file and leaves no temporary behind
-        raise
 
 
 def _sniff(path: Path):
@@ -63,7 +52,8 @@ def _sniff(path: Path):
                               "it may be truncated or corrupt")
 
 
-def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_tensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, metadata) of a safetensors file; anything else (a pickle) is refused before parsing."""
     path = Path(path)
     _sniff(path)
     try:
@@ -79,7 +69,8 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
 
 def save_generator(path, generator: torch.nn.Module, *, model: ModelConfig, classes: ClassList, epoch: int,
                    step: int, images_seen: int, config: dict | None = None, metrics: dict | None = None,
-                   fp16: bool = True):
+                   fp16: bool = True, trained: ClassList | None = None):
+    """trained: the syllables the run trained on, when fewer than its classes (a jamo run's split)."""
     sd = {k: (v.half() if fp16 and v.is_floating_point() else v) for k, v in generator.state_dict().items()}
     meta = {
         "format": FORMAT_G,
@@ -89,7 +80,9 @@ def save_generator(path, generator: torch.nn.Module, *, model: ModelConfig, clas
         "config": json.dumps(config or {}, ensure_ascii=False),
         "metrics": json.dumps(metrics or {}),
     }
-    _atomic_save(sd, meta, path)
+    if trained is not None:
+        meta["trained"] = "".join(trained)
+    save_tensors(path, sd, meta)
 
 
 def read_metadata(path) -> dict:
@@ -109,6 +102,8 @@ def read_metadata(path) -> dict:
             "model": json.loads(meta["model"]), "classes": json.loads(meta["classes"]),
             "epoch": int(meta["epoch"]), "step": int(meta["step"]), "images_seen": int(meta.get("images_seen", 0)),
             "config": json.loads(meta.get("config", "{}")), "metrics": json.loads(meta.get("metrics", "{}")),
+            # the syllables seen in training (all classes unless the run held some out)
+            "trained": list(meta["trained"]) if "trained" in meta else json.loads(meta["classes"]),
         }
     except (KeyError, ValueError) as e:
         raise CheckpointError(f"{path} has broken metadata ({e})") from None
@@ -117,7 +112,7 @@ def read_metadata(path) -> dict:
 def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
     """Rebuild a generator from its checkpoint file alone. Returns (G in eval mode, fp32; metadata)."""
     meta = read_metadata(path)
-    tensors, _ = _read(Path(path))
+    tensors, _ = read_tensors(path)
     try:
         model = ModelConfig(**meta["model"])
         classes = ClassList(tuple(meta["classes"]))
@@ -171,12 +166,12 @@ def save_state(path, *, modules: dict[str, torch.nn.Module], optimizers: dict[st
         _flatten_optimizer(name, o, tensors, meta)
     for name, t in rng.items():
         tensors[f"rng.{name}"] = t
-    _atomic_save(tensors, meta, path)
+    save_tensors(path, tensors, meta)
 
 
 def load_state(path, *, modules: dict[str, torch.nn.Module], optimizers: dict[str, torch.optim.Optimizer]) -> tuple[dict, dict]:
     """Load a resume state into the given modules/optimisers; returns (counters, rng tensors)."""
-    tensors, meta = _read(Path(path))
+    tensors, meta = read_tensors(path)
     if meta.get("format") != FORMAT_STATE:
         raise CheckpointError(f"{path} is not a ReKOGAN resume state (format={meta.get('format')!r})")
     try:

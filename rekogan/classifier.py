@@ -10,19 +10,14 @@ Images in follow the project convention: float in [-1, 1], white ink on black, (
 uint8 (N, S, S) or (N, 1, S, S) white ink on black is accepted too. (sampling.to_uint8 makes
 DARK-on-white pictures for people: do not feed those here; use generate() output directly.)
 
-Train:  python -m rekogan.classifier train [--data fonts] [--classes seri95] [--size 64]
-            [--out checkpoints/classifier] [--steps N] [--batch B] [--threads T]
-Writes OUT/classifier.safetensors (fp16 weights + JSON metadata, atomic) and OUT/metrics.json.
+Train it with `python -m rekogan classifier train` (rekogan/commands/classifier.py), which writes
+OUT/classifier.safetensors (fp16 weights + JSON metadata, atomic) and OUT/metrics.json.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
-import os
-import shlex
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,11 +26,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checkpoints import CheckpointError, _atomic_save, _read
+from .checkpoints import CheckpointError, read_tensors, save_tensors
+from .conventions import CLASSIFIER_FILE, to_unit
 from .hangul import ClassList, parse_classes
 
 FORMAT_C = "rekogan-classifier-1"
-DEFAULT_PATH = "checkpoints/classifier/classifier.safetensors"
+DEFAULT_PATH = CLASSIFIER_FILE
 
 
 @dataclass
@@ -103,10 +99,7 @@ def to_input(images: torch.Tensor, size: int) -> torch.Tensor:
     if x.ndim == 3:
         x = x[:, None]
     assert x.ndim == 4 and x.shape[1] == 1, f"images must be (N, S, S) or (N, 1, S, S), got {tuple(x.shape)}"
-    if x.dtype == torch.uint8:
-        x = x.float().div(127.5).sub(1)
-    else:
-        x = x.float()
+    x = to_unit(x) if x.dtype == torch.uint8 else x.float()
     if x.shape[-1] != size or x.shape[-2] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
                           antialias=x.shape[-1] > size).clamp(-1, 1)
@@ -163,7 +156,7 @@ def save_classifier(path, model: HangulClassifier, *, classes: ClassList, heldou
         "command": command,
         "extra": json.dumps(extra or {}, ensure_ascii=False),
     }
-    _atomic_save(sd, meta, Path(path))
+    save_tensors(path, sd, meta)
 
 
 def file_id(path) -> str:
@@ -179,7 +172,7 @@ def load_classifier(path=DEFAULT_PATH, *, device: str | torch.device = "cpu") ->
     """Rebuild the classifier from its file alone -> (model in eval mode, fp32; metadata).
     Refuses pickles and anything that is not a ReKOGAN classifier safetensors file."""
     path = Path(path)
-    tensors, raw = _read(path)                   # sniffs first: a pickle is refused before parsing
+    tensors, raw = read_tensors(path)            # sniffs first: a pickle is refused before parsing
     if raw.get("format") != FORMAT_C:
         raise CheckpointError(f"{path} is not a ReKOGAN classifier (format={raw.get('format')!r}, expected {FORMAT_C!r})")
     try:
@@ -253,7 +246,7 @@ def train_classifier(*, data: str = "fonts", classes: ClassList, size: int = 64,
         for g in opt.param_groups:
             g["lr"] = _lr_at(step, steps, lr, warmup)
         idx = torch.randint(0, len(images), (batch,), generator=gen)
-        x = images[idx].unsqueeze(1).float().div_(127.5).sub_(1)
+        x = to_unit(images[idx].unsqueeze(1))
         x = augment(x, strength=augment_strength, generator=gen)
         logits = model(x)
         loss = F.cross_entropy(logits, labels[idx], label_smoothing=label_smoothing)
@@ -307,74 +300,8 @@ def provenance(train_info: dict, heldout_info: dict | None = None) -> dict:
             "train_images": train_info.get("images"), "heldout_images": (heldout_info or {}).get("images")}
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m rekogan.classifier", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="train the classifier on the train split, validate on the held-out faces")
-    t.add_argument("--data", default="fonts")
-    t.add_argument("--classes", default="seri95")
-    t.add_argument("--size", type=int, default=64)
-    t.add_argument("--out", default=str(Path(DEFAULT_PATH).parent))
-    t.add_argument("--steps", type=int, default=1500)
-    t.add_argument("--batch", type=int, default=128)
-    t.add_argument("--lr", type=float, default=3e-3)
-    t.add_argument("--augment", type=float, default=1.0, help="augmentation strength (rekogan.data.augment)")
-    t.add_argument("--widths", default="32,64,128,256", help="stem width, then one stage per width")
-    t.add_argument("--double", default="", help="stage indices with a second conv, e.g. 0,1")
-    t.add_argument("--work-size", type=int, default=32, help="the input is average-pooled to this resolution")
-    t.add_argument("--eval-every", type=int, default=0, help="log held-out top-1 every N steps (0 = only at the end)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = all cores)")
-    t.add_argument("--no-warm-eval-cache", dest="warm_eval_cache", action="store_false",
-                   help="do not precompute the evaluation reference statistics before publishing the file")
-    args = p.parse_args(argv)
+if __name__ == "__main__":   # the old spelling `python -m rekogan.classifier train ...`
+    import sys
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from .data import load_splits
-    classes = parse_classes(args.classes)
-    command = "python -m rekogan.classifier " + shlex.join(sys.argv[1:] if argv is None else argv)
-    train_set, held = load_splits(args.data, classes=classes, size=args.size)
-    print(f"data {args.data}: {len(train_set)} train images ({len(train_set.info.get('faces', []))} faces in all), "
-          f"{len(held)} held-out images, faces held out: {held.info.get('heldout_faces')}", flush=True)
-    cfg = ClassifierConfig(n_classes=len(classes), size=args.size, work_size=args.work_size,
-                           widths=[int(w) for w in args.widths.split(",")],
-                           double=[int(i) for i in args.double.split(",") if i.strip()])
-    model, report = train_classifier(data=args.data, classes=classes, size=args.size, steps=args.steps,
-                                     batch=args.batch, lr=args.lr, augment_strength=args.augment, seed=args.seed,
-                                     cfg=cfg, eval_every=args.eval_every, splits=(train_set, held),
-                                     log=lambda s: print(s, flush=True))
-    out = Path(args.out)
-    data = provenance(train_set.info, held.info)
-    report["command"] = command
-    report["data"] = data
-    final = out / "classifier.safetensors"
-    staging = out / ".classifier.staging.safetensors"
-    save_classifier(staging, model, classes=classes, heldout_top1=report["heldout_top1"],
-                    steps=args.steps, data=data, command=command,
-                    extra={k: report[k] for k in ("batch", "lr", "augment", "label_smoothing", "seed", "wall_seconds",
-                                                  "per_face")})
-    if args.warm_eval_cache:
-        # Training runs start evaluating every epoch as soon as the classifier appears: compute the
-        # real-data reference of the default evaluation (this data/classes/size, 8 seeds, augment 1.0)
-        # first, so no run pays for it. The cache is keyed by the file's content, which the rename keeps.
-        from . import classifier as package_module  # not __main__'s copy of this file (python -m)
-        from .evaluation import real_reference
-        t1 = time.time()
-        clf, _ = package_module.load_classifier(staging)
-        ref = real_reference(clf, classes=classes, size=args.size, seeds=8, data=args.data, augment=1.0)
-        print(f"evaluation reference cached in {time.time() - t1:.0f}s (real diversity {ref['diversity_raw']:.3f}, "
-              f"held-out classifier FD {ref.get('heldout_classifier_fd', float('nan')):.2f})", flush=True)
-    os.replace(staging, final)
-    tmp = out / ".metrics.json.tmp"
-    tmp.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, out / "metrics.json")
-    print(f"held-out top-1 {report['heldout_top1']:.4f} on {report['heldout_images']} images of "
-          f"{len(report['per_face'])} held-out faces; per face: {report['per_face']}", flush=True)
-    print(f"saved {final} ({final.stat().st_size / 1e6:.2f} MB) "
-          f"in {report['wall_seconds']:.0f}s", flush=True)
-
-
-if __name__ == "__main__":
-    main()
+    from .cli import alias
+    sys.exit(alias("classifier"))

@@ -19,28 +19,34 @@ All metrics use the project classifier (rekogan.classifier) over K seeds x all c
                    NOT the IS): 1 = one reading for everything, max = number of classes.
 
 Real-data statistics (feature mean/covariance, real diversity) are computed once per
-(classifier file, data, classes, size, K, augmentation) and cached in ~/.cache/rekogan
-(REKOGAN_EVAL_CACHE or REKOGAN_CACHE override the folder).
+(classifier file, data and its identity, classes, size, K, augmentation) and cached in
+~/.cache/rekogan (REKOGAN_EVAL_CACHE or REKOGAN_CACHE override the folder). The data's identity
+is the installed font set for `fonts` (rekogan.data.fonts.font_set_id) and the file's size and
+time for the other sources, so a machine with other fonts never reuses another's reference.
+
+A run's record names the faces its reference was computed from; `evaluate_checkpoint` labels a
+record whose faces differ from the run's own (data.json), and `write_record` refuses to put such
+a record into the run's evaluation.jsonl: figures against another reference are not comparable.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import time
 from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .classifier import HangulClassifier, features_and_logits, load_classifier
+from .conventions import to_unit
 from .hangul import ClassList
-from .sampling import seed_to_z
+from .records import atomic_path, by_epoch, locked, read_jsonl, write_jsonl_atomic
+from .sampling import generate, seed_to_z
 
-REF_VERSION = 1
+REF_VERSION = 2         # 2: keyed by the data's identity (the font set), records its faces
 REF_DRAWS = 32          # random K-subsets per class for the real diversity
 REF_SEED = 0            # augmentation / subset draws of the reference are fixed
 FAIL_BELOW = 0.5
@@ -81,7 +87,8 @@ def mean_pairwise(feats: torch.Tensor) -> torch.Tensor:
     return d.sum((1, 2)) / (k * (k - 1))
 
 
-def _as_classifier(classifier) -> HangulClassifier:
+def as_classifier(classifier) -> HangulClassifier:
+    """A HangulClassifier in eval mode from a classifier, a (model, meta) pair or a path."""
     if isinstance(classifier, (str, Path)):
         return load_classifier(classifier)[0]
     if isinstance(classifier, tuple):
@@ -108,11 +115,30 @@ def _cache_dir() -> Path:
     return Path(d).expanduser()
 
 
+def data_identity(data: str) -> str:
+    """What the reference of a data spec depends on besides the spec: the installed font set for
+    'fonts' / 'fonts:DIR', else the source path's size and modification time."""
+    kind, _, path = data.partition(":")
+    if kind == "fonts":
+        from .data.fonts import font_set_id
+        return "fonts:" + font_set_id([path] if path else None)
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def faces_id(faces) -> str | None:
+    """A short id of a list of face names (None when there is none): the reference's font set."""
+    return hashlib.sha1(json.dumps(sorted(faces)).encode()).hexdigest()[:12] if faces else None
+
+
 def _augmented_features(clf, images: torch.Tensor, strength: float, gen: torch.Generator, chunk: int = 1024):
     from .data.augment import augment
     feats, logits = [], []
     for i in range(0, len(images), chunk):
-        x = images[i:i + chunk].unsqueeze(1).float().div(127.5).sub(1)
+        x = to_unit(images[i:i + chunk].unsqueeze(1))
         if strength > 0:
             x = augment(x, strength=strength, generator=gen)
         f, lg = features_and_logits(clf, x)
@@ -126,12 +152,12 @@ def real_reference(classifier, *, classes: ClassList, size: int, seeds: int = 8,
     split, mean pairwise feature distance of K real images per class, and, for scale, the
     classifier's readability / classifier_is / classifier_fd of the held-out faces.
     glyphs=(train, heldout) GlyphSets skips loading (and the disk cache)."""
-    clf = _as_classifier(classifier)
+    clf = as_classifier(classifier)
     cmap = class_map(classes, clf)
     key = None
     if use_cache and glyphs is None and clf.file_id:
-        key = hashlib.sha1(json.dumps([REF_VERSION, clf.file_id, data, list(classes), size, seeds, augment,
-                                       REF_DRAWS, REF_SEED], ensure_ascii=False).encode()).hexdigest()[:16]
+        key = hashlib.sha1(json.dumps([REF_VERSION, clf.file_id, data, data_identity(data), list(classes), size, seeds,
+                                       augment, REF_DRAWS, REF_SEED], ensure_ascii=False).encode()).hexdigest()[:16]
         path = _cache_dir() / f"evalref_{key}.npz"
         if path.exists():
             try:
@@ -164,6 +190,7 @@ def real_reference(classifier, *, classes: ClassList, size: int, seeds: int = 8,
     ref = {
         "diversity_raw": float(np.mean(per_class)), "n_images": len(train), "seeds": seeds, "augment": augment,
         "data": data, "size": size, "classes": len(classes), "split": "train",
+        "faces": len(train.info.get("faces") or []), "faces_id": faces_id(train.info.get("faces")),
         "readability": float((lg_tr.argmax(1) == cmap[train.labels]).float().mean()),
         "classifier_is": classifier_is(lg_tr),
     }
@@ -174,31 +201,18 @@ def real_reference(classifier, *, classes: ClassList, size: int, seeds: int = 8,
         ref["heldout_classifier_fd"] = frechet_distance(mu_h, sig_h, mu, sigma)
     ref["seconds"] = round(time.time() - t0, 1)
     if key is not None:
-        path = _cache_dir() / f"evalref_{key}.npz"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, mu=mu, sigma=sigma, meta=np.array(json.dumps(ref)))
-        os.replace(tmp, path)
+        with atomic_path(_cache_dir() / f"evalref_{key}.npz") as tmp, open(tmp, "wb") as f:
+            np.savez(f, mu=mu, sigma=sigma, meta=np.array(json.dumps(ref)))   # a file object: no .npz appended
     ref.update(mu=mu, sigma=sigma)
     return ref
 
 
 # ---- the metrics ----------------------------------------------------------------------------
 
-@torch.inference_mode()
 def generate_grid(G, n_classes: int, seeds: int, *, truncation: float = 1.0, batch: int = 260) -> torch.Tensor:
-    """(K * C, 1, S, S): seed-major (all classes of seed 0, then seed 1, ...)."""
-    if isinstance(G, torch.nn.Module):
-        assert not G.training, "put the generator in eval mode (BatchNorm must not depend on the batch)"
-        p = next(iter(G.parameters()), None)
-        dev = p.device if p is not None else torch.device("cpu")
-    else:
-        dev = torch.device("cpu")
+    """(K * C, 1, S, S) in [-1, 1]: seed-major (all classes of seed 0, then seed 1, ...)."""
     z = torch.stack([seed_to_z(s, G.cfg.z_dim, truncation=truncation) for s in range(seeds)])  # (K, Z)
-    z = z.repeat_interleave(n_classes, 0)
-    y = torch.arange(n_classes).repeat(seeds)
-    out = [G(z[i:i + batch].to(dev), y[i:i + batch].to(dev)).float().cpu() for i in range(0, len(y), batch)]
-    return torch.cat(out)
+    return generate(G, torch.arange(n_classes).repeat(seeds), z.repeat_interleave(n_classes, 0), batch=batch)
 
 
 def evaluate_generator(G, *, classes: ClassList, classifier, seeds: int = 8, reference: dict | None = None) -> dict:
@@ -210,7 +224,7 @@ def evaluate_generator(G, *, classes: ClassList, classifier, seeds: int = 8, ref
     diversity ratio and classifier_fd (None: those two are None, diversity_raw is still given)."""
     assert seeds >= 1, "seeds must be >= 1"
     t0 = time.time()
-    clf = _as_classifier(classifier)
+    clf = as_classifier(classifier)
     cmap = class_map(classes, clf)
     n = len(classes)
     imgs = generate_grid(G, n, seeds)
@@ -259,7 +273,7 @@ _CLASSIFIERS: dict[tuple, HangulClassifier] = {}
 def _cached_classifier(path) -> HangulClassifier:
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"classifier not found: {path}; train it with `python -m rekogan.classifier train "
+        raise FileNotFoundError(f"classifier not found: {path}; train it with `python -m rekogan classifier train "
                                 f"--threads 1` (writes checkpoints/classifier/classifier.safetensors) or pass "
                                 f"the path of one")
     st = path.stat()
@@ -271,39 +285,17 @@ def _cached_classifier(path) -> HangulClassifier:
 
 
 def read_evaluations(run_dir) -> list[dict]:
-    """The records of run_dir/evaluation.jsonl, one per epoch, by epoch (broken lines ignored)."""
-    path = Path(run_dir) / "evaluation.jsonl"
-    if not path.exists():
-        return []
-    by_epoch = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            r = json.loads(line)
-            by_epoch[int(r["epoch"])] = r
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue
-    return [by_epoch[e] for e in sorted(by_epoch)]
+    """The records of run_dir/evaluation.jsonl, the last one of each epoch, by epoch (broken lines ignored)."""
+    return list(by_epoch(read_jsonl(Path(run_dir) / "evaluation.jsonl")).values())
 
 
-@contextmanager
-def _locked(run_dir: Path):
-    """Serialise read-modify-write of evaluation.jsonl (training and the CLI may both write)."""
-    fd = os.open(run_dir, os.O_RDONLY)
+def run_faces_id(run_dir) -> str | None:
+    """faces_id of the faces a run trained on (its data.json), None when it does not say."""
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def _write_atomic(path: Path, text: str):
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+        info = json.loads((Path(run_dir) / "data.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return faces_id(info.get("faces")) if isinstance(info, dict) else None
 
 
 def plot_evaluation(run_dir, records: list[dict] | None = None):
@@ -312,11 +304,13 @@ def plot_evaluation(run_dir, records: list[dict] | None = None):
     records = read_evaluations(run_dir) if records is None else records
     if not records:
         return
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
     ep = [r["epoch"] for r in records]
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig = Figure(figsize=(10, 3.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots(1, 2)
     ax[0].plot(ep, [r["readability"] for r in records], "o-", label="readability (classifier top-1)")
     ax[0].plot(ep, [r["diversity"] if r.get("diversity") is not None else float("nan") for r in records],
                "s-", label="diversity (1 = as varied as the data)")
@@ -330,31 +324,29 @@ def plot_evaluation(run_dir, records: list[dict] | None = None):
         ax[1].set_yscale("log")
     else:
         ax[1].ticklabel_format(axis="y", useOffset=False)
-    from matplotlib.ticker import MaxNLocator
     for a in ax:
         a.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
-    tmp = run_dir / f".evaluation.{os.getpid()}.tmp.png"
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, run_dir / "evaluation.png")
+    with atomic_path(run_dir / "evaluation.png") as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
 
 
-def record_evaluation(run_dir, ckpt_path, *, classifier_path, seeds: int = 8) -> dict:
-    """Evaluate one epoch checkpoint and put its line into run_dir/evaluation.jsonl (replacing an
-    earlier line of the same epoch), then redraw run_dir/evaluation.png. Returns the record."""
+def evaluate_checkpoint(ckpt_path, *, classifier_path, seeds: int = 8, run_dir=None) -> dict:
+    """The evaluation record of one epoch checkpoint (nothing is written but the reference cache).
+    `font_set_matches_run` says whether the reference's faces are the run's own (data.json in
+    run_dir, default the checkpoint's folder); None when the run does not record its faces."""
     from .checkpoints import load_generator
     t0 = time.time()
-    run_dir = Path(run_dir)
+    run_dir = Path(ckpt_path).parent if run_dir is None else Path(run_dir)
     clf = _cached_classifier(classifier_path)
     G, meta = load_generator(ckpt_path)
-    G = G.to(memory_format=torch.channels_last)            # same function, ~30% faster convs on a CPU
     cfg = meta.get("config") or {}
     classes = meta["class_list"]
     ref = real_reference(clf, classes=classes, size=G.cfg.size, seeds=seeds, data=cfg.get("data", "fonts"),
                          augment=float(cfg.get("augment", 1.0)))
     res = evaluate_generator(G, classes=classes, classifier=clf, seeds=seeds, reference=ref)
-    record = {
+    theirs, ours = run_faces_id(run_dir), ref.get("faces_id")
+    return {
         "epoch": meta["epoch"], "step": meta["step"], "images_seen": meta["images_seen"],
         "readability": round(res["readability"], 5),
         "diversity": None if res["diversity"] is None else round(res["diversity"], 4),
@@ -365,13 +357,31 @@ def record_evaluation(run_dir, ckpt_path, *, classifier_path, seeds: int = 8) ->
         "classifier_id": clf.file_id, "classifier": str(classifier_path),
         "checkpoint": Path(ckpt_path).name,
         "reference": {k: (round(v, 5) if isinstance(v, float) else v) for k, v in res["reference"].items()},
+        "font_set_matches_run": None if theirs is None or ours is None else theirs == ours,
         "seconds": round(time.time() - t0, 2), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
+
+
+def write_record(run_dir, record: dict) -> None:
+    """Put a record into run_dir/evaluation.jsonl (replacing an earlier one of the same epoch) and
+    redraw evaluation.png. A record computed against other faces than the run's is refused."""
+    run_dir = Path(run_dir)
+    if record.get("font_set_matches_run") is False:
+        ref = record.get("reference") or {}
+        raise ValueError(f"epoch {record['epoch']}: the reference was computed from {ref.get('faces')} faces "
+                         f"({ref.get('n_images')} images) that are not the faces the run trained on "
+                         f"({run_dir / 'data.json'}); its figures would not compare with the run's other records, "
+                         "so it is not written. Evaluate where the run's fonts are installed.")
     run_dir.mkdir(parents=True, exist_ok=True)
-    with _locked(run_dir):
+    with locked(run_dir):
         records = [r for r in read_evaluations(run_dir) if r["epoch"] != record["epoch"]] + [record]
         records.sort(key=lambda r: r["epoch"])
-        _write_atomic(run_dir / "evaluation.jsonl",
-                      "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        write_jsonl_atomic(run_dir / "evaluation.jsonl", records)
         plot_evaluation(run_dir, records)
+
+
+def record_evaluation(run_dir, ckpt_path, *, classifier_path, seeds: int = 8) -> dict:
+    """evaluate_checkpoint + write_record: what training does after each epoch. Returns the record."""
+    record = evaluate_checkpoint(ckpt_path, classifier_path=classifier_path, seeds=seeds, run_dir=run_dir)
+    write_record(run_dir, record)
     return record

@@ -14,19 +14,23 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .conventions import MAX_SEED, check_seed, check_truncation, to_paper, truncate
 from .hangul import Token
 
-MAX_SEED = 2**31 - 1
+__all__ = ["MAX_SEED", "seed_to_z", "slerp", "generate", "to_uint8", "sample", "grid", "tile", "render_tokens", "hatched"]
 
 
 def seed_to_z(seed: int, z_dim: int, *, truncation: float = 1.0) -> torch.Tensor:
-    """(z_dim,) float32 latent for a seed; identical on every CPU and PyTorch build."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed must be an integer in 0..{MAX_SEED}, got {seed!r}")
-    if not isinstance(truncation, (int, float)) or not 0.0 <= truncation <= 1.0:  # also rejects nan
+    """(z_dim,) float32 latent for a seed; identical on every CPU and PyTorch build.
+    Takes values already parsed (an int seed, a number psi): text is parsed at the boundary
+    (rekogan.conventions.check_seed), this only refuses what is not a valid writer."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an int in 0..{MAX_SEED}, got {seed!r}")
+    if isinstance(truncation, (bool, str)):
         raise ValueError(f"truncation psi must be a number in [0, 1], got {truncation!r}")
+    seed, psi = check_seed(seed), check_truncation(truncation)
     g = torch.Generator(device="cpu").manual_seed(seed)
-    return torch.randn(z_dim, generator=g) * truncation
+    return truncate(torch.randn(z_dim, generator=g), psi)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
@@ -39,43 +43,61 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def generate(generator: torch.nn.Module, labels: torch.Tensor, z: torch.Tensor, *, batch: int = 1024) -> torch.Tensor:
-    """labels (N,) and z (N, Z) or (Z,) -> images (N, 1, S, S) float in [-1, 1], white ink on black."""
+def generate(generator: torch.nn.Module, labels: torch.Tensor, z: torch.Tensor, *, weight=None,
+             batch: int = 1024) -> torch.Tensor:
+    """labels (N,) and z (N, Z) or (Z,) -> images (N, 1, S, S) float in [-1, 1], white ink on black.
+
+    weight: the stroke weight (a float or (N,) tensor, in per-syllable standard deviations: 0 is the
+    syllable's typical weight, -2 thin, +2 bold) for runs trained with a weight condition; None is 0.
+    A run without the condition accepts only None."""
     assert not generator.training, "put the generator in eval mode: in train mode BatchNorm makes a glyph depend on its batch"
-    dev = next(generator.parameters()).device
+    p = next(iter(generator.parameters()), None)
+    dev = p.device if p is not None else torch.device("cpu")
     labels = labels.to(dev)
     if z.ndim == 1:
         z = z.expand(len(labels), -1)
     z = z.to(dev)
-    outs = [generator(z[i:i + batch], labels[i:i + batch]).float() for i in range(0, len(labels), batch)]
+    if not getattr(generator.cfg, "weight_cond", False):
+        if weight is not None:
+            raise ValueError("this run has no stroke-weight control (it was trained without a weight condition)")
+        outs = [generator(z[i:i + batch], labels[i:i + batch]).float() for i in range(0, len(labels), batch)]
+        return torch.cat(outs).cpu() if outs else torch.zeros(0, 1, 1, 1)
+    w = torch.zeros(len(labels)) if weight is None else torch.as_tensor(weight, dtype=torch.float32).expand(len(labels))
+    w = w.to(dev)
+    outs = [generator(z[i:i + batch], labels[i:i + batch], w[i:i + batch]).float() for i in range(0, len(labels), batch)]
     return torch.cat(outs).cpu() if outs else torch.zeros(0, 1, 1, 1)
 
 
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """(N, 1, S, S) in [-1, 1], white on black -> (N, S, S) uint8 dark ink (0) on white paper (255)."""
-    return ((1 - images.clamp(-1, 1)) * 127.5).round().to(torch.uint8)[:, 0]
+to_uint8 = to_paper   # (N, 1, S, S) in [-1, 1], white on black -> (N, S, S) uint8, dark ink on white paper
 
 
-def sample(generator: torch.nn.Module, classes: list[int], *, seed: int, truncation: float = 1.0) -> torch.Tensor:
+def sample(generator: torch.nn.Module, classes: list[int], *, seed: int, truncation: float = 1.0,
+           weight=None) -> torch.Tensor:
     """Class indices -> (N, S, S) uint8, dark on white, all drawn by the writer `seed`."""
     z = seed_to_z(seed, generator.cfg.z_dim, truncation=truncation)
-    return to_uint8(generate(generator, torch.as_tensor(classes, dtype=torch.int64), z))
+    return to_uint8(generate(generator, torch.as_tensor(classes, dtype=torch.int64), z, weight=weight))
 
 
 def grid(images: torch.Tensor, rows: int, cols: int, *, pad: int = 2, fill: int = 255) -> torch.Tensor:
     """(rows*cols, S, S) uint8 -> one (rows*(S+pad)+pad, cols*(S+pad)+pad) uint8 sheet."""
-    n, s, _ = images.shape
+    n = images.shape[0]
     assert n == rows * cols, f"grid of {rows}x{cols} needs {rows * cols} images, got {n}"
-    out = torch.full((rows * (s + pad) + pad, cols * (s + pad) + pad), fill, dtype=torch.uint8)
-    for i in range(n):
-        r, c = divmod(i, cols)
-        out[pad + r * (s + pad): pad + r * (s + pad) + s, pad + c * (s + pad): pad + c * (s + pad) + s] = images[i]
-    return out
+    return tile(images, columns=cols, pad=pad, fill=fill)
+
+
+def tile(images: torch.Tensor, *, columns: int, pad: int = 2, fill: int = 255) -> torch.Tensor:
+    """(N, H, W) uint8 -> one uint8 picture: `columns` cells a row, `pad` pixels of `fill` around
+    every cell; the cells missing from a short last row are `fill`."""
+    from torchvision.utils import make_grid
+    if len(images) == 1:   # make_grid returns a lone image as it is, without the padding
+        return F.pad(images[0], (pad, pad, pad, pad), value=fill)
+    return make_grid(images[:, None], nrow=columns, padding=pad, pad_value=fill)[0]   # channel 0 of three copies
 
 
 @torch.inference_mode()
 def render_tokens(generator: torch.nn.Module, tokens: list[Token], *, seed: int, truncation: float = 1.0,
-                  z: torch.Tensor | None = None, unknown_glyph=None, cell: int | None = None) -> torch.Tensor:
+                  z: torch.Tensor | None = None, unknown_glyph=None, cell: int | None = None,
+                  weight=None) -> torch.Tensor:
     """Tokens -> one uint8 page (dark on white): one batched forward pass for all syllables.
 
     Spaces leave a half-cell gap, newlines start a new line, and 'unknown' tokens (characters the
@@ -86,11 +108,12 @@ def render_tokens(generator: torch.nn.Module, tokens: list[Token], *, seed: int,
     if z is None:
         z = seed_to_z(seed, generator.cfg.z_dim, truncation=truncation)
     idx = [t.index for t in tokens if t.kind == "syllable"]
-    drawn = to_uint8(generate(generator, torch.tensor(idx, dtype=torch.int64), z)) if idx else None
+    drawn = to_uint8(generate(generator, torch.tensor(idx, dtype=torch.int64), z, weight=weight)) if idx else None
     if drawn is not None and cell != s:
         drawn = F.interpolate(drawn[:, None].float(), size=(cell, cell), mode="bilinear",
                               align_corners=False).round().clamp(0, 255).to(torch.uint8)[:, 0]
-    # layout: lines of (kind, width) boxes
+    # layout: lines of (kind, width) boxes. Hand-written: make_grid tiles equal cells, and a page has
+    # half-cell spaces and lines of different lengths
     lines, line, k = [], [], 0
     for t in tokens:
         if t.kind == "newline":
@@ -100,7 +123,7 @@ def render_tokens(generator: torch.nn.Module, tokens: list[Token], *, seed: int,
         elif t.kind == "syllable":
             line.append((drawn[k], cell)); k += 1
         else:
-            g = unknown_glyph(t.char, cell) if unknown_glyph else _hatched(cell)
+            g = unknown_glyph(t.char, cell) if unknown_glyph else hatched(cell)
             line.append((g, cell))
     lines.append(line)
     width = max([sum(w for _, w in ln) for ln in lines] + [cell])
@@ -114,7 +137,7 @@ def render_tokens(generator: torch.nn.Module, tokens: list[Token], *, seed: int,
     return page
 
 
-def _hatched(cell: int) -> torch.Tensor:
+def hatched(cell: int) -> torch.Tensor:
     """A light hatched box: 'this character could not be written'."""
     yy, xx = torch.meshgrid(torch.arange(cell), torch.arange(cell), indexing="ij")
     box = torch.full((cell, cell), 255, dtype=torch.uint8)

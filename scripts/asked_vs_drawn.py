@@ -26,8 +26,8 @@ def main():
     a = p.parse_args()
     from rekogan.checkpoints import load_generator
     from rekogan.classifier import features_and_logits
-    from rekogan.evaluation import _as_classifier, class_map, generate_grid
-    clf = _as_classifier(a.classifier)
+    from rekogan.evaluation import as_classifier, class_map, generate_grid
+    clf = as_classifier(a.classifier)
     for path in a.checkpoint:
         G, meta = load_generator(path)
         classes = meta["class_list"]

@@ -3,25 +3,22 @@
   python scripts/report.py checkpoints/fixed [--every N]
 
 Joins metrics.jsonl (training: images seen, wall time, img/s, losses) and evaluation.jsonl
-(readability, diversity, classifier FD/IS, failing classes, top confusion) by epoch.
+(readability, diversity, classifier FD/IS, failing classes, top confusion) by epoch; the best
+epoch is rekogan.records.best_epoch's.
 """
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from rekogan.conventions import EPOCH_RE  # noqa: E402
+from rekogan.records import best_epoch, by_epoch, read_jsonl  # noqa: E402
 
 
 def read(path: Path) -> dict[int, dict]:
-    out = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            out[r["epoch"]] = r
-    return out
+    return by_epoch(read_jsonl(path))
 
 
 def main():
@@ -34,8 +31,9 @@ def main():
     epochs = sorted(set(tr) | set(ev))
     if not epochs:
         raise SystemExit(f"no metrics.jsonl / evaluation.jsonl lines in {run}")
-    best = max(ev, key=lambda e: (ev[e]["readability"], -e)) if ev else None
-    shipped = {int(f.stem.split("_")[1]) for f in run.glob("epoch_*.safetensors")}
+    b = best_epoch(list(ev.values()))
+    best = b["epoch"] if b else None
+    shipped = {int(m.group(1)) for f in run.iterdir() if (m := EPOCH_RE.match(f.name))}
     print("| epoch | images seen | train wall (min) | img/s | readability | diversity | classifier FD | classifier IS | failing classes | top confusion |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for e in epochs:

@@ -3,7 +3,7 @@
   python scripts/ship.py runs/fixed checkpoints/fixed --count 10 [--budget-mb 40]
   python scripts/ship.py runs/fixed2 checkpoints/fixed --epochs 1,2,23,50,100,150,186,200
 
-Keeps the first epochs, the best epoch by readability (evaluation.jsonl), the last epoch, and
+Keeps the first epochs, the best epoch (rekogan.records.best_epoch over evaluation.jsonl), the last epoch, and
 evenly spread epochs in between; copies every run-level record (config.json, data.json,
 metrics.jsonl, evaluation.jsonl, loss_curve.png, evaluation.png) and the grids of the shipped
 epochs. The generator files are already fp16 safetensors with their metadata inside.
@@ -18,14 +18,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rekogan.checkpoints import list_epochs  # noqa: E402
+from rekogan.conventions import grid_file  # noqa: E402
+from rekogan.records import best_epoch, by_epoch, read_jsonl, write_text_atomic  # noqa: E402
 
 
-def select(epochs: list[int], readability: dict[int, float], count: int) -> list[int]:
+def select(epochs: list[int], records: list[dict], count: int) -> list[int]:
+    """The first two, the best (among the run's saved epochs) and the last epoch, then evenly spread ones."""
     if len(epochs) <= count:
         return epochs
     keep = {epochs[0], epochs[1], epochs[-1]}
-    if readability:
-        keep.add(max(readability, key=lambda e: (readability[e], -e)))
+    best = best_epoch([r for r in records if r.get("epoch") in set(epochs)])
+    if best:
+        keep.add(best["epoch"])
     rest = count - len(keep)
     for i in range(1, rest + 1):
         keep.add(epochs[round(i * (len(epochs) - 1) / (rest + 1))])
@@ -47,11 +51,7 @@ def main():
     eps = dict(list_epochs(run))
     if not eps:
         sys.exit(f"no epoch_*.safetensors in {run}")
-    ev = {}
-    if (run / "evaluation.jsonl").exists():
-        for line in (run / "evaluation.jsonl").read_text().splitlines():
-            r = json.loads(line)
-            ev[r["epoch"]] = r["readability"]
+    ev = list(by_epoch(read_jsonl(run / "evaluation.jsonl")).values())
     if a.epochs:
         chosen = sorted({int(e) for e in a.epochs.split(",")})
         missing = [e for e in chosen if e not in eps]
@@ -70,7 +70,7 @@ def main():
     dest.mkdir(parents=True, exist_ok=True)
     for e in chosen:
         shutil.copy2(eps[e], dest / eps[e].name)
-        g = run / f"grid_{e:03d}.png"
+        g = run / grid_file(e)
         if g.exists():
             shutil.copy2(g, dest / g.name)
     for name in ("config.json", "data.json", "metrics.jsonl", "evaluation.jsonl", "loss_curve.png", "evaluation.png"):
@@ -83,7 +83,6 @@ def main():
 def training_summary(dest: Path) -> dict:
     """Where and how the run was trained, from its metrics.jsonl: devices, precisions, images, wall.
     Epochs logged before `precision` was recorded (2026-11-26) ran in fp32 (bf16 was CUDA-only then)."""
-    from rekogan.records import read_jsonl
     rows = [r for r in read_jsonl(dest / "metrics.jsonl") if "epoch" in r]
     if not rows:
         return {}
@@ -116,7 +115,7 @@ def write_provenance(dest: Path):
            "heldout_images": data.get("heldout_images"), "packages": packages,
            "skipped_faces_without_all_classes": data.get("skipped_faces", []),
            "training": training_summary(dest)}
-    (dest / "provenance.json").write_text(json.dumps(out, indent=1, ensure_ascii=False))
+    write_text_atomic(dest / "provenance.json", json.dumps(out, indent=1, ensure_ascii=False))
 
 
 if __name__ == "__main__":

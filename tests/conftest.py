@@ -10,15 +10,18 @@ Helpers: REPO (the repository root), TIMEOUT (seconds per subprocess), python_en
 for subprocesses: the repository on PYTHONPATH, one OpenMP thread), run_py(args) (run
 `python ARGS` in REPO, output captured, with a timeout).
 
-The glyph cache (REKOGAN_CACHE) is left as it is (default ~/.cache/rekogan): rendering the tiny
-preset's 4 classes is cheap, and a warm cache keeps the subprocess runs to a few seconds. Set
-REKOGAN_CACHE yourself to keep the tests away from your home folder.
+Caches: the session sets REKOGAN_CACHE and REKOGAN_EVAL_CACHE (glyphs, evaluation references) to a
+temporary folder, removed at exit, before any test runs; subprocesses inherit them through
+os.environ. The tests never read or write the user's ~/.cache/rekogan.
 """
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+CACHE = Path(tempfile.mkdtemp(prefix="rekogan-test-cache-"))
+atexit.register(shutil.rmtree, CACHE, ignore_errors=True)
+for _var in ("REKOGAN_CACHE", "REKOGAN_EVAL_CACHE"):
+    os.environ[_var] = str(CACHE)          # for this process and, through os.environ, every subprocess
 
 # seconds a subprocess may take: generous, because on a machine whose cores are busy training at a
 # higher priority a tiny run can take minutes (override with REKOGAN_TEST_TIMEOUT)

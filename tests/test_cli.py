@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from rekogan.__main__ import main, png_name
+from rekogan.cli import main
+from rekogan.commands.sheet import png_name
 from rekogan.checkpoints import load_generator, save_generator
 from rekogan.hangul import parse_classes, seri95
 from rekogan.models import ModelConfig, build_generator

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import torch
 
-from rekogan import evaluate as cli
+from rekogan.cli import main as rekogan_main
 from rekogan.checkpoints import CheckpointError, save_generator
 from rekogan.classifier import (ClassifierConfig, features_and_logits, load_classifier, save_classifier,
                                 train_classifier)
 from rekogan.data import load_splits
-from rekogan.evaluation import (classifier_is, evaluate_generator, frechet_distance, mean_pairwise,
-                                read_evaluations, real_reference, record_evaluation)
+from rekogan.evaluation import (classifier_is, evaluate_checkpoint, evaluate_generator, frechet_distance,
+                                mean_pairwise, read_evaluations, real_reference, record_evaluation, write_record)
 from rekogan.hangul import parse_classes
 from rekogan.models import ModelConfig, build_generator
 from rekogan.sampling import seed_to_z
@@ -255,25 +255,62 @@ def test_record_evaluation_replaces_not_duplicates(clf_file, tmp_path, monkeypat
     assert not [p for p in run.iterdir() if "tmp" in p.name]
 
 
-def test_cli_run_dir_skip_force_and_errors(clf_file, tmp_path, monkeypatch, capsys):
+def evaluate(*args) -> int:
+    return rekogan_main(["evaluate", *map(str, args)])
+
+
+def test_cli_prints_and_writes_only_with_write(clf_file, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("REKOGAN_EVAL_CACHE", str(tmp_path / "cache"))
     run = tmp_path / "run"
     run.mkdir()
     make_run(run, [1, 3])
-    assert cli.main([str(run), "--classifier", str(clf_file), "--seeds", "4"]) == 0
+    before = sorted(p.name for p in run.iterdir())
+    assert evaluate(run, "--classifier", clf_file, "--seeds", 4) == 0
     out = capsys.readouterr().out
-    assert "best epoch:" in out and "readab." in out
+    assert "best epoch:" in out and "readab." in out and "nothing written" in out
+    assert sorted(p.name for p in run.iterdir()) == before, "evaluate without --write wrote into the run"
+    assert evaluate(run, "--classifier", clf_file, "--seeds", 4, "--write") == 0
     assert [r["epoch"] for r in read_evaluations(run)] == [1, 3]
-    assert cli.main([str(run), "--classifier", str(clf_file), "--seeds", "4"]) == 0
+    assert evaluate(run, "--classifier", clf_file, "--seeds", 4) == 0
     assert "already evaluated" in capsys.readouterr().out
-    assert cli.main([str(run / "epoch_003.safetensors"), "--classifier", str(clf_file), "--seeds", "4"]) == 0
+    assert evaluate(run / "epoch_003.safetensors", "--classifier", clf_file, "--seeds", 4, "--write") == 0
     assert len(read_evaluations(run)) == 2
-    # errors
-    assert cli.main([str(run), "--classifier", str(tmp_path / "none.safetensors")]) == 2
-    assert "python -m rekogan.classifier train" in capsys.readouterr().err
-    assert cli.main([str(tmp_path / "missing_run")]) == 2
+
+
+def test_cli_errors_are_one_line(clf_file, tmp_path, capsys):
+    assert evaluate(tmp_path, "--classifier", tmp_path / "none.safetensors") == 2
+    assert "python -m rekogan classifier train" in capsys.readouterr().err
+    assert evaluate(tmp_path / "missing_run") == 2
     assert "does not exist" in capsys.readouterr().err
     pk = tmp_path / "epoch_009.safetensors"
     torch.save({"w": torch.zeros(2)}, pk)
-    assert cli.main([str(pk), "--classifier", str(clf_file)]) == 2
-    assert "pickle" in capsys.readouterr().err
+    assert evaluate(pk, "--classifier", clf_file) == 2
+    err = capsys.readouterr().err
+    assert "pickle" in err and err.count("\n") == 1 and err.startswith("error: ")
+    from rekogan import evaluate as old_spelling                    # the old spelling is the same command
+    assert old_spelling.main([str(tmp_path / "missing_run")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_record_against_other_faces_is_labelled_and_never_written(clf_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("REKOGAN_EVAL_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    run.mkdir()
+    make_run(run, [1])
+    (run / "data.json").write_text(json.dumps({"source": "fonts", "faces": ["NotInstalledHere", "NorThis"]}))
+    record = evaluate_checkpoint(run / "epoch_001.safetensors", classifier_path=clf_file, seeds=4)
+    assert record["font_set_matches_run"] is False
+    with pytest.raises(ValueError, match="not the faces the run trained on"):
+        write_record(run, record)
+    assert not (run / "evaluation.jsonl").exists()
+    assert evaluate(run, "--classifier", clf_file, "--seeds", 4, "--write") == 2
+    assert not (run / "evaluation.jsonl").exists()
+
+
+def test_the_reference_cache_is_keyed_by_the_font_set(tmp_path):
+    from rekogan.data.fonts import font_set_id
+    from rekogan.evaluation import data_identity
+    empty = tmp_path / "no_fonts"
+    empty.mkdir()
+    assert data_identity(f"fonts:{empty}") != data_identity("fonts")
+    assert font_set_id([str(empty)]) == font_set_id([str(empty)])

@@ -178,3 +178,11 @@ def load_fonts(*, classes: ClassList, size: int, font_dirs: list[str] | None = N
         np.savez(tmp, images=images, names=np.array([f.name for f in used]), skipped=np.array(skipped, dtype=str))
         os.replace(tmp, cache)
     return images, used, skipped
+
+
+def font_set_id(font_dirs: list[str] | None = None) -> str:
+    """A short id of the installed font files (path, face index, mtime, size of every face found):
+    two machines with other fonts get other ids, so a cache keyed by it is never reused across them."""
+    faces = find_faces(font_dirs)
+    return hashlib.sha1(json.dumps([[f.path, f.index, os.path.getmtime(f.path), os.path.getsize(f.path)]
+                                    for f in faces]).encode()).hexdigest()[:16]

@@ -1,0 +1,48 @@
+"""What the commands share: the usage error, and checks that give one clear line each."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import conventions
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit status 2."""
+
+
+# ---- checks shared by the commands (one clear line each, not argparse's usage dump) --------------
+
+def parse_seed(text: str, *, option: str = "--seed") -> int:
+    try:
+        return conventions.check_seed(text)
+    except ValueError as e:
+        raise UsageError(f"{option}: {e}") from None
+
+
+def parse_truncation(text: str, *, option: str = "--truncation") -> float:
+    try:
+        return conventions.check_truncation(text)
+    except ValueError as e:
+        raise UsageError(f"{option}: {e}") from None
+
+
+def existing_file(text: str, *, what: str = "checkpoint", hint: str = "an epoch_NNN.safetensors checkpoint") -> Path:
+    path = Path(text)
+    if not path.exists():
+        raise UsageError(f"{what} not found: {path}")
+    if not path.is_file():
+        raise UsageError(f"{path} is not a file (pass {hint})")
+    return path
+
+
+def load_checkpoint(path: Path):
+    """(generator, metadata) or UsageError with the checkpoint module's one-line reason."""
+    from ..checkpoints import CheckpointError, load_generator
+    try:
+        return load_generator(path)
+    except CheckpointError as e:
+        raise UsageError(str(e)) from None
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror or e}") from None

@@ -1,0 +1,88 @@
+"""The project's conventions in one torch-free place: seeds, truncation, epoch files, ink.
+
+  seed        a writer: a whole number in 0..MAX_SEED; z comes from it through a dedicated
+              torch.Generator (rekogan.sampling.seed_to_z), never the global RNG
+  truncation  psi in [0, 1]; z' = psi * z, towards the prior's mean 0 (StyleGAN's variant):
+              1 is every writer, 0 the average writer
+  epoch files epoch_NNN.safetensors (the sampling generator), state_NNN.safetensors (resume),
+              grid_NNN.png, with NNN the epoch, zero-padded to three digits
+  ink         inside the project an image is white ink on black: uint8 0..255 or float in
+              [-1, 1]; pictures for people (PNG files, the UI) are dark ink on white paper, and
+              `to_paper` is the one conversion at that edge
+
+Input is checked once, where it enters (the app's studio, the command line); after that only z
+travels. The checks raise ValueError with a message meant for people; callers wrap it in their
+own error type (StudioError, the command line's UsageError).
+
+Nothing here imports torch at module level (the app imports this before torch is loaded); the
+two ink conversions take tensors and import torch only when called.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+MAX_SEED = 2**31 - 1
+EPOCH_RE = re.compile(r"^epoch_(\d+)\.safetensors$")
+STATE_RE = re.compile(r"^state_(\d+)\.safetensors$")
+CLASSIFIER_FILE = "checkpoints/classifier/classifier.safetensors"   # the 520-class reader every figure uses
+_WHOLE = re.compile(r"\s*-?\d+(\.0*)?\s*")
+
+
+def epoch_file(epoch: int) -> str:
+    """12 -> 'epoch_012.safetensors' (the generator file of an epoch)."""
+    return f"epoch_{epoch:03d}.safetensors"
+
+
+def state_file(epoch: int) -> str:
+    """12 -> 'state_012.safetensors' (the resume state after an epoch)."""
+    return f"state_{epoch:03d}.safetensors"
+
+
+def grid_file(epoch: int) -> str:
+    """12 -> 'grid_012.png' (fixed seeds x classes after an epoch)."""
+    return f"grid_{epoch:03d}.png"
+
+
+def check_seed(seed, *, name: str = "seed") -> int:
+    """An int in 0..MAX_SEED (integral floats and digit strings are accepted), or ValueError."""
+    value = seed
+    if isinstance(value, str) and _WHOLE.fullmatch(value):
+        value = float(value)
+    whole = (not isinstance(value, bool) and isinstance(value, (int, float))
+             and (isinstance(value, int) or (math.isfinite(value) and value == int(value))))
+    if not whole:
+        raise ValueError(f"The {name} must be a whole number in 0..{MAX_SEED:,}, got {seed!r}.")
+    value = int(value)
+    if not 0 <= value <= MAX_SEED:
+        raise ValueError(f"The {name} must be in 0..{MAX_SEED:,} (2^31 - 1), got {value:,}.")
+    return value
+
+
+def check_truncation(psi) -> float:
+    """A float in [0, 1] (numeric strings are accepted), or ValueError; nan and inf are refused."""
+    value = psi
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and 0 <= value <= 1):
+        raise ValueError(f"Truncation psi must be a number in [0, 1], got {psi!r}.")
+    return float(value)
+
+
+def truncate(z, psi: float):
+    """psi-truncation towards the mean latent (0): z' = psi * z, for a tensor or a number."""
+    return z * psi
+
+
+def to_unit(images):
+    """uint8 white ink on black (any shape) -> float32 in [-1, 1], white ink on black."""
+    return images.float().div(127.5).sub(1)
+
+
+def to_paper(images):
+    """(N, 1, S, S) float in [-1, 1], white on black -> (N, S, S) uint8, dark ink (0) on white paper (255)."""
+    import torch
+    return ((1 - images.clamp(-1, 1)) * 127.5).round().to(torch.uint8)[:, 0]

@@ -1,0 +1,138 @@
+"""build_font: checkpoint + writer + syllable set -> an installable font file (the one call the app needs).
+
+Glyphs are generated in batches by the checkpoint's generator and traced (vtracer) and converted
+to glyf/CFF glyphs in a process pool, so generation of the next batch overlaps tracing of the
+last. Requested syllables that the run cannot write (not in its class list) are reported and
+left out; the font is built from the rest. The file is written to a temporary name beside the
+target and renamed, so a reader never sees half a font.
+"""
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..checkpoints import CheckpointError, load_generator
+from ..sampling import generate, seed_to_z, to_uint8
+from .font import assemble, trace_glyphs
+from .provenance import Writer, font_names, read_data_json
+from .syllables import ExportError, check_out_path, syllable_set
+
+BATCH = 256         # glyphs per generator forward pass
+TASK = 64           # glyphs per tracing task sent to a worker
+PARALLEL_MIN = 200  # below this many glyphs a pool costs more than it saves
+
+
+@dataclass
+class FontReport:
+    path: Path
+    family: str
+    requested: int
+    written: tuple[str, ...]
+    missing: tuple[str, ...]        # requested, but not in the run's classes: left out
+    ignored: tuple[str, ...] = ()   # characters of a text that are not Hangul syllables
+    size_bytes: int = 0
+    seconds: dict = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        out = [f"wrote {self.path} ({self.size_bytes / 1e6:.2f} MB): {len(self.written)} syllables, family {self.family!r}"]
+        if self.missing:
+            shown = "".join(self.missing[:40]) + ("..." if len(self.missing) > 40 else "")
+            out.append(f"note: this run cannot write {len(self.missing)} of the {self.requested} requested "
+                       f"syllables, left out: {shown}")
+        if self.ignored:
+            out.append(f"note: ignored {len(self.ignored)} characters that are not Hangul syllables: "
+                       + "".join(self.ignored[:40]))
+        return out
+
+
+def _check_weight(weight, generator):
+    if weight is None:
+        return None
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+        raise ExportError(f"the stroke weight must be a finite number, got {weight!r}")
+    if not getattr(generator.cfg, "weight_cond", False):
+        raise ExportError("this run has no stroke-weight control (it was trained without a weight condition); "
+                          "leave the weight out")
+    return float(weight)
+
+
+def _bitmap_chunks(generator, labels: torch.Tensor, z: torch.Tensor, weight):
+    """Generate BATCH glyphs at a time; yield them as (TASK, S, S) uint8 numpy stacks."""
+    for i in range(0, len(labels), BATCH):
+        images = to_uint8(generate(generator, labels[i:i + BATCH], z, weight=weight)).numpy()
+        for j in range(0, len(images), TASK):
+            yield images[j:j + TASK]
+
+
+def build_font(*, checkpoint, seed: int, truncation: float, weight: float | None = None, syllables: str,
+               out, progress: Callable[[int, int], None] | None = None, processes: int | None = None,
+               device: str = "cpu") -> FontReport:
+    """Write the font of one writer of a checkpoint. syllables: 'seri95', 'ksx1001', 'all' or a
+    text; out: NAME.ttf (TrueType) or NAME.otf (CFF); progress(done, total) after each batch.
+    Raises ExportError (a ValueError) with a one-line message for bad input."""
+    t0 = time.perf_counter()
+    path, cff = check_out_path(out)
+    wanted = syllable_set(syllables)
+    checkpoint = Path(checkpoint)
+    try:
+        generator, meta = load_generator(checkpoint, device=device)
+        z = seed_to_z(seed, generator.cfg.z_dim, truncation=truncation)
+    except (CheckpointError, ValueError) as e:
+        raise ExportError(str(e)) from None
+    weight = _check_weight(weight, generator)
+    classes = meta["class_list"]
+    written = tuple(s for s in wanted.syllables if s in classes)
+    missing = tuple(s for s in wanted.syllables if s not in classes)
+    if not written:
+        raise ExportError(f"this run ({len(classes)} classes) can write none of the {len(wanted.syllables)} "
+                          f"requested syllables (first: {''.join(missing[:10])})")
+    labels = torch.tensor([classes.index(s) for s in written], dtype=torch.int64)
+    t1 = time.perf_counter()
+
+    glyphs = []
+    report = progress or (lambda done, total: None)
+    report(0, len(written))
+    chunks = _bitmap_chunks(generator, labels, z, weight)
+    work = partial(trace_glyphs, cff=cff)
+    procs = processes if processes is not None else min(os.cpu_count() or 1, 8)
+    if procs > 1 and len(written) >= PARALLEL_MIN:
+        # fork: the workers need only numpy, vtracer and fontTools, start at once, and do not
+        # re-import the caller's __main__ (spawn would rebuild app.py's UI in every worker)
+        with mp.get_context("fork").Pool(procs) as pool:
+            for part in pool.imap(work, chunks):  # imap keeps the order; the chunks are generated lazily
+                glyphs.extend(part)
+                report(len(glyphs), len(written))
+    else:
+        for chunk in chunks:
+            glyphs.extend(work(chunk))
+            report(len(glyphs), len(written))
+    t2 = time.perf_counter()
+
+    writer = Writer(seed=seed, truncation=float(truncation), weight=weight)
+    names = font_names(checkpoint=checkpoint, meta=meta, writer=writer, data=read_data_json(checkpoint))
+    font = assemble(dict(zip(written, glyphs)), names=names, cff=cff)
+    t3 = time.perf_counter()
+    _atomic_save(font, path)
+    t4 = time.perf_counter()
+    return FontReport(path=path, family=names.family, requested=len(wanted.syllables), written=written,
+                      missing=missing, ignored=wanted.ignored, size_bytes=path.stat().st_size,
+                      seconds={"load": t1 - t0, "generate_trace": t2 - t1, "assemble": t3 - t2,
+                               "save": t4 - t3, "total": t4 - t0})
+
+
+def _atomic_save(font, path: Path):
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        font.save(str(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed write keeps any old font and leaves no temporary behind
+        raise

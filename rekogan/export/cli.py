@@ -1,0 +1,114 @@
+"""`font`: a writer of a checkpoint as an installable font.
+
+  python -m rekogan.export font --checkpoint checkpoints/fixed/epoch_186.safetensors \\
+      --seed 0 --truncation 1 --syllables seri95 --out hand.ttf      # .otf: CFF, cubic outlines
+
+--syllables: seri95 (520), ksx1001 (2,350), all (11,172) or a text (its syllables). Syllables
+the run cannot write are listed and left out. --weight: stroke weight, for runs that have it.
+--writer FILE (a saved writer) is not supported yet. Bad input: one line `error: ...`, exit 2.
+
+For a command registry: add_parser(subparsers) adds the command, run(args) -> exit status.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+EXIT_USAGE = 2
+MAX_SEED = 2**31 - 1  # rekogan.sampling.MAX_SEED, not imported: keeps --help free of torch
+
+
+class _UsageError(Exception):
+    pass
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("font", help="a writer as an installable font (.ttf / .otf)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="epoch_NNN.safetensors")
+    p.add_argument("--seed", help="the writer: an integer in 0..2^31-1")
+    p.add_argument("--truncation", default="1.0", help="psi in [0, 1] (default 1: the writer as drawn)")
+    p.add_argument("--writer", help="a saved writer file (not supported yet)")
+    p.add_argument("--weight", help="stroke weight in standard deviations (-2 thin .. +2 bold), runs with a weight condition only")
+    p.add_argument("--syllables", required=True, help="seri95, ksx1001, all, or a text")
+    p.add_argument("--out", required=True, help="NAME.ttf (TrueType) or NAME.otf (CFF)")
+    p.add_argument("--processes", type=int, default=None, help="tracing processes (default: one per CPU)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+def _seed(text) -> int:
+    try:
+        seed = int(str(text).strip(), 10)
+    except ValueError:
+        raise _UsageError(f"--seed must be an integer in 0..{MAX_SEED}, got {text!r}") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise _UsageError(f"--seed must be an integer in 0..{MAX_SEED}, got {seed}")
+    return seed
+
+
+def _number(text, name: str, lo: float | None = None, hi: float | None = None) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
+        bounds = f" in [{lo:g}, {hi:g}]" if lo is not None else ""
+        raise _UsageError(f"{name} must be a number{bounds}, got {text!r}")
+    return v
+
+
+def run(args) -> int:
+    try:
+        if args.writer is not None:
+            raise _UsageError("--writer (a saved writer file) is not supported yet; give --seed and --truncation")
+        if args.seed is None:
+            raise _UsageError("give the writer: --seed S (and --truncation T)")
+        seed = _seed(args.seed)
+        psi = _number(args.truncation, "--truncation", 0.0, 1.0)
+        weight = None if args.weight is None else _number(args.weight, "--weight")
+        if args.processes is not None and args.processes < 1:
+            raise _UsageError(f"--processes must be at least 1, got {args.processes}")
+        from .syllables import ExportError, check_out_path, syllable_set
+        try:  # the cheap checks first: a typo is reported before torch and the checkpoint load
+            syllable_set(args.syllables)
+            check_out_path(args.out)
+        except ExportError as e:
+            raise _UsageError(str(e)) from None
+        from .build import build_font
+        bar = None
+
+        def progress(done: int, total: int):
+            nonlocal bar
+            if args.no_progress:
+                return
+            if bar is None:  # opened on the first call, so bad input prints no empty bar first
+                from tqdm import tqdm
+                bar = tqdm(total=total, unit="glyph", desc="generating and tracing", file=sys.stderr)
+            bar.update(done - bar.n)
+
+        try:
+            report = build_font(checkpoint=args.checkpoint, seed=seed, truncation=psi, weight=weight,
+                                syllables=args.syllables, out=args.out, progress=progress,
+                                processes=args.processes)
+        except ExportError as e:
+            raise _UsageError(str(e)) from None
+        finally:
+            if bar is not None:
+                bar.close()
+    except _UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    for line in report.lines():
+        print(line)
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rekogan.export")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_parser(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,124 @@
+"""Loaded generators: the one loader (safetensors only) and a small thread-safe LRU of them.
+
+torch is imported here on first use, not when the app starts, so the app answers its first page
+request a few seconds after start; `torch_module()` is that import (and applies $REKOGAN_THREADS).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from ..hangul import ClassList
+from .inputs import StudioError
+from .registry import EpochInfo
+
+_THREADS_LOCK = threading.Lock()
+_THREADS_SET = False
+
+
+def torch_module():
+    """Import torch once; the first caller also applies $REKOGAN_THREADS (intra-op threads)."""
+    global _THREADS_SET
+    import torch
+    if not _THREADS_SET:
+        with _THREADS_LOCK:
+            if not _THREADS_SET:
+                n = os.environ.get("REKOGAN_THREADS")
+                if n and n.isdigit() and int(n) > 0:
+                    torch.set_num_threads(int(n))
+                _THREADS_SET = True
+    return torch
+
+
+def inference_mode(fn):
+    """@torch.inference_mode(), with torch imported at call time (see the module docstring)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with torch_module().inference_mode():
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+@dataclass
+class Loaded:
+    generator: object            # torch.nn.Module in eval mode
+    meta: dict                   # read_metadata(...) + model_config, class_list
+    classes: ClassList
+    info: EpochInfo
+
+
+def load(info: EpochInfo) -> Loaded:
+    """Load one generator checkpoint (safetensors only) or raise StudioError saying what is wrong."""
+    torch_module()
+    from ..checkpoints import CheckpointError, load_generator
+    name = f"{info.run}/{info.path.name}"
+    try:
+        g, meta = load_generator(info.path)
+    except CheckpointError as e:
+        msg = str(e).replace(str(info.path), name)
+        raise StudioError(f"Cannot use checkpoint {name}: {msg}") from None
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, AssertionError) as e:
+        raise StudioError(f"Cannot use checkpoint {name}: {type(e).__name__}: {e}") from None
+    return Loaded(generator=g, meta=meta, classes=meta["class_list"], info=info)
+
+
+def mtime(path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+class GeneratorCache:
+    """LRU of loaded generators keyed by file (path, mtime, size), so a replaced file is reloaded.
+    Hits only take a short lock; loads run one at a time (they are rare, and this bounds memory)."""
+
+    def __init__(self, size: int = 6):
+        assert size >= 1, f"a cache holds at least one generator, got size {size}"
+        self.size = size
+        self._items: OrderedDict[tuple, Loaded] = OrderedDict()
+        self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self.loads = 0
+
+    @staticmethod
+    def _key(info: EpochInfo) -> tuple:
+        try:
+            st = info.path.stat()
+        except OSError:
+            raise StudioError(f"Checkpoint {info.run}/{info.path.name} is missing (was it deleted?).") from None
+        return (str(info.path.resolve()), st.st_mtime_ns, st.st_size)
+
+    def get(self, info: EpochInfo) -> Loaded:
+        key = self._key(info)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        with self._load_lock:
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            loaded = load(info)
+            with self._lock:
+                self._items[key] = loaded
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+                self.loads += 1
+            return loaded
+
+    def peek(self, info: EpochInfo) -> Loaded | None:
+        """The cached generator of `info`, without loading or reordering."""
+        key = self._key(info)
+        with self._lock:
+            return self._items.get(key)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self):
+        with self._lock:
+            self._items.clear()

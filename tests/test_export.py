@@ -1,0 +1,281 @@
+"""rekogan.export: fonts and SVG lines traced from glyph bitmaps (fast: a tiny run, synthetic bitmaps,
+a handful of glyphs of the shipped fixed run)."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from fontTools.ttLib import TTFont
+from PIL import Image, ImageFont
+
+from conftest import REPO, run_py
+from rekogan.export import build as build_mod
+from rekogan.export import build_font, line_svg, syllable_set, ExportError
+from rekogan.export.font import ADVANCE, ASCENDER, SPACE, FontNames, assemble, font_from_bitmaps, make_glyph
+from rekogan.export.smooth import render_char, staircase_score
+
+FIXED = REPO / "checkpoints" / "fixed" / "epoch_186.safetensors"
+NAMES = FontNames(family="ReKOGAN test", postscript="ReKOGAN-test", unique_id="test", version="Version 1.0",
+                  description="test", licence="test", copyright="test")
+
+
+def ring(size: int = 64) -> np.ndarray:
+    """A dark ring on white: one outer contour and one hole."""
+    yy, xx = np.mgrid[:size, :size]
+    r = np.hypot(yy - size / 2 + 0.5, xx - size / 2 + 0.5)
+    return np.where((r > size * 0.18) & (r < size * 0.38), 0, 255).astype(np.uint8)
+
+
+def tiny_syllables(tiny_model) -> list[str]:
+    return tiny_model[1]["class_list"].to_list()
+
+
+def ink(img: np.ndarray) -> int:
+    return int((img < 128).sum())
+
+
+# ---- fonts from a checkpoint -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_font(tiny_ckpt, tiny_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("font") / "tiny.ttf"
+    wanted = "".join(tiny_syllables(tiny_model)) + "뷁"  # 뷁 is not among the tiny run's 4 classes
+    calls = []
+    report = build_font(checkpoint=tiny_ckpt, seed=3, truncation=0.8, syllables=wanted, out=out,
+                        progress=lambda done, total: calls.append((done, total)))
+    return report, out, calls
+
+
+def test_font_reopens_with_the_tables_a_font_needs(tiny_font, tiny_model):
+    report, out, _ = tiny_font
+    font = TTFont(out)
+    for table in ("cmap", "hmtx", "hhea", "OS/2", "name", "glyf", "head", "maxp", "post"):
+        assert table in font, f"the font has no {table} table"
+    order = font.getGlyphOrder()
+    assert order[0] == ".notdef" and "space" in order, f"glyph order starts {order[:4]}"
+    cmap = font.getBestCmap()
+    assert cmap[0x20] == "space"
+    for s in tiny_syllables(tiny_model):
+        assert cmap[ord(s)] == f"uni{ord(s):04X}", f"{s} maps to {cmap.get(ord(s))}"
+        assert font["hmtx"][f"uni{ord(s):04X}"][0] == ADVANCE
+    assert font["hmtx"]["space"][0] == SPACE
+    assert font["head"].unitsPerEm == 1000
+    assert font["hhea"].ascent == ASCENDER and font["OS/2"].sTypoAscender == ASCENDER
+    assert font["OS/2"].usWinAscent >= font["head"].yMax and font["OS/2"].usWinDescent >= -font["head"].yMin, \
+        "the Windows metrics must hold every glyph, or it is clipped"
+
+
+def test_name_table_carries_run_epoch_writer_and_provenance(tiny_font, tiny_ckpt):
+    font = TTFont(tiny_font[1])
+    name = font["name"]
+    family = name.getDebugName(1)
+    assert "e2" in family and "s3p080" in family, f"family name {family!r} should carry epoch 2 and the writer"
+    licence = name.getDebugName(13)
+    run = tiny_ckpt.parent.name
+    assert f"run {run}" in licence and "epoch 2" in licence and "seed 3, psi 0.8" in licence, licence
+    assert "claims no rights" in licence, "the provenance must not claim rights in the outlines"
+    if (tiny_ckpt.parent / "data.json").exists():
+        assert "licences" in licence or "not recorded" in licence, licence
+
+
+def test_missing_syllable_is_reported_and_the_rest_is_built(tiny_font, tiny_model):
+    report, out, _ = tiny_font
+    assert report.missing == ("뷁",)
+    assert set(report.written) == set(tiny_syllables(tiny_model))
+    assert ord("뷁") not in TTFont(out).getBestCmap()
+    assert any("cannot write 1" in line and "뷁" in line for line in report.lines()), report.lines()
+
+
+def test_progress_reaches_the_total(tiny_font, tiny_model):
+    calls = tiny_font[2]
+    n = len(tiny_syllables(tiny_model))
+    assert calls[0] == (0, n) and calls[-1] == (n, n), calls
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls), "progress must not go backwards"
+
+
+def test_every_glyph_renders_with_freetype(tiny_font, tiny_model):
+    pil = ImageFont.truetype(str(tiny_font[1]), 64)
+    for s in tiny_syllables(tiny_model):
+        assert ink(render_char(pil, s, px=64)) > 0, f"{s} renders blank"
+
+
+def test_written_atomically_no_temporary_left(tiny_font):
+    out = tiny_font[1]
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name]
+
+
+def test_pool_gives_the_same_glyphs_as_one_process(tiny_ckpt, tmp_path, monkeypatch):
+    build_font(checkpoint=tiny_ckpt, seed=1, truncation=1.0, syllables="seri95", out=tmp_path / "a.ttf", processes=1)
+    monkeypatch.setattr(build_mod, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(build_mod, "TASK", 1)  # one glyph per task: the order must survive the pool
+    build_font(checkpoint=tiny_ckpt, seed=1, truncation=1.0, syllables="seri95", out=tmp_path / "b.ttf", processes=2)
+    a, b = TTFont(tmp_path / "a.ttf"), TTFont(tmp_path / "b.ttf")
+    assert a.getGlyphOrder() == b.getGlyphOrder()
+    for g in a.getGlyphOrder():
+        assert list(a["glyf"][g].getCoordinates(a["glyf"])[0]) == list(b["glyf"][g].getCoordinates(b["glyf"])[0]), g
+
+
+# ---- outlines ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cff", [False, True], ids=["truetype", "cff"])
+def test_hole_stays_open_in_both_outline_formats(tmp_path, cff):
+    path = tmp_path / ("ring.otf" if cff else "ring.ttf")
+    font_from_bitmaps({"가": ring()}, names=NAMES, cff=cff).save(str(path))
+    font = TTFont(path)
+    assert ("CFF " in font) == cff and ("glyf" in font) != cff
+    img = render_char(ImageFont.truetype(str(path), 64), "가", px=64)
+    assert img[32, 32] > 200, "the ring's hole is filled: contour directions are wrong for non-zero winding"
+    assert img[32, 32 + 18] < 60, "the ring itself is not drawn"
+    source = ring()
+    agree = ((img < 128) == (source < 128)).mean()
+    assert agree > 0.98, f"the rendered ring matches its bitmap on only {agree:.1%} of pixels"
+
+
+def _pixel_squares(bitmap: np.ndarray) -> list[np.ndarray]:
+    """An outline of one square per ink pixel: the pixel staircase itself (a negative control)."""
+    out = []
+    for y, x in zip(*np.nonzero(bitmap < 128)):
+        pts = np.array([(x, y), (x, y + 1), (x + 1, y + 1), (x + 1, y)], dtype=np.float64)  # screen CCW
+        prev = np.roll(pts, 1, axis=0)
+        out.append(np.stack([prev, pts, pts], axis=1))
+    return out
+
+
+@pytest.fixture(scope="module")
+def fixed_bitmaps():
+    from rekogan.checkpoints import load_generator
+    from rekogan.sampling import sample
+    g, meta = load_generator(FIXED)
+    syl = meta["class_list"].to_list()[::40][:12]
+    imgs = sample(g, [meta["class_list"].index(s) for s in syl], seed=0, truncation=1.0).numpy()
+    return dict(zip(syl, imgs))
+
+
+def test_outlines_show_no_pixel_staircase_at_256px(fixed_bitmaps, tmp_path):
+    font_from_bitmaps(fixed_bitmaps, names=NAMES).save(str(tmp_path / "smooth.ttf"))
+    few = list(fixed_bitmaps)[:3]  # a square per ink pixel is slow to convert: three glyphs are enough
+    squares = {c: make_glyph(_pixel_squares(fixed_bitmaps[c]), size=64, cff=False) for c in few}
+    assemble(squares, names=NAMES).save(str(tmp_path / "stairs.ttf"))
+    smooth = ImageFont.truetype(str(tmp_path / "smooth.ttf"), 256)
+    stairs = ImageFont.truetype(str(tmp_path / "stairs.ttf"), 256)
+    for c, bitmap in fixed_bitmaps.items():
+        nearest = np.asarray(Image.fromarray(bitmap).resize((256, 256), Image.NEAREST))
+        # the measure must see a staircase where there is one ...
+        assert staircase_score(nearest, period=4) > 0.9
+        if c in few:
+            assert staircase_score(render_char(stairs, c, px=256), period=4) > 0.9
+        # ... and the traced outline must not have one
+        score = staircase_score(render_char(smooth, c, px=256), period=4)
+        assert score < 0.5, f"{c}: {score:.2f} of the edges at 256 px lie on the 64 px grid (staircase)"
+
+
+def test_rendered_at_64px_the_font_lands_on_its_bitmaps(fixed_bitmaps, tmp_path):
+    font_from_bitmaps(fixed_bitmaps, names=NAMES).save(str(tmp_path / "f.ttf"))
+    pil = ImageFont.truetype(str(tmp_path / "f.ttf"), 64)
+    for c, bitmap in fixed_bitmaps.items():
+        agree = ((render_char(pil, c, px=64) < 128) == (bitmap < 128)).mean()
+        assert agree > 0.94, f"{c}: the rendered glyph agrees with its bitmap on {agree:.1%} of pixels"
+
+
+# ---- SVG of a line -----------------------------------------------------------------------------
+
+def test_line_svg_has_one_path_group_per_syllable(tiny_model):
+    g, meta = tiny_model
+    syl = tiny_syllables(tiny_model)
+    text = f"{syl[0]}{syl[1]} {syl[2]}\n{syl[3]}뷁"
+    svg = line_svg(generator=g, classes=meta["class_list"], text=text, seed=5, truncation=0.7)
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    groups = root.findall(f"{ns}g")
+    assert [grp.get("data-char") for grp in groups] == syl, "one <g> per syllable, in text order"
+    assert all(grp.find(f"{ns}path") is not None for grp in groups)
+    unknown = [r for r in root.findall(f"{ns}rect") if r.get("class") == "unknown"]
+    assert [r.get("data-char") for r in unknown] == ["뷁"], "a character the run cannot write is marked, not dropped"
+    from rekogan.hangul import tokenize
+    from rekogan.sampling import render_tokens
+    page = render_tokens(g, tokenize(text, meta["class_list"]), seed=5, truncation=0.7)
+    assert (float(root.get("height")), float(root.get("width"))) == tuple(page.shape), \
+        "the SVG is laid out like the PNG line (cells, half-cell spaces, rows)"
+
+
+def test_line_svg_rejects_empty_text(tiny_model):
+    g, meta = tiny_model
+    with pytest.raises(ExportError, match="empty"):
+        line_svg(generator=g, classes=meta["class_list"], text="  ", seed=0)
+
+
+# ---- bad input -----------------------------------------------------------------------------------
+
+def test_syllable_sets():
+    assert len(syllable_set("seri95").syllables) == 520
+    ks = syllable_set("ksx1001").syllables
+    assert len(ks) == 2350 and ks[0] == "가" and ks[-1] == "힝"
+    allset = syllable_set("all").syllables
+    assert len(allset) == 11172 and allset[0] == "가" and allset[-1] == "힣"
+    text = syllable_set("가나 가A!")
+    assert text.syllables == ("가", "나") and text.ignored == ("A", "!")
+
+
+@pytest.mark.parametrize("spec", ["", "   ", "seri96", "abc"])
+def test_unknown_or_empty_syllable_set_is_an_error(spec):
+    with pytest.raises(ExportError):
+        syllable_set(spec)
+
+
+def test_out_path_in_a_missing_folder_is_an_error(tiny_ckpt, tmp_path):
+    with pytest.raises(ExportError, match="does not exist"):
+        build_font(checkpoint=tiny_ckpt, seed=0, truncation=1.0, syllables="seri95", out=tmp_path / "no" / "f.ttf")
+    with pytest.raises(ExportError, match=r"\.ttf"):
+        build_font(checkpoint=tiny_ckpt, seed=0, truncation=1.0, syllables="seri95", out=tmp_path / "f.woff")
+
+
+def test_a_run_that_can_write_none_of_the_set_is_an_error(tiny_ckpt, tmp_path):
+    with pytest.raises(ExportError, match="none of the 1"):
+        build_font(checkpoint=tiny_ckpt, seed=0, truncation=1.0, syllables="뷁", out=tmp_path / "f.ttf")
+    assert not list(tmp_path.iterdir()), "nothing is written when nothing can be built"
+
+
+def test_weight_on_a_run_without_weight_condition_is_an_error(tiny_ckpt, tmp_path):
+    with pytest.raises(ExportError, match="stroke-weight"):
+        build_font(checkpoint=tiny_ckpt, seed=0, truncation=1.0, weight=1.0, syllables="seri95", out=tmp_path / "f.ttf")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--syllables", "seri96"], "not a syllable set"),
+    (["--syllables", ""], "empty"),
+    (["--seed", "-1"], "--seed"),
+    (["--truncation", "2"], "--truncation"),
+    (["--writer", "hand.json"], "not supported yet"),
+    (["--out", "missing/dir/f.ttf"], "does not exist"),
+])
+def test_cli_bad_input_is_one_error_line_and_status_2(tiny_ckpt, tmp_path, args, message):
+    base = {"--checkpoint": str(tiny_ckpt), "--seed": "0", "--syllables": "seri95", "--out": str(tmp_path / "f.ttf")}
+    for k, v in zip(args[::2], args[1::2]):
+        base[k] = v
+    argv = [x for kv in base.items() for x in kv]
+    proc = run_py(["-m", "rekogan.export", "font", *argv], cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
+
+
+def test_cli_writes_a_font(tiny_ckpt, tiny_model, tmp_path):
+    out = tmp_path / "hand.otf"
+    proc = run_py(["-m", "rekogan.export", "font", "--checkpoint", tiny_ckpt, "--seed", "2", "--truncation", "0.5",
+                   "--syllables", "seri95", "--out", out, "--no-progress"])
+    assert proc.returncode == 0, proc.stderr
+    assert "CFF " in TTFont(out), ".otf is CFF"
+    assert f"{len(tiny_syllables(tiny_model))} syllables" in proc.stdout
+    assert "cannot write 516 of the 520" in proc.stdout, proc.stdout
+
+
+def test_vtracer_svg_parser_reads_lines_curves_and_translate():
+    from rekogan.export.trace import parse_vtracer_svg
+    svg = ('<svg><path d="M0 0 L10 0 C10 5 10 5 10 10 L0 10 Z M2 2 L2 8 L8 8 Z" fill="#000000" '
+           'transform="translate(5,6)"/></svg>')
+    outer, inner = parse_vtracer_svg(svg)
+    assert outer.shape == (4, 3, 2), "three drawn segments and the closing line back to the start"
+    assert outer[0].tolist() == [[5, 6], [15, 6], [15, 6]], "a line is a cubic with controls at its ends, translated"
+    assert outer[-1, 2].tolist() == [5, 6], "the contour closes on its start"
+    assert inner.shape == (3, 3, 2) and inner[-1, 2].tolist() == [7, 8]
