@@ -4,7 +4,11 @@
 
 Runs are read from $REKOGAN_CHECKPOINTS (default ./checkpoints): one folder per run with
 epoch_NNN.safetensors files. All model work lives in the rekogan/studio/ package; this file is layout
-and wiring only. API endpoints (gradio_client): /write, /compare, /evolution, /sheet, /diagnostics, /walk.
+and wiring only. API endpoints (gradio_client): /write, /compare, /evolution, /sheet, /diagnostics, /walk,
+/write_svg, /font, /imitate (My hand: a drawing -> a writer code). A `weight` (stroke weight, WEIGHT_RANGE) is
+the last input of /evolution, /sheet, /walk, an input of /font, and the input before `writer` of /write, /compare
+and /write_svg, whose last input `writer` (default empty) is a writer code that replaces the seed; runs without
+the weight control ignore it.
 """
 from __future__ import annotations
 
@@ -19,10 +23,18 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # machine a 2-thread forward pass waits on a descheduled thread and is several times slower
 os.environ.setdefault("REKOGAN_THREADS", "1")
 
+from rekogan.studio import memory  # noqa: E402
+
+# bounded memory: two glibc arenas for all worker threads, set before any thread starts (see memory.py)
+memory.limit_arenas()
+OUTPUT_TTL = memory.output_ttl()        # $REKOGAN_OUTPUT_TTL: seconds an answer's file stays on disk
+
 import gradio as gr  # noqa: E402
 
-from rekogan.studio import (HOW_TO_GET_CHECKPOINTS, MAX_SEED, SHEET_MAX_CELLS, WALK_MAX_STEPS,  # noqa: E402
+from rekogan.studio import (HOW_TO_GET_CHECKPOINTS, MAX_SEED, WALK_MAX_STEPS,  # noqa: E402
                             WALK_MAX_TEXT, Studio, StudioError)
+from rekogan.studio import FONT_SETS, SHEET_PAGE, SHEET_SETS, WEIGHT_RANGE  # noqa: E402
+from rekogan.studio.hand import HAND_PROMPT  # noqa: E402
 
 log = logging.getLogger("rekogan.app")
 CONCURRENCY = int(os.environ.get("REKOGAN_CONCURRENCY", "4"))   # events run at once (2 CPU cores: 2..4)
@@ -35,7 +47,7 @@ Left: the original recipe (a 10-d label condition), which *collapsed*: asked for
 던, 재, 겠, 내…; right: the *fixed* recipe.
 · 시드는 글쓴이, ψ는 다양성과 가독성 사이의 균형입니다. 왼쪽은 붕괴한 원래 모델, 오른쪽은 고친 모델입니다."""
 
-studio = Studio()
+studio = Studio(output_ttl=OUTPUT_TTL)
 
 
 def free_slider(minimum, maximum, **kw) -> gr.Slider:
@@ -82,17 +94,27 @@ def _panel_notice(page) -> str:
 
 
 @friendly
-def write(text, seed, truncation, run, epoch):
-    page = studio.write(text=text, seed=seed, truncation=truncation, run=run, epoch=epoch)
+def write(text, seed, truncation, run, epoch, weight=0.0, writer=""):
+    page = studio.write(text=text, seed=seed, truncation=truncation, run=run, epoch=epoch, weight=weight,
+                        writer=writer)
     return page.image, _panel_notice(page)
 
 
 @friendly
-def compare(text, seed, truncation, run_left, epoch_left, run_right, epoch_right):
+def write_svg(text, seed, truncation, run, epoch, weight=0.0, writer=""):
+    return str(studio.write_svg(text=text, seed=seed, truncation=truncation, run=run, epoch=epoch, weight=weight,
+                                writer=writer))
+
+
+@friendly
+def compare(text, seed, truncation, run_left, epoch_left, run_right, epoch_right, weight=0.0, writer=""):
     text, seed, psi = studio.check_inputs(text=text, seed=seed, truncation=truncation)   # shared: checked once
+    weight = studio.check_weight(weight)
+    code = studio.check_writer(writer)           # a writer code replaces the seed (None: the seed is the writer)
 
     def panel(run, epoch):
-        page = studio.page(model=studio.generator(run=run, epoch=epoch), text=text, seed=seed, truncation=psi)
+        page = studio.page(model=studio.generator(run=run, epoch=epoch), text=text, seed=seed, truncation=psi,
+                           weight=weight, writer=code)
         return page.image, _panel_notice(page)
     return _two_panels(panel, [(run_left, epoch_left), (run_right, epoch_right)])
 
@@ -113,23 +135,23 @@ def _two_panels(render, args) -> tuple:
 
 
 @friendly
-def evolution(syllable, seed, truncation, run_a, run_b):
+def evolution(syllable, seed, truncation, run_a, run_b, weight=0.0):
     def panel(run):
-        evo = studio.evolution(run=run, syllable=syllable, seed=seed, truncation=truncation)
+        evo = studio.evolution(run=run, syllable=syllable, seed=seed, truncation=truncation, weight=weight)
         note = f"**{evo.run}** · {len(evo.epochs)} epochs"
         if evo.problems:
             note += "\n\n" + "\n".join(f"- ⚠️ {html.escape(p, quote=False)}" for p in evo.problems)
+        if evo.notes:
+            note += "\n\n" + "\n\n".join(evo.notes)
         return evo.image, note
     return _two_panels(panel, [(run_a,), (run_b,)])
 
 
 @friendly
-def sheet(run, epoch, seed, truncation):
-    image = studio.sheet(run=run, epoch=epoch, seed=seed, truncation=truncation)
-    m = studio.generator(run=run, epoch=epoch)
-    n = len(m.classes)
-    which = "every class" if n <= SHEET_MAX_CELLS else f"the first {SHEET_MAX_CELLS:,} of its {n:,} classes"
-    return image, f"**{m.info.run}** · {m.info.label} · {which}, in class order"
+def sheet(run, epoch, seed, truncation, syllables="classes", page=1, weight=0.0):
+    s = studio.sheet_page(run=run, epoch=epoch, seed=seed, truncation=truncation, syllables=syllables, page=page,
+                          weight=weight)
+    return s.image, s.notice
 
 
 @friendly
@@ -142,16 +164,69 @@ def diagnostics(run, epoch):
 
 
 @friendly
-def walk(text, seed_a, seed_b, steps, truncation, run, epoch):
-    w = studio.walk(text=text, seed_a=seed_a, seed_b=seed_b, steps=steps, truncation=truncation, run=run, epoch=epoch)
+def walk(text, seed_a, seed_b, steps, truncation, run, epoch, weight=0.0):
+    w = studio.walk(text=text, seed_a=seed_a, seed_b=seed_b, steps=steps, truncation=truncation, run=run, epoch=epoch,
+                    weight=weight)
     note = f"**{w.info.run}** · {w.info.label} · {len(w.frames)} frames, seed {w.seeds[0]} → {w.seeds[1]}"
     return str(w.gif), w.strip, note + ("\n\n" + w.notice if w.notice else "")
 
 
+def font(run, epoch, seed, truncation, weight, syllables, text, preview_text, progress=gr.Progress()):
+    """Build the font (gr.Progress from build_font's progress callback), then its browser preview."""
+    return _font(run, epoch, seed, truncation, weight, syllables, text, preview_text,
+                 lambda done, total: progress((done, total), desc="Generating and tracing glyphs · 글자 만드는 중",
+                                              unit="glyphs"))
+
+
+@friendly
+def _font(run, epoch, seed, truncation, weight, syllables, text, preview_text, report):
+    f = studio.font(run=run, epoch=epoch, seed=seed, truncation=truncation, weight=weight, syllables=syllables,
+                    text=text, progress=report)
+    preview = studio.font_preview(path=f.path, family=f.family, text=preview_text)
+    return str(f.path), preview, f.notice, {"path": str(f.path), "family": f.family}
+
+
+@friendly
+def font_preview(built, preview_text):
+    built = built or {}
+    return studio.font_preview(path=built.get("path"), family=built.get("family", ""), text=preview_text)
+
+
+def imitate(text, drawing, uploads, run, epoch, progress=gr.Progress()):
+    """My hand: fit a writer to the canvas drawing or the uploads (seconds on a CPU)."""
+    progress(0.1, desc="Fitting your hand · 필체 맞추는 중")
+    return _imitate(text, drawing, uploads, run, epoch)
+
+
+@friendly
+def _imitate(text, drawing, uploads, run, epoch):
+    f = studio.imitate(text=text, drawing=drawing, uploads=uploads, run=run, epoch=epoch)
+    return f.pair, f.code, str(f.path), f.notice, {"code": f.code, "run": f.run, "epoch": f.epoch}
+
+
+@friendly
+def use_writer(fitted):
+    """'Use this writer': the fitted code into the Write tab's writer box, and its run/epoch into the
+    right panel (the left one tries it too, and says so when its run cannot draw it)."""
+    if not fitted or not fitted.get("code"):
+        raise StudioError("Fit a writer first (draw or upload, then press Fit). · 먼저 필체를 맞추세요.")
+    run = fitted["run"]
+    gr.Info(f"The Write tab now writes in your hand ({run}, epoch {fitted['epoch']}). · 쓰기 탭이 이 필체로 씁니다.")
+    return fitted["code"], gr.Dropdown(value=run), gr.Dropdown(choices=epoch_options(run), value=fitted["epoch"])
+
+
+def epoch_options(run) -> list[tuple[str, object]]:
+    """A run's epoch choices, led by 'best' (the run's default epoch, named): an epoch selector's value
+    is 'best', not a number, so an API caller who names a run and omits the epoch gets that run's
+    default epoch (a number would belong to the run the page started with)."""
+    best = studio.registry.run(run).best
+    return [(f"best · {best.label}", "best"), *studio.epoch_choices(run=run)]
+
+
 def epoch_dropdown(run):
-    """The epoch selector of `run`: its epochs with readability, the best (or last) one selected."""
+    """The epoch selector of `run`: its epochs with readability, 'best' (its default epoch) selected."""
     try:
-        return gr.Dropdown(choices=studio.epoch_choices(run=run), value=studio.default_epoch(run=run))
+        return gr.Dropdown(choices=epoch_options(run), value="best")
     except StudioError as e:
         gr.Warning(safe(e))
         return gr.Dropdown(choices=[], value=None)
@@ -164,9 +239,11 @@ def run_selector(value, label="Run · 실행"):
 
 
 def epoch_selector(run):
-    choices = studio.epoch_choices(run=run) if run else []
-    value = studio.default_epoch(run=run) if run else None
-    return gr.Dropdown(choices=choices, value=value, label="Checkpoint · 체크포인트 (epoch · readability)",
+    try:
+        choices = epoch_options(run) if run else []
+    except StudioError:
+        choices = []
+    return gr.Dropdown(choices=choices, value="best", label="Checkpoint · 체크포인트 (epoch · readability)",
                        allow_custom_value=True)
 
 
@@ -176,6 +253,15 @@ def seed_slider(value=42, label="Seed (writer) · 시드 (필체)"):
 
 def psi_slider():
     return free_slider(0.0, 1.0, value=0.8, step=0.05, label="Truncation ψ · 절단 (0 = average writer · 1 = full variety)")
+
+
+WEIGHT_INFO = "Runs trained with a stroke-weight control (hangul) use it; the others ignore it and say so."
+
+
+def weight_slider(**kw):
+    lo, hi = WEIGHT_RANGE
+    return free_slider(lo, hi, value=0.0, step=0.25, label=f"Stroke weight · 획 굵기 (thin {lo:g} ↔ {hi:+g} bold)",
+                       info=WEIGHT_INFO, **kw)
 
 
 def result_image(label, **kw):
@@ -192,19 +278,31 @@ RANDOM_SEED_JS = f"() => Math.floor(Math.random() * {MAX_SEED + 1})"
 
 def build() -> gr.Blocks:
     left_run, right_run = studio.default_runs()
-    with gr.Blocks(title="ReKOGAN · 손글씨 한글", analytics_enabled=False) as demo:
+    # answers (PNGs, GIFs) older than $REKOGAN_OUTPUT_TTL are deleted from Gradio's cache by the server
+    with gr.Blocks(title="ReKOGAN · 손글씨 한글", analytics_enabled=False,
+                   delete_cache=memory.delete_cache_setting(OUTPUT_TTL)) as demo:
         gr.Markdown(DESCRIPTION)
         if not studio.run_names():
             gr.Markdown(f"### ⚠️ No checkpoints found · 체크포인트가 없습니다\nNothing under `{studio.root}`. "
                         + HOW_TO_GET_CHECKPOINTS)
+        bad = studio.registry.problems()         # corrupt epoch files are named, and the good ones served
+        if bad:
+            log.warning("unreadable checkpoint files (not offered as defaults): %s", "; ".join(bad))
+            gr.Markdown("⚠️ Unreadable checkpoint files, skipped · 읽을 수 없는 체크포인트: "
+                        + "; ".join(f"`{html.escape(p, quote=False)}`" for p in bad[:10])
+                        + (f" (+{len(bad) - 10} more)" if len(bad) > 10 else ""), elem_id="bad-checkpoints")
         with gr.Tabs():
             with gr.Tab("Write · 쓰기"):
                 text = gr.Textbox(value=DEFAULT_TEXT, lines=4, label="Korean text · 한국어 글 (Enter = new line · 줄바꿈)",
                                   elem_id="write-text")
                 with gr.Row(equal_height=True):
                     seed = seed_slider()
-                    dice = gr.Button("🎲 Random seed · 무작위 시드", scale=0, min_width=160)
+                    dice = gr.Button("Random seed · 무작위 시드", scale=0, min_width=160)   # no emoji: needs no emoji font
                     psi = psi_slider()
+                weight = weight_slider(elem_id="write-weight")
+                writer = gr.Textbox(value="", max_lines=2, elem_id="write-writer",
+                                    label="Writer code · 필체 코드 (optional: from the My hand tab; replaces the seed)",
+                                    placeholder="rkw1.… (empty: the seed is the writer · 비우면 시드를 씁니다)")
                 go = gr.Button("Write · 쓰기", variant="primary", elem_id="write-button")
                 panels = []
                 with gr.Row():
@@ -215,17 +313,59 @@ def build() -> gr.Blocks:
                             img = result_image(f"{side.title()} · {'왼쪽' if side == 'left' else '오른쪽'}",
                                                elem_id=f"write-{side}")
                             note = notice(elem_id=f"write-{side}-notice")
-                            panels.append((r, e, img, note))
+                            svg_go = gr.Button("SVG of this panel's line · SVG로 내려받기", size="sm",
+                                               elem_id=f"write-{side}-svg-button")
+                            svg = gr.File(label="SVG (traced outlines · 윤곽선)", interactive=False,
+                                          elem_id=f"write-{side}-svg")
+                            panels.append((r, e, img, note, svg_go, svg))
                 dice.click(None, None, seed, js=RANDOM_SEED_JS, api_visibility="private")
-                (rl, el, il, nl), (rr, er, ir, nr) = panels
-                go.click(compare, [text, seed, psi, rl, el, rr, er], [il, nl, ir, nr], api_name="compare")
-                for i, (r, e, img, note) in enumerate(panels):
+                (rl, el, il, nl, _, _), (rr, er, ir, nr, _, _) = panels
+                go.click(compare, [text, seed, psi, rl, el, rr, er, weight, writer], [il, nl, ir, nr], api_name="compare")
+                for i, (r, e, img, note, svg_go, svg) in enumerate(panels):
                     # choosing a checkpoint redraws that panel; this is also the one-panel API (/write)
-                    e.input(write, [text, seed, psi, r, e], [img, note],
+                    e.input(write, [text, seed, psi, r, e, weight, writer], [img, note],
                             api_name="write" if i == 0 else "write_right",
                             api_visibility="public" if i == 0 else "undocumented")
                     r.input(epoch_dropdown, r, e, api_visibility="private").then(
-                        write, [text, seed, psi, r, e], [img, note], api_visibility="private")
+                        write, [text, seed, psi, r, e, weight, writer], [img, note], api_visibility="private")
+                    svg_go.click(write_svg, [text, seed, psi, r, e, weight, writer], svg,
+                                 api_name="write_svg" if i == 0 else "write_svg_right",
+                                 api_visibility="public" if i == 0 else "undocumented")
+
+            with gr.Tab("My hand · 내 손글씨"):
+                gr.Markdown("Write the syllables below **on the canvas, left to right in one row**, with a clear "
+                            "space between them (pick the **Brush** tool first; a new line in the box is a new row), or upload one picture per "
+                            "syllable, or one photo of a row or grid. **Fit** learns your hand in seconds; the code "
+                            "it gives is your writer, for the Write tab or the API (`writer`). The fixed run writes "
+                            "its 520 syllables; a run of all 11,172 (hangul) writes any. · 아래 글자를 캔버스에 "
+                            "한 줄로 쓰고 맞추기를 누르세요.")
+                with gr.Row():
+                    h_text = gr.Textbox(value=HAND_PROMPT, max_lines=4, elem_id="hand-text",
+                                        label="The syllables you write, in order · 쓸 글자 (copy this prompt)")
+                    h_run = run_selector(right_run)
+                    h_ep = epoch_selector(right_run)
+                h_canvas = gr.Sketchpad(label="Write here · 여기에 쓰세요", type="numpy", image_mode="RGBA",
+                                        canvas_size=(800, 240), layers=False, elem_id="hand-canvas",
+                                        brush=gr.Brush(colors=["#000000"], default_size=6, color_mode="fixed"))
+                h_files = gr.File(label="…or upload pictures · 사진 올리기 (one per syllable, or one of a row/grid)",
+                                  file_count="multiple", file_types=["image"], type="filepath", elem_id="hand-files")
+                h_go = gr.Button("Fit · 필체 맞추기", variant="primary", elem_id="hand-button")
+                with gr.Row():
+                    h_pair = result_image("Yours (top) · fitted (bottom) · 위: 내 글씨, 아래: 맞춘 필체",
+                                          elem_id="hand-pair")
+                    with gr.Column():
+                        h_code = gr.Textbox(label="Writer code · 필체 코드", lines=3, max_lines=6, interactive=False,
+                                            buttons=["copy"], elem_id="hand-code")
+                        h_file = gr.File(label="writer.json", interactive=False, elem_id="hand-file")
+                        h_use = gr.Button("Use this writer · 이 필체로 쓰기", elem_id="hand-use")
+                h_note = notice(elem_id="hand-notice")
+                h_fitted = gr.State(None)
+                h_run.input(epoch_dropdown, h_run, h_ep, api_visibility="private")
+                h_go.click(imitate, [h_text, h_canvas, h_files, h_run, h_ep], [h_pair, h_code, h_file, h_note, h_fitted],
+                           api_name="imitate", concurrency_limit=1)
+                h_use.click(use_writer, h_fitted, [writer, rr, er], api_visibility="private").success(
+                    compare, [text, seed, psi, rl, el, rr, er, weight, writer], [il, nl, ir, nr],
+                    api_visibility="private")
 
             with gr.Tab("Evolution · 학습 과정"):
                 gr.Markdown("One syllable drawn by every saved epoch of each run, same writer. "
@@ -233,6 +373,7 @@ def build() -> gr.Blocks:
                 with gr.Row():
                     syl = gr.Textbox(value="가", label="Syllable · 글자", max_lines=1, scale=0, min_width=120)
                     evo_seed, evo_psi = seed_slider(), psi_slider()
+                    evo_weight = weight_slider()
                 with gr.Row():
                     ra, rb = run_selector(left_run), run_selector(right_run)
                 evo_go = gr.Button("Show evolution · 보기", variant="primary", elem_id="evolution-button")
@@ -241,7 +382,8 @@ def build() -> gr.Blocks:
                         ia, na = result_image("Run A", elem_id="evolution-a"), notice()
                     with gr.Column():
                         ib, nb = result_image("Run B", elem_id="evolution-b"), notice()
-                evo_go.click(evolution, [syl, evo_seed, evo_psi, ra, rb], [ia, na, ib, nb], api_name="evolution")
+                evo_go.click(evolution, [syl, evo_seed, evo_psi, ra, rb, evo_weight], [ia, na, ib, nb],
+                             api_name="evolution")
 
             with gr.Tab("Sheet · 전체 글자"):
                 with gr.Row():
@@ -249,10 +391,18 @@ def build() -> gr.Blocks:
                     s_ep = epoch_selector(right_run)
                 with gr.Row():
                     s_seed, s_psi = seed_slider(), psi_slider()
-                s_go = gr.Button("Draw every class · 전체 그리기", variant="primary", elem_id="sheet-button")
-                s_img, s_note = result_image("Sheet · 글자표", elem_id="sheet-image"), notice()
+                    s_weight = weight_slider()
+                with gr.Row():
+                    s_set = gr.Dropdown(choices=[(label, key) for key, label in SHEET_SETS.items()], value="classes",
+                                        label="Syllables · 글자 (a set of up to 520 is one page; larger sets are "
+                                              f"paged, {SHEET_PAGE} a page)", elem_id="sheet-set")
+                    s_page = gr.Number(value=1, precision=0, minimum=1, step=1, label="Page · 쪽", elem_id="sheet-page")
+                    s_page.preprocess = _unchecked          # the studio checks it and names the last page
+                    s_set.preprocess = _unchecked           # ... and an unknown set, without a server traceback
+                s_go = gr.Button("Draw · 그리기", variant="primary", elem_id="sheet-button")
+                s_img, s_note = result_image("Sheet · 글자표", elem_id="sheet-image"), notice(elem_id="sheet-notice")
                 s_run.input(epoch_dropdown, s_run, s_ep, api_visibility="private")
-                s_go.click(sheet, [s_run, s_ep, s_seed, s_psi], [s_img, s_note], api_name="sheet")
+                s_go.click(sheet, [s_run, s_ep, s_seed, s_psi, s_set, s_page, s_weight], [s_img, s_note], api_name="sheet")
 
             with gr.Tab("Diagnostics · 진단"):
                 with gr.Row():
@@ -277,6 +427,7 @@ def build() -> gr.Blocks:
                 with gr.Row():
                     w_steps = free_slider(2, WALK_MAX_STEPS, value=12, step=1, label="Steps · 단계")
                     w_psi = psi_slider()
+                    w_weight = weight_slider()
                 with gr.Row():
                     w_run = run_selector(right_run)
                     w_ep = epoch_selector(right_run)
@@ -287,8 +438,44 @@ def build() -> gr.Blocks:
                     w_strip = result_image("Strip · 단계별", elem_id="walk-strip")
                 w_note = notice()
                 w_run.input(epoch_dropdown, w_run, w_ep, api_visibility="private")
-                w_go.click(walk, [w_text, w_a, w_b, w_steps, w_psi, w_run, w_ep], [w_gif, w_strip, w_note],
+                w_go.click(walk, [w_text, w_a, w_b, w_steps, w_psi, w_run, w_ep, w_weight], [w_gif, w_strip, w_note],
                            api_name="walk")
+
+            with gr.Tab("Font · 글꼴"):
+                font_run = "hangul" if "hangul" in studio.run_names() else right_run
+                gr.Markdown("One writer of a checkpoint as an installable TrueType font: every syllable of the set is "
+                            "generated, traced to smooth outlines and assembled. Typed text or SERI95 takes seconds, "
+                            "KS X 1001 (2,350) about half a minute, **all 11,172 several minutes** on a 2-core "
+                            "machine; one font is built at a time, so a second build waits in the queue. The font's "
+                            "name table states the run, the epoch, the writer and the training fonts' licences; "
+                            "ReKOGAN claims no rights in it. · 한 필체를 설치할 수 있는 글꼴로 만듭니다 (11,172자는 몇 분 걸립니다).")
+                with gr.Row():
+                    f_run = run_selector(font_run)
+                    f_ep = epoch_selector(font_run)
+                with gr.Row():
+                    f_seed, f_psi = seed_slider(), psi_slider()
+                    f_weight = weight_slider()
+                with gr.Row():
+                    f_set = gr.Radio(choices=[(label, key) for key, label in FONT_SETS.items()], value="text",
+                                     label="Syllables · 글자", elem_id="font-set")
+                    f_set.preprocess = _unchecked           # the studio names the sets (no Gradio traceback)
+                    f_text = gr.Textbox(value="한글 손글씨 가나다라마바사 안녕하세요", max_lines=3,
+                                        label="Typed text (its syllables, for 'the typed text') · 넣을 글자",
+                                        elem_id="font-text")
+                f_go = gr.Button("Build font · 글꼴 만들기", variant="primary", elem_id="font-button")
+                f_note = notice(elem_id="font-notice")
+                f_file = gr.File(label="Font file · 글꼴 파일 (.ttf)", interactive=False, elem_id="font-file")
+                with gr.Row():
+                    f_preview_text = gr.Textbox(value="안녕하세요 가나다", label="Preview text · 미리 보기 글",
+                                                max_lines=2, elem_id="font-preview-input")
+                    f_preview_go = gr.Button("Preview · 미리 보기", scale=0, min_width=140, elem_id="font-preview-button")
+                f_preview = gr.HTML(elem_id="font-preview")
+                f_built = gr.State(None)
+                f_run.input(epoch_dropdown, f_run, f_ep, api_visibility="private")
+                f_go.click(font, [f_run, f_ep, f_seed, f_psi, f_weight, f_set, f_text, f_preview_text],
+                           [f_file, f_preview, f_note, f_built], api_name="font", concurrency_limit=1)
+                for trigger in (f_preview_go.click, f_preview_text.submit):
+                    trigger(font_preview, [f_built, f_preview_text], f_preview, api_visibility="private")
         gr.Markdown("Checkpoints are safetensors only (no pickles are ever loaded). · 체크포인트는 safetensors만 읽습니다.")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
@@ -302,4 +489,6 @@ if __name__ == "__main__":
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                 server_port=int(port) if port else None, prevent_thread_lock=True)
     threading.Thread(target=studio.warm_up, name="warm-up", daemon=True).start()   # torch + default models
+    memory.start_trimmer()                 # malloc_trim(0) every $REKOGAN_TRIM_SECONDS
+    memory.start_sweeper(demo, ttl=OUTPUT_TTL, also=(studio.prune_outputs,))   # answers older than the TTL
     demo.block_thread()

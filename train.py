@@ -11,11 +11,23 @@ import argparse
 import dataclasses
 import sys
 
+from rekogan.commands.common import EXIT_USAGE, OneLineParser, user_error
 from rekogan.config import PRESETS, TrainConfig, resolve
+
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def boolean(text: str) -> bool:
+    if text.lower() in TRUE:
+        return True
+    if text.lower() in FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false (or 1/0, yes/no, on/off), got {text!r}")
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog="train.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     p.add_argument("--preset", default="fixed", choices=sorted(PRESETS))
     p.add_argument("--out", help="run directory (default runs/<preset>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last complete epoch")
@@ -25,7 +37,7 @@ def parse_args(argv=None):
             continue
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
-            p.add_argument(flag, dest=f.name, type=lambda s: s.lower() in ("1", "true", "yes", "on"), metavar="BOOL")
+            p.add_argument(flag, dest=f.name, type=boolean, metavar="BOOL")
         else:
             typ = {"int": int, "float": float, "str": str}.get(f.type if isinstance(f.type, str) else f.type.__name__, str)
             p.add_argument(flag, dest=f.name, type=typ, metavar=typ.__name__.upper())
@@ -35,14 +47,30 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    try:
+        return _main(args)
+    except (Exception, SystemExit) as e:
+        msg = None if args.debug else user_error(e)
+        if msg is None:
+            raise
+        print(f"error: {msg}", file=sys.stderr)
+        sys.exit(1 if isinstance(e, FloatingPointError) else EXIT_USAGE)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("error: interrupted; `--resume` continues from the last complete epoch", file=sys.stderr)
+        sys.exit(130)
+
+
+def _main(args):
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
                  if f.name != "preset" and getattr(args, f.name, None) is not None}
     if args.fonts_dir:
         overrides["data"] = f"fonts:{args.fonts_dir}"
     try:
         cfg = resolve(args.preset, **overrides)
-    except AssertionError as e:
-        sys.exit(f"error: {e}")
+    except (AssertionError, ValueError, TypeError) as e:
+        raise SystemExit(f"error: {e}") from e
     if args.dry_run:
         print(cfg.to_json())
         return

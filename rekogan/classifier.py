@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from .checkpoints import CheckpointError, read_tensors, save_tensors
 from .conventions import CLASSIFIER_FILE, to_unit
-from .hangul import ClassList, parse_classes
+from .hangul import ClassList
 
 FORMAT_C = "rekogan-classifier-1"
 DEFAULT_PATH = CLASSIFIER_FILE

@@ -4,6 +4,8 @@
               torch.Generator (rekogan.sampling.seed_to_z), never the global RNG
   truncation  psi in [0, 1]; z' = psi * z, towards the prior's mean 0 (StyleGAN's variant):
               1 is every writer, 0 the average writer
+  weight      the stroke weight of runs trained with a weight condition, in per-syllable standard
+              deviations: a number in WEIGHT_RANGE (-2 thin .. 0 typical .. +2 bold)
   epoch files epoch_NNN.safetensors (the sampling generator), state_NNN.safetensors (resume),
               grid_NNN.png, with NNN the epoch, zero-padded to three digits
   ink         inside the project an image is white ink on black: uint8 0..255 or float in
@@ -25,7 +27,9 @@ import re
 MAX_SEED = 2**31 - 1
 EPOCH_RE = re.compile(r"^epoch_(\d+)\.safetensors$")
 STATE_RE = re.compile(r"^state_(\d+)\.safetensors$")
+WEIGHT_RANGE = (-2.0, 2.0)     # the stroke-weight control: thin .. bold, 0 = the syllable's typical weight
 CLASSIFIER_FILE = "checkpoints/classifier/classifier.safetensors"   # the 520-class reader every figure uses
+READER_FILE = "checkpoints/reader/reader.safetensors"               # the component reader: any syllable
 _WHOLE = re.compile(r"\s*-?\d+(\.0*)?\s*")
 
 
@@ -69,6 +73,21 @@ def check_truncation(psi) -> float:
             pass
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and 0 <= value <= 1):
         raise ValueError(f"Truncation psi must be a number in [0, 1], got {psi!r}.")
+    return float(value)
+
+
+def check_weight(weight) -> float:
+    """A float in WEIGHT_RANGE (numeric strings are accepted), or ValueError; nan and inf are refused."""
+    value = weight
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    lo, hi = WEIGHT_RANGE
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and lo <= value <= hi):
+        raise ValueError(f"The stroke weight must be a number in {lo:g}..{hi:g} (thin .. bold, 0 = typical), "
+                         f"got {weight!r}.")
     return float(value)
 
 

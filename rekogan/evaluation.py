@@ -311,7 +311,12 @@ def plot_evaluation(run_dir, records: list[dict] | None = None):
     fig = Figure(figsize=(10, 3.5))
     FigureCanvasAgg(fig)
     ax = fig.subplots(1, 2)
-    ax[0].plot(ep, [r["readability"] for r in records], "o-", label="readability (classifier top-1)")
+    split = any("readability_heldout" in r for r in records)   # a run that writes any syllable
+    ax[0].plot(ep, [r["readability"] for r in records], "o-",
+               label="readability, seen syllables" if split else "readability (classifier top-1)")
+    if split:
+        ax[0].plot(ep, [r.get("readability_heldout", float("nan")) for r in records], "^-",
+                   label="readability, held-out syllables")
     ax[0].plot(ep, [r["diversity"] if r.get("diversity") is not None else float("nan") for r in records],
                "s-", label="diversity (1 = as varied as the data)")
     ax[0].axhline(1.0, color="grey", lw=0.5, ls=":")

@@ -6,12 +6,13 @@ reader interface (rekogan/reader.py), so the same code measures a 520-class run 
 
   evaluate_syllables   K seeds (writers 0..K-1) x the given syllables -> readability, per-syllable
                        readability, component confusions (e.g. medial ㅐ→ㅔ), feature diversity
-  evaluate_split_run   one epoch checkpoint of a split run: seen sample, held-out syllables, and
+  evaluate_split_checkpoint  one epoch of a split run: a seen sample, the held-out syllables, and
                        the 520 SERI95 classes read by the 520-class classifier (the fixed run's ruler)
   weight_sweep         the stroke-weight control: mean ink ratio and readability per setting
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from .conventions import to_unit
 from .hangul import FINALS, INITIALS, MEDIALS, SBASE, ClassList, jamo_of, seri95
 from .sampling import generate, seed_to_z
 
@@ -36,10 +38,9 @@ def labels_for(meta_classes: ClassList, syllables) -> torch.Tensor:
 
 
 def _mean_pairwise(feats: torch.Tensor) -> float:
-    """(G, K, D) -> mean Euclidean distance over the pairs within each group, averaged."""
-    g, k, _ = feats.shape
-    d = torch.cdist(feats.double(), feats.double())
-    return float((d.sum((1, 2)) / (k * (k - 1))).mean())
+    """(G, K, D) -> the mean over groups of evaluation.mean_pairwise (K writers of one syllable)."""
+    from .evaluation import mean_pairwise
+    return float(mean_pairwise(feats).mean())
 
 
 def component_confusions(intended: torch.Tensor, read: torch.Tensor, *, top: int = TOP) -> list[dict]:
@@ -83,14 +84,24 @@ def seen_sample(trained: ClassList, *, n: int = SEEN_SAMPLE) -> list[str]:
     return pool if len(pool) <= n else sorted(random.Random("rekogan-seen-sample").sample(pool, n))
 
 
-def real_diversity(reader, syllables, *, seeds: int = 8, size: int = 64) -> float:
-    """diversity_raw of the train faces' real glyphs for `syllables`, K faces per syllable at a
-    time (augmented as in training), averaged over 8 draws: the denominator of the diversity ratio."""
+def hangul_reference(reader, syllables, *, seeds: int = 8, size: int = 64, data: str = "fonts") -> dict:
+    """The real data's diversity_raw for `syllables`: K train-face glyphs per syllable at a time
+    (augmented as in training), averaged over 8 draws; the denominator of the diversity ratio.
+    Cached on disk by (reader file, data and its font set, syllables, K)."""
     from .data import load_splits
     from .data.augment import augment
-    train, _ = load_splits("fonts", classes=ClassList(tuple(syllables)), size=size)
+    from .evaluation import _cache_dir, data_identity, faces_id
+    from .records import write_text_atomic
+    key = hashlib.sha1(json.dumps([1, reader.file_id, data, data_identity(data), list(syllables), seeds, size],
+                                  ensure_ascii=False).encode()).hexdigest()[:16]
+    path = _cache_dir() / f"hangulref_{key}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    train, _ = load_splits(data, classes=ClassList(tuple(syllables)), size=size)
     gen = torch.Generator().manual_seed(0)
-    x = augment(train.images.unsqueeze(1).float().div(127.5).sub(1), strength=1.0, generator=gen)
+    x = augment(to_unit(train.images.unsqueeze(1)), strength=1.0, generator=gen)
     feats, _ = reader.read(x)
     vals = []
     for _ in range(8):
@@ -99,37 +110,50 @@ def real_diversity(reader, syllables, *, seeds: int = 8, size: int = 64) -> floa
             idx = (train.labels == c).nonzero().squeeze(1)
             picks.append(idx[torch.randperm(len(idx), generator=gen)[:seeds]])
         vals.append(_mean_pairwise(feats[torch.stack(picks)]))
-    return sum(vals) / len(vals)
+    ref = {"diversity_raw": sum(vals) / len(vals), "faces_id": faces_id(train.info.get("faces")),
+           "images": len(train), "syllables": len(syllables), "seeds": seeds}
+    write_text_atomic(path, json.dumps(ref))
+    return ref
 
 
-def evaluate_split_run(ckpt, *, reader, classifier=None, seeds: int = 8, real_div: float | None = None) -> dict:
-    """One epoch of a split (jamo) run: seen / held-out / SERI95 readability, diversity, confusions."""
+def evaluate_split_checkpoint(ckpt, *, reader, classifier=None, seeds: int = 8, run_dir=None) -> dict:
+    """The evaluation record of one epoch of a split (jamo) run: readability of a fixed sample of
+    its training syllables ('readability', so the best-epoch rule and the app read it as for any
+    run) and of its held-out syllables, the 520 SERI95 classes read by the 520-class classifier
+    (the fixed run's ruler), diversity against the real glyphs, component confusions."""
     from .checkpoints import load_generator
+    from .evaluation import run_faces_id
     from .split import SyllableSplit
     t0 = time.time()
+    run_dir = Path(ckpt).parent if run_dir is None else Path(run_dir)
     G, meta = load_generator(ckpt)
     classes = meta["class_list"]
-    run_dir = Path(ckpt).parent
     split = SyllableSplit.from_dict(json.loads((run_dir / "split.json").read_text(encoding="utf-8")))
-    seen = evaluate_syllables(G, classes=classes, syllables=seen_sample(split.train), reader=reader, seeds=seeds)
+    cfg = meta.get("config") or {}
+    sample = seen_sample(split.train)
+    ref = hangul_reference(reader, sample, seeds=seeds, size=G.cfg.size, data=cfg.get("data", "fonts"))
+    seen = evaluate_syllables(G, classes=classes, syllables=sample, reader=reader, seeds=seeds)
     held = evaluate_syllables(G, classes=classes, syllables=split.heldout, reader=reader, seeds=seeds)
-    held_ks = float(held["per_syllable"][:len(split.heldout_ksx1001)].mean())
+    n_ks = len(split.heldout_ksx1001)
+    theirs = run_faces_id(run_dir)
     rec = {"epoch": meta["epoch"], "step": meta["step"], "images_seen": meta["images_seen"],
            "readability": round(seen["readability"], 5), "readability_heldout": round(held["readability"], 5),
-           "readability_heldout_ksx1001": round(held_ks, 5),
-           "readability_heldout_other": round(float(held["per_syllable"][len(split.heldout_ksx1001):].mean()), 5),
+           "readability_heldout_ksx1001": round(float(held["per_syllable"][:n_ks].mean()), 5),
+           "readability_heldout_other": round(float(held["per_syllable"][n_ks:].mean()), 5),
+           "diversity": round(seen["diversity_raw"] / ref["diversity_raw"], 4),
            "diversity_raw": round(seen["diversity_raw"], 4),
-           "diversity": None if not real_div else round(seen["diversity_raw"] / real_div, 4),
            "top_confusions": seen["component_confusions"], "top_confusions_heldout": held["component_confusions"],
            "failing_heldout": [s for s, v in zip(split.heldout, held["per_syllable"].tolist()) if v < 0.5],
            "seen_syllables": seen["n"], "heldout_syllables": held["n"], "seeds": seeds,
-           "reader": reader.kind, "reader_id": reader.file_id, "checkpoint": Path(ckpt).name}
+           "reader": reader.kind, "classifier_id": reader.file_id, "checkpoint": Path(ckpt).name,
+           "reference": ref, "font_set_matches_run": None if theirs is None else theirs == ref["faces_id"]}
     if classifier is not None:
         s95 = evaluate_syllables(G, classes=classes, syllables=list(seri95()), reader=classifier, seeds=seeds)
         rec["readability_seri95"] = round(s95["readability"], 5)
-        rec["classifier_id"] = classifier.file_id
+        rec["seri95_classifier_id"] = classifier.file_id
     rec["failing_count"] = len(rec["failing_heldout"])
     rec["seconds"] = round(time.time() - t0, 1)
+    rec["time"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     return rec
 
 

@@ -9,20 +9,16 @@ Both answer `read(images) -> (features (N, D), syllable index (N,) into all 11,1
 evaluation compares the intended and the read syllable the same way for every run. Images follow
 the project convention: float [-1, 1] or uint8, white ink on black.
 
-Train the component reader (about 40 min on one core):
-    python -m rekogan.reader train --steps 3000 --threads 1
+Train the component reader (about an hour on one busy core):
+    python -m rekogan reader train --steps 3000 --threads 1
 It trains on the train faces over READER_TRAIN_SYLLABLES and reports accuracy (all three
 components right) on the 8 held-out faces over a fixed sample of READER_TEST_SYLLABLES drawn
 from all 11,172 syllables.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import random
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -30,10 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from .classifier import ClassifierConfig, HangulClassifier, features_and_logits, file_id, load_classifier
-from .hangul import LCOUNT, SBASE, SCOUNT, TCOUNT, VCOUNT, ClassList, all_syllables, jamo_of, ksx1001
+from .hangul import LCOUNT, SBASE, TCOUNT, VCOUNT, ClassList, all_syllables, jamo_of, ksx1001
 
 FORMAT_R = "rekogan-jamo-reader-1"
-DEFAULT_READER = "checkpoints/reader/reader.safetensors"
 READER_TRAIN_EXTRA = 1650   # syllables outside KS X 1001 added to its 2,350 for training
 READER_TEST = 2000          # fixed test sample over all 11,172
 
@@ -223,34 +218,7 @@ def train_reader(*, steps: int, batch: int = 128, lr: float = 3e-3, size: int = 
     return model, report
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m rekogan.reader", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="train the component reader on the train faces; test on the held-out faces")
-    t.add_argument("--steps", type=int, default=3000)
-    t.add_argument("--batch", type=int, default=128)
-    t.add_argument("--lr", type=float, default=3e-3)
-    t.add_argument("--work-size", type=int, default=32)
-    t.add_argument("--out", default=str(Path(DEFAULT_READER).parent))
-    t.add_argument("--threads", type=int, default=0)
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    command = "python -m rekogan.reader " + shlex.join(sys.argv[1:] if argv is None else argv)
-    model, report = train_reader(steps=args.steps, batch=args.batch, lr=args.lr, work_size=args.work_size,
-                                 log=lambda s: print(s, flush=True))
-    report["command"] = command
-    out = Path(args.out)
-    save_reader(out / "reader.safetensors", model, report=report)
-    tmp = out / ".metrics.json.tmp"
-    tmp.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, out / "metrics.json")
-    print(f"held-out faces, {report['test_syllables']} syllables: all three components right "
-          f"{report['heldout_all3']:.2%} (unseen syllables {report['heldout_unseen_syllables_all3']:.2%}); "
-          f"per face {report['per_face']}", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the old spelling, python -m rekogan.reader train ...
+    import sys
+    from .cli import alias
+    sys.exit(alias("reader"))

@@ -97,8 +97,8 @@ def tile(images: torch.Tensor, *, columns: int, pad: int = 2, fill: int = 255) -
 @torch.inference_mode()
 def render_tokens(generator: torch.nn.Module, tokens: list[Token], *, seed: int, truncation: float = 1.0,
                   z: torch.Tensor | None = None, unknown_glyph=None, cell: int | None = None,
-                  weight=None) -> torch.Tensor:
-    """Tokens -> one uint8 page (dark on white): one batched forward pass for all syllables.
+                  weight=None, batch: int = 1024) -> torch.Tensor:
+    """Tokens -> one uint8 page (dark on white): batched forward passes of at most `batch` syllables.
 
     Spaces leave a half-cell gap, newlines start a new line, and 'unknown' tokens (characters the
     model cannot write) are drawn by `unknown_glyph(char, size) -> (S, S) uint8` (e.g. a grey
@@ -108,7 +108,7 @@ def render_tokens(generator: torch.nn.Module, tokens: list[Token], *, seed: int,
     if z is None:
         z = seed_to_z(seed, generator.cfg.z_dim, truncation=truncation)
     idx = [t.index for t in tokens if t.kind == "syllable"]
-    drawn = to_uint8(generate(generator, torch.tensor(idx, dtype=torch.int64), z, weight=weight)) if idx else None
+    drawn = to_uint8(generate(generator, torch.tensor(idx, dtype=torch.int64), z, weight=weight, batch=batch)) if idx else None
     if drawn is not None and cell != s:
         drawn = F.interpolate(drawn[:, None].float(), size=(cell, cell), mode="bilinear",
                               align_corners=False).round().clamp(0, 255).to(torch.uint8)[:, 0]

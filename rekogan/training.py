@@ -1,8 +1,10 @@
-"""The training loop as functions: data in memory, D and G steps, EMA, per-epoch outputs, resume, DDP.
+"""The training loop: run directory, data in memory, epochs of steps (rekogan/steps.py), per-epoch
+outputs, resume, DDP. Devices and precision come from rekogan/runtime.py.
 
 A run directory holds:
   config.json              resolved config (written once; --resume reads it back)
   data.json                the data's provenance (faces/files, licences, held-out groups)
+  split.json               split runs only: the syllables trained on and those held out (rekogan/split.py)
   epoch_NNN.safetensors    EMA generator after epoch NNN (fp16, metadata inside)
   state_NNN.safetensors    resume state (G, D, EMA, optimisers, counters, RNG)
   grid_NNN.png             fixed seeds x fixed classes, one row per class
@@ -15,237 +17,27 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from . import checkpoints as ck
 from .config import TrainConfig, from_dict
+from .conventions import STATE_RE, epoch_file, grid_file, state_file
 from .data import load_splits
-from .data.augment import augment
-from .hangul import ClassList, parse_classes
-from .records import read_jsonl
-from .models import aux_correct, aux_loss, build_discriminator, build_generator, init_weights
+from .hangul import parse_classes
+from .models import build_discriminator, build_generator, init_weights
+from .records import append_jsonl, atomic_path, read_jsonl, write_jsonl_atomic, write_text_atomic
+from .runtime import autocast_for, dist_info, pick_device
 from .sampling import generate, grid, seed_to_z, to_uint8
+from .steps import ema_update, ink_stats, make_batch, standing_stats, train_step
+
+__all__ = ["train", "RESUMABLE", "ema_update", "ink_stats", "make_batch", "standing_stats", "train_step",
+           "autocast_for", "pick_device", "read_jsonl"]
 
 
-# ---- science: losses and one step -----------------------------------------------------------
-
-def d_adv_loss(real_logit, fake_logit, cfg: TrainConfig):
-    if cfg.loss == "hinge":
-        return F.relu(1 - real_logit).mean() + F.relu(1 + fake_logit).mean()
-    target = torch.full_like(real_logit, cfg.real_label)
-    return (F.binary_cross_entropy_with_logits(real_logit, target)
-            + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
-
-
-def g_adv_loss(fake_logit, cfg: TrainConfig):
-    if cfg.loss == "hinge":
-        return -fake_logit.mean()
-    return F.binary_cross_entropy_with_logits(fake_logit, torch.ones_like(fake_logit))
-
-
-WEIGHT_CLAMP = 3.0   # stroke weights are asked for and measured within +-3 per-syllable SDs
-
-
-def ink_ratio(x: torch.Tensor) -> torch.Tensor:
-    """(B, 1, S, S) in [-1, 1], white ink on black -> (B,) share of ink (the glyph's stroke weight)."""
-    return ((x.float() + 1) / 2).mean(dim=(1, 2, 3))
-
-
-def ink_stats(images: torch.Tensor, labels: torch.Tensor, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-class mean and SD of the ink ratio over the training glyphs: (n_classes,) each. The weight
-    condition is normalised by them, so that w = 0 is a syllable's typical weight whatever its
-    density (뷁 has far more ink than 이 in every face) and w = +1 is one SD bolder."""
-    ink = images.float().mean(dim=(1, 2)).div_(255)                          # (N,)
-    n = torch.zeros(n_classes).index_add_(0, labels.cpu(), torch.ones(len(ink)))
-    mu = torch.zeros(n_classes).index_add_(0, labels.cpu(), ink.cpu()) / n.clamp(min=1)
-    var = torch.zeros(n_classes).index_add_(0, labels.cpu(), (ink.cpu() - mu[labels.cpu()]) ** 2) / n.clamp(min=1)
-    return mu, var.sqrt().clamp(min=0.01)
-
-
-def train_step(G, D, opt_g, opt_d, real, y_real, *, cfg: TrainConfig, n_classes: int, gen: torch.Generator,
-               autocast, y_pool: torch.Tensor | None = None, ink: tuple | None = None) -> dict:
-    """One D update and one G update on a batch of (augmented) real images.
-
-    y_pool: the labels G is asked to draw (the training syllables of a split run; default all
-    classes). ink: (mean, sd) per class from ink_stats, for runs with a weight condition."""
-    b, dev = len(real), real.device
-    z = torch.randn(b, cfg.z_dim, generator=gen).to(dev)
-    if y_pool is None:
-        y_fake = torch.randint(0, n_classes, (b,), generator=gen).to(dev)
-    else:
-        y_fake = y_pool[torch.randint(0, len(y_pool), (b,), generator=gen).to(y_pool.device)].to(dev)
-    half = b // 2
-    if cfg.ms_weight > 0:  # pairs (i, i + b - half) share a class and differ in z: the mode-seeking pairs
-        y_fake[b - half:] = y_fake[:half]
-    g_in = (z, y_fake)
-    if cfg.weight_cond:
-        assert ink is not None, "a weight-conditioned run needs the per-class ink statistics"
-        mu, sd = ink
-        # (B,) the reals' measured weights, clamped: augmentation can thin or thicken a glyph far
-        # beyond its faces' spread, and the control is meant for the typical range
-        w_real = ((ink_ratio(real) - mu[y_real]) / sd[y_real]).clamp(-WEIGHT_CLAMP, WEIGHT_CLAMP)
-        w_fake = w_real[torch.randperm(b, generator=gen).to(dev)]            # ask for weights as common as the data's
-        if cfg.ms_weight > 0:
-            w_fake[b - half:] = w_fake[:half]
-        g_in = (z, y_fake, w_fake)
-    with autocast():
-        fake = G(*g_in)                                         # (B, 1, S, S); reused by both updates
-    d_cfg = getattr(D, "module", D).cfg
-    # -- D: real up, fake down (+ classify reals)
-    D.requires_grad_(True)
-    with autocast():
-        if cfg.arch == "proj":  # no BatchNorm in D: one forward over real and fake together
-            logit, aux = D(torch.cat([real, fake.detach()]), torch.cat([y_real, y_fake]))
-            real_logit, fake_logit = logit[:b], logit[b:]
-            aux_real = aux[:b]
-        else:                   # DCGAN D has BatchNorm: separate real and fake batches, as the original
-            real_logit, aux_real = D(real, y_real)
-            fake_logit, _ = D(fake.detach(), y_fake)
-        loss_d = d_adv_loss(real_logit.float(), fake_logit.float(), cfg)
-        if aux_real is not None and cfg.aux_weight > 0:
-            loss_d = loss_d + cfg.aux_weight * aux_loss(aux_real.float(), y_real, d_cfg)
-    opt_d.zero_grad(set_to_none=True)
-    loss_d.backward()
-    opt_d.step()
-    # -- G: fool D (+ be classified as the asked-for class); D's weights are frozen, not updated
-    D.requires_grad_(False)
-    d_plain = getattr(D, "module", D)  # under DDP, bypass the wrapper: D gets no gradients to sync here
-    with autocast():
-        g_logit, g_aux = d_plain(fake, y_fake)
-        loss_g = g_adv_loss(g_logit.float(), cfg)
-        if g_aux is not None and cfg.aux_weight_g > 0:
-            loss_g = loss_g + cfg.aux_weight_g * aux_loss(g_aux.float(), y_fake, d_cfg)
-        if cfg.weight_cond and cfg.ink_weight > 0:  # draw the asked weight: ink is differentiable in the pixels
-            w_drawn = (ink_ratio(fake) - mu[y_fake]) / sd[y_fake]
-            ink_err = F.smooth_l1_loss(w_drawn, w_fake)                       # Huber: bounded pull early on
-            loss_g = loss_g + cfg.ink_weight * ink_err
-        if cfg.ms_weight > 0:
-            f = fake.float()
-            ratio = (f[:half] - f[b - half:]).abs().mean() / (z[:half] - z[b - half:]).abs().mean()
-            loss_g = loss_g + cfg.ms_weight / (ratio + 1e-5)
-    opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
-    opt_g.step()
-    out = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
-           "d_real": real_logit.detach().float().mean(), "d_fake": fake_logit.detach().float().mean()}
-    if cfg.ms_weight > 0:
-        out["ms_ratio"] = ratio.detach()
-    if aux_real is not None:
-        out["aux_acc_real"] = aux_correct(aux_real.detach(), y_real, d_cfg).float().mean()
-        out["aux_acc_fake"] = aux_correct(g_aux.detach(), y_fake, d_cfg).float().mean()
-    if cfg.weight_cond and cfg.ink_weight > 0:
-        out["ink_err"] = ink_err.detach()
-    return out
-
-
-def make_batch(images, labels, *, batch: int, gen: torch.Generator, strength: float, fmt=torch.channels_last):
-    """Sample a batch from the in-memory uint8 dataset and augment it: (B, 1, S, S) in [-1, 1], labels (B,)."""
-    idx = torch.randint(0, len(images), (batch,), generator=gen).to(images.device)
-    real = images[idx].unsqueeze(1).float().div_(127.5).sub_(1)                     # (B, 1, S, S)
-    real = augment(real, strength=strength, generator=gen).contiguous(memory_format=fmt)
-    return real, labels[idx]
-
-
-@torch.no_grad()
-def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float):
-    # one fused call per list, not one op per tensor: on a GPU the step is bound by op dispatch
-    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
-    torch._foreach_copy_(list(ema.buffers()), list(model.buffers()))
-
-
-@torch.no_grad()
-def standing_stats(G: torch.nn.Module, *, n_classes: int, batches: int = 8, batch: int = 256, seed: int = 12345,
-                   y_pool: torch.Tensor | None = None):
-    """Recompute BatchNorm running statistics of a (EMA) generator from its own samples.
-
-    The EMA weights never ran in train mode, so the running stats copied from G do not match them;
-    sampling uses eval mode (a glyph must not depend on its batch), so we re-estimate the stats as
-    a plain average over fixed random batches (BigGAN's 'standing statistics')."""
-    bns = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not bns:
-        return
-    dev = next(G.parameters()).device
-    saved = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    g = torch.Generator().manual_seed(seed)
-    G.train()
-    for _ in range(batches):
-        z = torch.randn(batch, G.cfg.z_dim, generator=g).to(dev)
-        if y_pool is None:
-            y = torch.randint(0, n_classes, (batch,), generator=g).to(dev)
-        else:  # the training syllables only: held-out ones must not shape any statistic
-            y = y_pool.cpu()[torch.randint(0, len(y_pool), (batch,), generator=g)].to(dev)
-        if getattr(G.cfg, "weight_cond", False):
-            G(z, y, torch.randn(batch, generator=g).to(dev))
-        else:
-            G(z, y)
-    G.eval()
-    for m, mom in zip(bns, saved):
-        m.momentum = mom
-
-
-# ---- plumbing: devices, run directory, outputs --------------------------------------------
-
-def pick_device(spec: str) -> torch.device:
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit(f"--device {spec} asked for, but PyTorch sees no CUDA device; use --device cpu")
-    return torch.device(spec)
-
-
-def cpu_has_bf16() -> bool:
-    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX): there the fixed step runs about
-    1.5x faster in bf16 than in fp32 (docs/RESULTS.md); elsewhere bf16 is emulated and slower."""
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:  # older torch without these probes
-        return False
-
-
-def cuda_has_bf16() -> bool:
-    """True on GPUs with bf16 tensor cores (Ampere and later); older ones (V100, T4) emulate it."""
-    try:
-        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
-    except TypeError:  # older torch: no including_emulation argument
-        return bool(torch.cuda.is_bf16_supported())
-    except (AssertionError, RuntimeError):  # no usable CUDA
-        return False
-
-
-def autocast_for(device: torch.device, amp: bool):
-    """(context factory, precision name) for the training step: bf16 autocast where it is native.
-    bf16 keeps fp32's exponent range, so no loss scaling is needed; losses are computed in fp32."""
-    native = cuda_has_bf16() if device.type == "cuda" else cpu_has_bf16() if device.type == "cpu" else False
-    if amp and native:
-        return (lambda: torch.autocast(device.type, dtype=torch.bfloat16)), "bf16"
-    return (lambda: torch.autocast(device.type, enabled=False)), "fp32"
-
-
-def dist_info() -> tuple[int, int, int]:
-    """(rank, world_size, local_rank) from torchrun's environment; (0, 1, 0) when not distributed."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
-
-
-def append_jsonl(path: Path, record: dict):
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def write_atomic(path: Path, text: str):
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
+# ---- per-epoch outputs --------------------------------------------------------------------
 
 def plot_losses(run_dir: Path):
     import matplotlib
@@ -264,10 +56,9 @@ def plot_losses(run_dir: Path):
         ax[0, 1].plot(x, [r["aux_acc_fake"] for r in rows], label="D aux acc on G's samples")
         ax[0, 1].set_ylim(0, 1); ax[0, 1].set_xlabel("images seen (M)"); ax[0, 1].legend()
     fig.tight_layout()
-    tmp = run_dir / ".loss_curve.tmp.png"
-    fig.savefig(tmp, dpi=90)
+    with atomic_path(run_dir / "loss_curve.png") as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
-    os.replace(tmp, run_dir / "loss_curve.png")
 
 
 def grid_classes(n_classes: int, rows: int) -> list[int]:
@@ -282,9 +73,8 @@ def save_grid(G, path: Path, *, n_classes: int, rows: int, seeds: int, pool: lis
     zs = torch.stack([seed_to_z(s, G.cfg.z_dim) for s in range(seeds)])          # (K, Z)
     labels = torch.tensor(cls).repeat_interleave(seeds)                           # row = class
     imgs = to_uint8(generate(G, labels, zs.repeat(len(cls), 1)))
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    Image.fromarray(grid(imgs, len(cls), seeds).numpy()).save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(grid(imgs, len(cls), seeds).numpy()).save(tmp, format="PNG")
 
 
 # ---- the loop -------------------------------------------------------------------------------
@@ -329,7 +119,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
         if run_dir.exists() and any(run_dir.glob("epoch_*.safetensors")):
             raise SystemExit(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(cfg_path, cfg.to_json())
+        write_text_atomic(cfg_path, cfg.to_json())
 
     torch.manual_seed(cfg.seed + rank)
     classes = parse_classes(cfg.classes)
@@ -340,11 +130,11 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
         split = make_split(cfg.split)
         trained = split.train
         if main:
-            write_atomic(run_dir / "split.json", split.to_json())
+            write_text_atomic(run_dir / "split.json", split.to_json())
     train_set, heldout = load_splits(cfg.data, classes=trained, size=cfg.size)
     if main and not (run_dir / "data.json").exists():
         info = dict(train_set.info, heldout_images=len(heldout), train_images=len(train_set))
-        write_atomic(run_dir / "data.json", json.dumps(info, indent=1, ensure_ascii=False))
+        write_text_atomic(run_dir / "data.json", json.dumps(info, indent=1, ensure_ascii=False))
     images = train_set.images.to(device)                                          # (N, S, S) uint8
     labels = train_set.labels
     y_pool = None
@@ -382,7 +172,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
             log(f"resumed {run_dir} from epoch {epoch0} (step {step}, {images_seen} images seen)")
         if main:  # drop metric lines of epochs after the state (started, or finished but killed before their state)
             keep = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r.get("epoch", 0) <= epoch0]
-            write_atomic(run_dir / "metrics.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in keep))
+            write_jsonl_atomic(run_dir / "metrics.jsonl", keep)
     if epoch0 >= cfg.epochs:
         log(f"{run_dir}: already trained {epoch0} of {cfg.epochs} epochs; nothing to do")
         return run_dir
@@ -435,19 +225,20 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
                       "wall_seconds": round(wall, 1), "img_per_s": round(steps_per_epoch * cfg.batch * world / dt, 1),
                       **{k: round(v, 5) for k, v in metrics.items()}, "device": str(device), "precision": precision, "world": world,
                       "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-            ckpt = run_dir / f"epoch_{epoch:03d}.safetensors"
+            ckpt = run_dir / epoch_file(epoch)
             ck.save_generator(ckpt, G_ema, model=mcfg, classes=classes, epoch=epoch, step=step,
                               images_seen=images_seen, config=cfg.to_dict(), metrics=record,
                               trained=None if trained is classes else trained)
-            save_grid(G_ema, run_dir / f"grid_{epoch:03d}.png", n_classes=n_classes, rows=cfg.grid_classes,
+            save_grid(G_ema, run_dir / grid_file(epoch), n_classes=n_classes, rows=cfg.grid_classes,
                       seeds=cfg.grid_seeds, pool=None if y_pool is None else y_pool.tolist())
             append_jsonl(run_dir / "metrics.jsonl", record)
             plot_losses(run_dir)
             rng = {f"gen{rank}": gen.get_state(), "torch": torch.get_rng_state()}
-            ck.save_state(run_dir / f"state_{epoch:03d}.safetensors", modules={"G": G, "D": D, "G_ema": G_ema},
+            ck.save_state(run_dir / state_file(epoch), modules={"G": G, "D": D, "G_ema": G_ema},
                           optimizers={"opt_g": opt_g, "opt_d": opt_d},
                           counters={"step": step, "epoch": epoch, "images_seen": images_seen, "wall": wall}, rng=rng)
-            for _, old in sorted((int(p.stem.split("_")[1]), p) for p in run_dir.glob("state_*.safetensors"))[:-cfg.keep_states]:
+            states = sorted((int(m.group(1)), p) for p in run_dir.glob("state_*.safetensors") if (m := STATE_RE.match(p.name)))
+            for _, old in states[:-cfg.keep_states]:
                 old.unlink(missing_ok=True)
             log(f"epoch {epoch}: {record['img_per_s']} img/s, loss D {record['loss_d']:.3f} G {record['loss_g']:.3f}"
                 + (f", D reads G's samples as the asked class {record['aux_acc_fake']:.0%}" if "aux_acc_fake" in record else ""))

@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rekogan.config import from_dict
 from rekogan.models import build_generator, build_discriminator
 from rekogan.checkpoints import load_state
-from rekogan.training import standing_stats
+from rekogan.steps import standing_stats
 from rekogan.evaluation import evaluate_generator, real_reference
 from rekogan.classifier import load_classifier
 from rekogan.hangul import parse_classes

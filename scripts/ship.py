@@ -5,7 +5,7 @@
 
 Keeps the first epochs, the best epoch (rekogan.records.best_epoch over evaluation.jsonl), the last epoch, and
 evenly spread epochs in between; copies every run-level record (config.json, data.json,
-metrics.jsonl, evaluation.jsonl, loss_curve.png, evaluation.png) and the grids of the shipped
+split.json of runs that hold syllables out, metrics.jsonl, evaluation.jsonl, loss_curve.png, evaluation.png) and the grids of the shipped
 epochs. The generator files are already fp16 safetensors with their metadata inside.
 """
 from __future__ import annotations
@@ -73,7 +73,8 @@ def main():
         g = run / grid_file(e)
         if g.exists():
             shutil.copy2(g, dest / g.name)
-    for name in ("config.json", "data.json", "metrics.jsonl", "evaluation.jsonl", "loss_curve.png", "evaluation.png"):
+    for name in ("config.json", "data.json", "split.json", "metrics.jsonl", "evaluation.jsonl", "loss_curve.png",
+                 "evaluation.png"):
         if (run / name).exists():
             shutil.copy2(run / name, dest / name)
     write_provenance(dest)

@@ -84,3 +84,8 @@ def tiny_model(tiny_ckpt):
     """(generator in eval mode, metadata) from tiny_ckpt. Do not train or modify it."""
     from rekogan.checkpoints import load_generator
     return load_generator(tiny_ckpt)
+
+
+def pytest_configure(config):
+    # slow: runs in the default suite; `pytest -m "not slow"` leaves it out for a quick pass
+    config.addinivalue_line("markers", "slow: a test over ~60 s (still in the default suite)")

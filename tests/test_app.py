@@ -3,7 +3,9 @@
 Runs for the app are copies of conftest's session `tiny_run` (4 classes 가각간갈, 16x16, 2 epochs)
 under a tmp checkpoints root: collapsed, fixed (with evaluation.jsonl records in rekogan.evaluation's
 format), broken (a good epoch 1, a corrupt epoch 98, a pickle renamed epoch_099.safetensors whose
-unpickling would create a sentinel file) and classifier (not a generator run: must be skipped).
+unpickling would create a sentinel file) and classifier (not a generator run: must be skipped); plus
+hangul: a 16x16 jamo run with a stroke-weight input (all 11,172 classes, split.json), trained for 2
+tiny epochs on a synthetic folder of six syllables (tens of seconds).
 One app server per session, shared with tests/test_browser.py (see shared_app).
 """
 from __future__ import annotations
@@ -71,6 +73,22 @@ def make_root(base: Path, tiny_run: Path) -> Path:
     return root
 
 
+def train_hangul(base: Path, root: Path) -> Path:
+    """A tiny `hangul` preset run (jamo condition, weight_cond) as root/hangul."""
+    from test_training import _syllable_folder
+    from conftest import run_py
+    from rekogan.split import make_split
+    data, out = base / "hangul_glyphs", root / "hangul"
+    _syllable_folder(data, list(make_split("ksx1001").train.syllables[:6]), per=10)
+    run_py(["train.py", "--preset", "hangul", "--threads", "1", "--data", f"folder:{data}", "--size", "16",
+            "--ngf", "4", "--ndf", "4", "--z-dim", "8", "--embed-dim", "8", "--batch", "8", "--epochs", "2",
+            "--epoch-images", "16", "--grid-classes", "4", "--grid-seeds", "2", "--ema-start", "0",
+            "--keep-states", "1", "--out", out], check=True)
+    for p in out.glob("state_*.safetensors"):
+        p.unlink()
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -130,7 +148,9 @@ def shared_app(tmp_path_factory, tiny_run: Path) -> App:
     """One app server per session (tests/test_browser.py imports this module and reuses it)."""
     if "app" not in _SHARED:
         base = tmp_path_factory.mktemp("studio")
-        app = App(make_root(base, tiny_run), base / "app.log")
+        root = make_root(base, tiny_run)
+        train_hangul(base, root)
+        app = App(root, base / "app.log")
         atexit.register(app.stop)
         _SHARED.update(app=app, base=base)
     return _SHARED["app"]
@@ -313,10 +333,31 @@ def test_studio_errors_are_one_type_with_a_message(studio):
 
 
 def test_registry_lists_runs_epochs_and_readability(studio):
-    assert studio.run_names() == ["collapsed", "fixed", "broken"]           # classifier/ is not a run
+    assert studio.run_names() == ["collapsed", "fixed", "broken", "hangul"]  # classifier/ is not a run
     assert studio.default_runs() == ("collapsed", "fixed")
     assert studio.epoch_choices(run="fixed") == [("epoch 1 · 60.0% readable", 1), ("epoch 2 · 90.0% readable", 2)]
-    assert studio.default_epoch(run="collapsed") == 2 and studio.default_epoch(run="broken") == 99  # last, no eval
+    # broken: no evaluation, so the last epoch whose file is readable (98 is truncated, 99 a pickle)
+    assert studio.default_epoch(run="collapsed") == 2 and studio.default_epoch(run="broken") == 1
+
+
+def test_corrupt_epoch_files_are_named_and_the_good_ones_served(studio, client, app):
+    """The app started with a truncated epoch 98 and a pickle epoch 99 beside a good epoch 1: the good
+    one is the default, the bad ones are named (with why) on the page and in the log, and asking for
+    one gives its reason."""
+    problems = studio.registry.problems()
+    assert any("broken/epoch_098.safetensors" in p and "truncated" in p for p in problems), problems
+    assert any("broken/epoch_099.safetensors" in p and "pickle" in p for p in problems), problems
+    assert not any(p.startswith(("fixed/", "collapsed/")) for p in problems), problems
+    assert [label for label, _ in studio.epoch_choices(run="broken")][1:] == ["epoch 98 · unreadable file",
+                                                                            "epoch 99 · unreadable file"]
+    image, note = call(client, "갈", 2, 0.8, "broken", None, api_name="/write")     # omitted: the good epoch
+    assert png(image).shape == (16, 16) and "epoch 1" in note
+    image, note = call(client, "갈", 2, 0.8, "broken", "last", api_name="/write")
+    assert "epoch 1" in note
+    with urllib.request.urlopen(app.url + "config", timeout=60) as r:     # what the page shows
+        page = r.read().decode("utf-8")
+    assert "broken/epoch_098.safetensors" in page and "broken/epoch_099.safetensors" in page
+    assert "unreadable checkpoint files" in app.output() and "epoch_098" in app.output()
     conf = studio.confusions(run="fixed", epoch=1)
     assert conf.rows[0] == ("갈", "각", "5 of 8 draws") and "1 failing classes: 갈" in conf.note
 
@@ -329,3 +370,220 @@ def test_generator_cache_is_a_bounded_lru(studio):
     assert len(studio.cache) == 2
     m = studio.generator(run="collapsed", epoch=1)
     assert m is studio.generator(run="collapsed", epoch=1)
+
+
+# ---- the hangul run, stroke weight, sheet sets and pages, SVG and font (issues 11 and 12) ---------
+
+def test_new_api_names_are_listed(client):
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/write_svg", "/font"} <= names, names
+
+
+def test_hangul_run_writes_any_korean_in_full_with_a_stroke_weight(client):
+    for text, cells in (("안녕하세요", 5), ("닳도록", 3), ("뷁", 1)):
+        image, notice = call(client, text, 3, 0.8, "hangul", "best", 0.0, api_name="/write")
+        assert png(image).shape == (16, 16 * cells), text
+        assert "Not among" not in notice and "grey print" not in notice and "hangul" in notice, notice
+    thin, _ = call(client, "안녕하세요", 3, 0.8, "hangul", "best", -2.0, api_name="/write")
+    bold, notice = call(client, "안녕하세요", 3, 0.8, "hangul", "best", 2.0, api_name="/write")
+    assert not np.array_equal(png(thin), png(bold))          # the weight input reaches the generator
+    assert "stroke-weight" not in notice
+
+
+@pytest.mark.parametrize("weight", [2.5, -2.01, "bold", "nan"])
+def test_weight_outside_its_range_gets_the_clear_message(client, app, weight):
+    from gradio_client.exceptions import AppError
+    with pytest.raises(AppError) as err:
+        call(client, "가", 1, 0.8, "hangul", "best", weight, api_name="/write")
+    assert "stroke weight must be a number in -2..2" in str(err.value), str(err.value)
+    assert "Traceback" not in str(err.value) and app.alive()
+
+
+def test_a_run_without_the_weight_control_ignores_it_and_says_so(client):
+    plain, notice0 = call(client, "가각", 1, 0.8, "fixed", 2, 0.0, api_name="/write")
+    heavy, notice = call(client, "가각", 1, 0.8, "fixed", 2, 1.5, api_name="/write")
+    assert np.array_equal(png(plain), png(heavy))
+    assert "'fixed' has no stroke-weight control" in notice and "stroke-weight" not in notice0
+
+
+def test_a_panel_that_cannot_write_a_syllable_names_the_run_that_can(client):
+    image, notice = call(client, "가나", 1, 0.8, "fixed", 2, 0.0, api_name="/write")
+    assert png(image).shape == (16, 32)
+    assert "나 is not among the 4 classes of 'fixed'; the 'hangul' run writes any syllable" in notice, notice
+    left, left_note, right, right_note = call(client, "가나", 1, 0.8, "collapsed", "best", "hangul", "best", 0.0,
+                                              api_name="/compare")
+    assert "'hangul' run writes any syllable" in left_note and "is not among" not in right_note
+    a, a_note, b, b_note = call(client, "녕", 1, 0.8, "fixed", "hangul", 0.0, api_name="/evolution")
+    assert a is None and "'녕' is not one of the 4 classes of run 'fixed'; the 'hangul' run writes" in a_note
+    assert png(b).ndim == 2 and "2 epochs" in b_note
+
+
+def test_sheet_sets_and_pages(client):
+    image, note = call(client, "hangul", "best", 1, 0.8, "ksx1001", 2, 0.0, api_name="/sheet")
+    assert png(image).shape == (2 + 10 * 18, 2 + 26 * 18)            # 260 syllables, 26 a row, pad 2
+    assert "page 2 of 10" in note and "261–520 of 2,350" in note and "grey print" not in note
+    image, note = call(client, "hangul", "best", 1, 0.8, "heldout", 3, 0.0, api_name="/sheet")
+    assert "page 3 of 3" in note and "521–735 of 735" in note
+    image, note = call(client, "fixed", 1, 5, 1.0, "classes", 1, 0.0, api_name="/sheet")
+    assert png(image).shape == (2 + 18, 2 + 4 * 18) and "page 1 of 1" in note   # a small run: one page as before
+    image, note = call(client, "fixed", 1, 5, 1.0, "seri95", 1, 0.0, api_name="/sheet")
+    assert "1–520 of 520" in note and "516 of these syllables are not among" in note and "'hangul' run" in note
+    from gradio_client.exceptions import AppError
+    for args, words in ((("hangul", "best", 1, 0.8, "ksx1001", 11, 0.0), "past the last page: this set has 10 pages"),
+                        (("hangul", "best", 1, 0.8, "ksx1001", 0, 0.0), "page must be a whole number"),
+                        (("fixed", 2, 1, 0.8, "heldout", 1, 0.0), "no split.json"),
+                        (("fixed", 2, 1, 0.8, "klingon", 1, 0.0), "Unknown syllable set 'klingon'")):
+        with pytest.raises(AppError) as err:
+            call(client, *args, api_name="/sheet")
+        assert words in str(err.value), str(err.value)
+
+
+def test_write_svg_is_the_traced_line(client):
+    path = call(client, "가각 간\n갈A", 1, 0.8, "fixed", 2, 0.0, api_name="/write_svg")
+    svg = Path(path).read_text(encoding="utf-8")
+    assert svg.startswith("<svg") and svg.count('<g class="syllable"') == 4 and 'data-char="A"' in svg
+    path = call(client, "안녕하세요", 1, 0.8, "hangul", "best", 1.0, api_name="/write_svg")
+    assert Path(path).read_text(encoding="utf-8").count('<g class="syllable"') == 5
+
+
+def test_font_endpoint_builds_a_font_with_a_browser_preview(client, app):
+    from fontTools.ttLib import TTFont
+    path, preview, note = call(client, "hangul", "best", 1, 0.8, 0.5, "text", "가나다 가A", "가나다",   # State: not sent
+                               api_name="/font")
+    font = TTFont(path)
+    cmap = font.getBestCmap()
+    assert all(ord(c) in cmap for c in "가나다") and ord("A") not in cmap
+    family = font["name"].getDebugName(1)
+    assert family in note and "3 syllables" in note
+    assert "@font-face" in preview and "data:font/ttf;base64," in preview and f'data-family="{family}"' in preview
+    from gradio_client.exceptions import AppError
+    for args, words in ((("hangul", "best", 1, 0.8, 0.0, "text", "   ", "가"), "Type the syllables"),
+                        (("hangul", "best", 1, 0.8, 0.0, "emoji", "", "가"), "Unknown syllable set 'emoji'"),
+                        (("fixed", 2, 1, 0.8, 0.0, "text", "나다", "가"), "can write none of the 2")):
+        with pytest.raises(AppError) as err:
+            call(client, *args, api_name="/font")
+        assert words in str(err.value), str(err.value)
+    assert "Traceback" not in app.output()
+
+
+# ---- My hand: fitting a writer to a drawing, and writing with its code (issue 13) ------------------
+
+HAND = "가각간갈"              # the tiny classes, drawn in one row
+
+
+def _drawing(glyphs: np.ndarray, path: Path, *, scale: int = 6, gap: int = 40, rgba: bool = True) -> Path:
+    """A row of glyphs (16 px cells of a dark-on-white page) as a canvas would send it: each cell scaled
+    up, a clear gap between them; black ink on a transparent canvas (rgba) or on white paper."""
+    from PIL import Image
+    n, s = glyphs.shape[1] // glyphs.shape[0], glyphs.shape[0]
+    big = s * scale
+    canvas = np.zeros((big + 2 * gap, n * (big + gap) + gap), np.uint8)            # ink strength
+    for i in range(n):
+        cell = np.asarray(Image.fromarray(glyphs[:, s * i:s * (i + 1)]).resize((big, big), Image.BILINEAR))
+        canvas[gap:gap + big, gap + i * (big + gap):gap + i * (big + gap) + big] = 255 - cell
+    if rgba:
+        img = np.zeros(canvas.shape + (4,), np.uint8)
+        img[..., 3] = canvas
+        Image.fromarray(img, "RGBA").save(path)
+    else:
+        Image.fromarray(255 - canvas).save(path)
+    return path
+
+
+def _canvas(path):
+    from gradio_client import handle_file
+    return {"background": None, "layers": [], "composite": handle_file(str(path)) if path else None}
+
+
+@pytest.fixture(scope="module")
+def hand_drawing(studio, tmp_path_factory):
+    page = studio.write(text=HAND, seed=7, truncation=0.8, run="fixed", epoch=2).image      # (16, 64)
+    return _drawing(page, tmp_path_factory.mktemp("hand") / "row.png")
+
+
+def test_hand_fits_a_drawing_and_its_code_writes_the_same_pixels_twice(client, app, hand_drawing):
+    assert "/imitate" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    pair, code, writer_file, note = call(client, HAND, _canvas(hand_drawing), [], "fixed", 2, api_name="/imitate")
+    assert code.startswith("rkw1.") and "fitted in" in note and "4 syllables (가각간갈)" in note, note
+    saved = json.loads(Path(writer_file).read_text(encoding="utf-8"))
+    assert saved["format"] == "rekogan-writer-1" and saved["code"] == code and saved["syllables"] == HAND
+    pair = png(pair)
+    assert pair.shape == (2 + 2 * 18, 2 + 4 * 18)          # yours over the fitted ones, 4 columns, pad 2
+    # what the tab shows below is exactly what the code writes
+    page_a, note_a = call(client, HAND, 1, 0.8, "fixed", 2, 0.0, code, api_name="/write")
+    page_b, _ = call(client, HAND, 12345, 0.2, "fixed", 2, 0.0, code, api_name="/write")
+    a, b = png(page_a), png(page_b)
+    assert np.array_equal(a, b), "the same writer code must give the same pixels (the seed and psi are not used)"
+    assert "seed and ψ are not used" in note_a
+    fitted = np.concatenate([pair[20:36, 2 + 18 * i:18 + 18 * i] for i in range(4)], axis=1)
+    assert np.abs(fitted.astype(int) - a.astype(int)).max() <= 1, "the fitted row must be what the code draws"
+    seeded, _ = call(client, HAND, 1, 0.8, "fixed", 2, 0.0, "", api_name="/write")
+    assert not np.array_equal(png(seeded), a)                # an empty writer box: the seed is the writer
+    # the fit is a fit: closer to the drawn glyphs than the seed the page would use otherwise
+    user = np.concatenate([pair[2:18, 2 + 18 * i:18 + 18 * i] for i in range(4)], axis=1).astype(float)
+    assert np.abs(fitted - user).mean() < np.abs(png(seeded).astype(float) - user).mean()
+    svg = Path(call(client, HAND, 1, 0.8, "fixed", 2, 0.0, code, api_name="/write_svg")).read_text(encoding="utf-8")
+    assert svg.count('<g class="syllable"') == 4
+    left, left_note, right, right_note = call(client, HAND, 1, 0.8, "collapsed", 2, "fixed", 2, 0.0, code,
+                                              api_name="/compare")
+    assert np.array_equal(png(right), a)
+    assert app.alive()
+
+
+def test_hand_on_the_hangul_run_from_separate_uploads(client, studio, tmp_path):
+    from gradio_client import handle_file
+    page = studio.write(text="안녕", seed=3, truncation=0.8, run="hangul", epoch="best").image    # (16, 32)
+    files = [handle_file(str(_drawing(page[:, 16 * i:16 * (i + 1)], tmp_path / f"{i}.png", rgba=False)))
+             for i in range(2)]
+    pair, code, _, note = call(client, "안 녕", _canvas(None), files, "hangul", "best", api_name="/imitate")
+    assert code.startswith("rkw1.") and "uploads" in note and png(pair).shape == (2 + 2 * 18, 2 + 2 * 18)
+    one, notice = call(client, "닳도록 뷁", 1, 0.8, "hangul", "best", 0.0, code, api_name="/write")
+    two, _ = call(client, "닳도록 뷁", 2, 0.5, "hangul", "best", 0.0, code, api_name="/write")
+    assert np.array_equal(png(one), png(two)) and png(one).shape == (16, 16 * 4 + 8)
+    assert "Not among" not in notice
+    bold, _ = call(client, "닳도록 뷁", 2, 0.5, "hangul", "best", 2.0, code, api_name="/write")
+    assert not np.array_equal(png(bold), png(one))           # the weight slider moves the writer's weight
+
+
+def _hand_bad(tmp_path, studio):
+    from PIL import Image
+    from gradio_client import handle_file
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.zeros((240, 800, 4), np.uint8), "RGBA").save(blank)
+    garbage = tmp_path / "garbage.png"
+    garbage.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a picture" * 50)
+    huge = tmp_path / "huge.png"
+    Image.new("L", (5000, 5000), 255).save(huge)
+    three = studio.write(text="가각간", seed=7, truncation=0.8, run="fixed", epoch=2).image
+    row3 = _drawing(three, tmp_path / "three.png")
+    cells = [handle_file(str(_drawing(three[:, 16 * i:16 * (i + 1)], tmp_path / f"c{i}.png"))) for i in range(3)]
+    return {
+        "blank canvas": ((HAND, _canvas(blank), []), "The canvas is blank"),
+        "nothing drawn": ((HAND, _canvas(None), []), "The canvas is blank"),
+        "3 drawings, 4 syllables": ((HAND, _canvas(None), cells), "3 drawings for 4 syllables"),
+        "3 syllables drawn, 4 typed": ((HAND, _canvas(row3), []), "found 3 separate syllables of ink where 4"),
+        "a syllable the run cannot write": (("가나", _canvas(row3), []),
+                                            "나 is not among the 4 classes of 'fixed'; the 'hangul' run writes any"),
+        "empty text": (("  ", _canvas(row3), []), "The text is empty"),
+        "unreadable picture": ((HAND, _canvas(None), [handle_file(str(garbage))]), "not a readable picture"),
+        "huge picture": ((HAND, _canvas(None), [handle_file(str(huge))]), "pictures up to 4096x4096"),
+        "drawing and uploads": ((HAND, _canvas(row3), cells), "Both a drawing and uploaded pictures"),
+    }
+
+
+def test_hand_bad_inputs_get_a_clear_message_and_the_app_keeps_serving(client, app, studio, tmp_path):
+    from gradio_client.exceptions import AppError
+    for case, (args, expected) in _hand_bad(tmp_path, studio).items():
+        with pytest.raises(AppError) as err:
+            call(client, *args, "fixed", 2, api_name="/imitate")
+        msg = str(err.value)
+        assert expected in msg, (case, msg)
+        assert "Traceback" not in msg and "File \"" not in msg and "/tmp" not in msg, (case, msg)
+    for code, expected in (("rkw1.AAAA", "damaged"), ("hello", "Not a writer code"), ("/etc/passwd", "Not a writer code"),
+                           ("rkw1." + "A" * 30_000, "characters")):
+        with pytest.raises(AppError) as err:
+            call(client, "가", 1, 0.8, "fixed", 2, 0.0, code, api_name="/write")
+        assert expected in str(err.value), (code, str(err.value))
+    image, _ = call(client, "가각", 1, 0.8, "fixed", 2, api_name="/write")     # and the next request works
+    assert png(image).shape == (16, 32)
+    assert app.alive() and "Traceback" not in app.output()

@@ -74,3 +74,80 @@ def test_every_other_tab_draws_its_images(app, tab, button, images):
             w, h = _wait_image(page, sel)
             assert w > 0 and h > 0, (tab, sel, w, h)
     assert app.alive()
+
+
+def _stroke(page, box, points):
+    """One pen stroke through `points` given as fractions (x, y) of the canvas's bounding box."""
+    at = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    for x, y in at[1:]:
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+
+
+# four glyph-like shapes of equal width (a ㄱ beside a ㅏ) in the middle of the box (the editor shows
+# the 800x240 canvas zoomed to fit, centred: the box's edges are outside the picture), with far wider
+# gaps between them than inside them (the cutter splits the row at its widest gaps)
+def _glyph(x0):
+    return [[(x0, 0.30), (x0 + 0.045, 0.30), (x0 + 0.045, 0.70)], [(x0 + 0.065, 0.22), (x0 + 0.065, 0.78)],
+            [(x0 + 0.065, 0.50), (x0 + 0.085, 0.50)]]
+
+
+HAND_STROKES = [_glyph(0.22 + 0.15 * i) for i in range(4)]
+
+
+def test_my_hand_tab_fits_mouse_strokes_and_gives_a_writer(app):
+    with app_page(app) as page:
+        page.get_by_role("tab", name="My hand").click()
+        page.locator("#hand-text textarea").fill("가각간갈")          # the tiny run's four classes
+        page.locator("#hand-text textarea").press("Tab")
+        canvas = page.locator("#hand-canvas canvas").first
+        canvas.wait_for(state="visible")
+        page.locator("#hand-canvas button[aria-label='Brush']").click()   # the editor starts with no tool
+        page.wait_for_timeout(300)
+        box = canvas.bounding_box()
+        assert box and box["width"] > 100 and box["height"] > 20, box
+        for glyph in HAND_STROKES:
+            for points in glyph:
+                _stroke(page, box, points)
+        page.locator("#hand-button").click()
+        page.wait_for_function("() => (document.querySelector('#hand-code textarea') || {}).value?.startsWith('rkw1.')"
+                               " || document.querySelector('.toast-body')")
+        toasts = page.locator(".toast-body").all_inner_texts()
+        assert not toasts, f"the fit failed: {toasts}"
+        code = page.locator("#hand-code textarea").input_value()
+        w, h = _wait_image(page, "#hand-pair")
+        assert (w, h) == (2 + 4 * 18, 2 + 2 * 18), (w, h)           # your 4 glyphs over the fitted 4
+        notice = page.locator("#hand-notice").inner_text()
+        assert "fitted in" in notice and "canvas" in notice, notice
+        page.locator("#hand-use").click()                            # the Write tab now writes in this hand
+        page.get_by_role("tab", name="Write").click()
+        page.wait_for_function("c => document.querySelector('#write-writer textarea').value === c", arg=code)
+        page.wait_for_function("() => document.querySelector('#write-right-notice').innerText.includes('Writer code')")
+    assert app.alive()
+
+
+def test_font_tab_builds_a_font_and_the_browser_renders_the_preview_in_it(app):
+    with app_page(app) as page:
+        page.get_by_role("tab", name="Font").click()
+        # the Font tab starts on the hangul run when there is one (here: the tiny jamo run)
+        page.locator("#font-text textarea").fill("가나다")
+        page.locator("#font-preview-input textarea").fill("가나다")
+        page.locator("#font-button").click()
+        preview = page.locator("#font-preview-text")
+        preview.wait_for(state="visible")
+        family = preview.get_attribute("data-family")
+        assert family and family.startswith("ReKOGAN hangul"), family
+        page.wait_for_function("""f => Array.from(document.fonts).some(
+            x => x.family.replace(/["']/g, '') === f && x.status === 'loaded')""", arg=family)
+        assert page.evaluate("f => document.fonts.check('32px \"' + f + '\"')", family)
+        assert page.evaluate("el => getComputedStyle(el).fontFamily", preview.element_handle()).startswith(f'"{family}"')
+        assert "3 syllables" in page.locator("#font-notice").inner_text()
+        ours = preview.screenshot()
+        preview.evaluate("el => { el.style.fontFamily = 'sans-serif'; }")
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        fallback = preview.screenshot()
+        assert ours != fallback, "the preview looks the same in the generated font and in the fallback font"
+        assert page.locator("#font-file a").first.get_attribute("href")     # the .ttf is offered for download
+    assert app.alive()

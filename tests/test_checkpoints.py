@@ -99,14 +99,7 @@ def test_metadata_that_does_not_match_the_weights_is_refused(tmp_path):
 
 # ---- refusing what is not a checkpoint ------------------------------------------------------
 
-class Payload:
-    """Unpickling this creates the file `sentinel` (stands in for arbitrary code execution)."""
-
-    def __init__(self, sentinel):
-        self.sentinel = str(sentinel)
-
-    def __reduce__(self):
-        return (open, (self.sentinel, "w"))
+from payloads import Payload  # noqa: E402  (tests/ is on sys.path under pytest)
 
 
 @pytest.mark.parametrize("zipfile", [True, False], ids=["torch-zip", "torch-legacy"])

@@ -168,7 +168,8 @@ def test_checkpoint_errors_are_one_line(bad_files, tmp_path, capsys):
     ("--seed", "-1", "--seed"), ("--seed", str(2**31), "--seed"), ("--seed", "abc", "--seed"), ("--seed", "1.5", "--seed"),
     ("--truncation", "-0.1", "--truncation"), ("--truncation", "1.01", "--truncation"),
     ("--truncation", "nan", "--truncation"), ("--truncation", "x", "--truncation"),
-    ("--classes", "가똠", "똠"), ("--classes", " ", "--classes"),
+    ("--classes", "가똠", "똠"), ("--classes", " ", "--syllables"), ("--syllables", "녕", "cannot write"),
+    ("--weight", "1", "no stroke-weight control"),
 ])
 def test_bad_arguments_are_one_line(tiny_ckpt, tmp_path, capsys, opt, value, needle):
     out = tmp_path / "out"
@@ -227,3 +228,34 @@ def test_info_prints_the_metadata(tiny_ckpt, capsys):
     rc, out, _ = run_main(["info", "--checkpoint", tiny_ckpt, "--json"], capsys)
     meta = json.loads(out)
     assert rc == 0 and meta["epoch"] == 2 and len(meta["classes"]) == 4 and meta["model"]["arch"] == "proj"
+
+
+def test_sheet_reads_syllables_from_a_file_and_named_sets(tiny_ckpt, tmp_path, capsys):
+    text = tmp_path / "words.txt"
+    text.write_text("가\n간 각\n", encoding="utf-8")
+    rc, out, _ = run_main(["sheet", "--checkpoint", tiny_ckpt, "--out", tmp_path / "a", "--syllables", text], capsys)
+    assert rc == 0 and sorted(pngs(tmp_path / "a")) == ["AC00.png", "AC01.png", "AC04.png"]
+    # a named set the 4-class run cannot write is refused, naming what is missing
+    rc, out, err = run_main(["sheet", "--checkpoint", tiny_ckpt, "--out", tmp_path / "b", "--syllables", "ksx1001"], capsys)
+    assert_one_line_error(rc, out, err, "cannot write 2346")
+
+
+def test_sheet_of_a_hangul_run_writes_any_syllable_with_a_weight(tmp_path, capsys):
+    from test_training import _syllable_folder
+    from rekogan.split import make_split
+    data = tmp_path / "glyphs"
+    _syllable_folder(data, list(make_split("ksx1001").train.syllables[:4]), per=10)
+    run = tmp_path / "run"
+    run_py(["train.py", "--preset", "hangul", "--threads", "1", "--data", f"folder:{data}", "--size", "16",
+            "--ngf", "4", "--ndf", "4", "--z-dim", "8", "--embed-dim", "8", "--batch", "8", "--epochs", "1",
+            "--epoch-images", "16", "--grid-classes", "2", "--grid-seeds", "2", "--out", run], check=True)
+    ckpt = run / "epoch_001.safetensors"
+    for w, folder in (("-2", "thin"), ("2", "bold")):
+        rc, out, _ = run_main(["sheet", "--checkpoint", ckpt, "--out", tmp_path / folder, "--syllables", "안녕뷁",
+                               "--weight", w], capsys)
+        assert rc == 0 and f"weight {float(w):g}" in out
+    thin, bold = pngs(tmp_path / "thin"), pngs(tmp_path / "bold")
+    assert sorted(thin) == sorted(f"{ord(c):04X}.png" for c in "안녕뷁")
+    assert any((thin[k] != bold[k]).any() for k in thin), "the weight must reach the pixels"
+    rc, out, err = run_main(["sheet", "--checkpoint", ckpt, "--out", tmp_path / "x", "--weight", "9"], capsys)
+    assert_one_line_error(rc, out, err, "--weight")

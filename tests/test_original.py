@@ -268,14 +268,7 @@ def test_studio_lists_the_imported_run_and_writes_with_it(small_original, tmp_pa
 
 # ---- refusals --------------------------------------------------------------------------------
 
-class Payload:
-    """Unpickling this creates the file `sentinel` (stands in for arbitrary code execution)."""
-
-    def __init__(self, sentinel):
-        self.sentinel = str(sentinel)
-
-    def __reduce__(self):
-        return (open, (self.sentinel, "w"))
+from payloads import Payload  # noqa: E402  (tests/ is on sys.path under pytest)
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["torch-zip", "torch-legacy"])

@@ -96,7 +96,7 @@ def test_pack_cli_bad_input_is_one_line(tmp_path, args, needle):
 
 
 def test_autocast_choice(monkeypatch):
-    from rekogan import training
+    from rekogan import runtime as training
     cpu = torch.device("cpu")
     monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
     ctx, name = training.autocast_for(cpu, True)

@@ -335,3 +335,100 @@ def test_ink_stats_normalise_per_syllable():
     mu, sd = ink_stats(imgs, torch.tensor([0, 0, 1, 1]), 3)
     torch.testing.assert_close(mu, torch.tensor([0.375, 0.75, 0.0]))
     assert abs(float(sd[0]) - 0.125) < 1e-6 and abs(float(sd[1]) - 0.01) < 1e-7   # clamped: never divide by ~0
+
+
+# ---- faults: a checkpoint write that fails part-way, a NaN loss ------------------------------------
+
+def _assert_good_epoch_1(run):
+    from rekogan.checkpoints import read_tensors
+    load_generator(run / "epoch_001.safetensors")
+    tensors, meta = read_tensors(run / "state_001.safetensors")
+    assert tensors and meta
+    assert not [p.name for p in run.iterdir() if ".tmp" in p.name], "a temporary file was left behind"
+
+
+@pytest.mark.parametrize("target", ["epoch_002", "state_002"])
+def test_enospc_mid_checkpoint_write_keeps_the_good_files_and_resume_continues(tmp_path, monkeypatch, target):
+    """The disk fills while epoch 2's generator (or resume state) is half written: the write fails,
+    the half file is not left under the real name, epoch 1 stays loadable, and --resume finishes."""
+    import errno
+    from pathlib import Path as P
+
+    from rekogan import checkpoints as ck
+    real = ck.save_file
+    calls = []
+
+    def full_disk(tensors, filename, metadata=None):
+        if target in P(filename).name:
+            real(tensors, filename, metadata=metadata)
+            data = P(filename).read_bytes()
+            P(filename).write_bytes(data[: len(data) // 2])           # part-way, then the disk is full
+            calls.append(filename)
+            raise OSError(errno.ENOSPC, "No space left on device", str(filename))
+        return real(tensors, filename, metadata=metadata)
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(ck, "save_file", full_disk)
+    with pytest.raises(OSError) as e:
+        train_in_process(run)
+    assert e.value.errno == errno.ENOSPC and calls, "the simulated failure never happened"
+    monkeypatch.setattr(ck, "save_file", real)
+    _assert_good_epoch_1(run)
+    assert not (run / f"{target}.safetensors").exists(), "the half-written file took the real name"
+    if target == "state_002":       # the generator was complete before the state write failed
+        load_generator(run / "epoch_002.safetensors")
+    train_in_process(run, resume=True)
+    assert [e for e, _ in list_epochs(run)] == [1, 2]
+    assert [r["epoch"] for r in read_jsonl(run / "metrics.jsonl")] == [1, 2], "one metrics line per epoch"
+    load_generator(run / "epoch_002.safetensors")
+
+
+def test_nan_loss_stops_the_run_keeping_the_last_good_state(tmp_path, monkeypatch):
+    """A loss turns NaN during epoch 2: the run stops with FloatingPointError naming the run folder,
+    epoch 1's files are untouched and loadable, nothing of epoch 2 is written, and --resume (the
+    fault gone) continues from epoch 1."""
+    import rekogan.training as tr
+    real, calls = tr.train_step, []
+    steps_per_epoch = resolve("tiny").epoch_images // resolve("tiny").batch
+
+    def poisoned(*a, **k):
+        stats = real(*a, **k)
+        calls.append(1)
+        if len(calls) > steps_per_epoch:
+            stats = {**stats, "loss_d": stats["loss_d"] * float("nan")}
+        return stats
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(tr, "train_step", poisoned)
+    with pytest.raises(FloatingPointError, match="NaN") as e:
+        train_in_process(run)
+    assert str(run) in str(e.value)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert "epoch_002.safetensors" not in before and "state_002.safetensors" not in before
+    assert [r["epoch"] for r in read_jsonl(run / "metrics.jsonl")] == [1]
+    _assert_good_epoch_1(run)
+    monkeypatch.setattr(tr, "train_step", real)
+    train_in_process(run, resume=True)
+    assert [e for e, _ in list_epochs(run)] == [1, 2]
+    assert (run / "epoch_001.safetensors").read_bytes() == before["epoch_001.safetensors"]
+
+
+def test_train_py_user_errors_are_one_line_and_exit_2(tmp_path):
+    """A bad data path, an empty folder, a wrong-format file, a bad option value: one line
+    `error: ...` naming the value, exit 2, no traceback; --debug shows the traceback."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    junk = tmp_path / "junk.hgu1"
+    junk.write_bytes(b"not an hgu1 file at all")
+    cases = [(["--data", "hgu1:/nonexistent"], "/nonexistent"),
+             (["--data", f"folder:{empty}"], str(empty)),
+             (["--data", f"hgu1:{junk}"], "not an HGU1 file"),
+             (["--amp", "maybe"], "'maybe'")]
+    for extra, needle in cases:
+        proc = run_py(["train.py", *TINY_ARGS, "--out", tmp_path / "out", *extra])
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        assert proc.returncode == 2, (extra, proc.stderr[-2000:])
+        assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], (extra, proc.stderr)
+        assert "Traceback" not in proc.stdout + proc.stderr
+    proc = run_py(["train.py", *TINY_ARGS, "--out", tmp_path / "out", "--data", "hgu1:/nonexistent", "--debug"])
+    assert proc.returncode != 0 and "Traceback" in proc.stderr and "FileNotFoundError" in proc.stderr

@@ -87,7 +87,8 @@ def bench_original(*, classes, glyphs: np.ndarray, seconds: float, warmup: int, 
                    device: torch.device = torch.device("cpu")) -> dict:
     from ..config import resolve
     from ..models import build_discriminator, build_generator, init_weights
-    from ..training import autocast_for, train_step
+    from ..runtime import autocast_for
+    from ..steps import train_step
     cfg = resolve("original50")
     autocast, _ = autocast_for(device, amp=False)  # the original: fp32
     n = len(classes)
@@ -124,7 +125,8 @@ def bench_fixed(*, classes, glyphs: np.ndarray, seconds: float, warmup: int,
                 device: torch.device = torch.device("cpu"), amp: bool = True) -> dict:
     from ..config import resolve
     from ..models import build_discriminator, build_generator, init_weights
-    from ..training import autocast_for, ema_update, make_batch, train_step
+    from ..runtime import autocast_for
+    from ..steps import ema_update, make_batch, train_step
     cfg = resolve("fixed", amp=amp)
     autocast, precision = autocast_for(device, cfg.amp)  # as train.py: bf16 where the hardware has it
     n = len(classes)
@@ -153,7 +155,7 @@ def bench_fixed(*, classes, glyphs: np.ndarray, seconds: float, warmup: int,
 def train_bench(args) -> dict:
     from ..data import load_source
     from ..hangul import seri95
-    from ..training import pick_device
+    from ..runtime import pick_device
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     classes = seri95()

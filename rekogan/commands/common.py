@@ -1,6 +1,7 @@
 """What the commands share: the usage error, and checks that give one clear line each."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from .. import conventions
@@ -10,6 +11,30 @@ EXIT_USAGE = 2
 
 class UsageError(Exception):
     """Bad input from the user: reported as one line, exit status 2."""
+
+
+def user_error(e: BaseException) -> str | None:
+    """The one-line message of an error the user can fix (a bad path, an empty folder, a file in the
+    wrong format, a bad option value), or None for anything else: a bug, whose traceback is shown.
+    Used by `python -m rekogan` and train.py; `--debug` shows the traceback of either kind."""
+    from ..checkpoints import CheckpointError
+    if isinstance(e, UsageError):
+        return str(e)
+    if isinstance(e, SystemExit):
+        return None if e.code is None or isinstance(e.code, int) else str(e.code).removeprefix("error: ")
+    if isinstance(e, OSError) and e.filename is not None:        # FileNotFoundError, PermissionError, ...
+        return f"{e.strerror or type(e).__name__}: {e.filename}"
+    if isinstance(e, (CheckpointError, FloatingPointError, UnicodeError, FileNotFoundError, NotADirectoryError,
+                      IsADirectoryError, PermissionError)) or type(e) in (ValueError, AssertionError):
+        return str(e) or type(e).__name__
+    return None
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line `error: ...` (exit 2), not the usage dump."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
 
 
 # ---- checks shared by the commands (one clear line each, not argparse's usage dump) --------------

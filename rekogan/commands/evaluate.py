@@ -8,7 +8,10 @@ already in its evaluation.jsonl with the same seeds and classifier (--force redo
 per-epoch table and the best epoch (rekogan.records.best_epoch) are printed; nothing is written
 into the run folder unless --write is given, and a record whose reference was computed from other
 font faces than the run trained on (its data.json) is labelled, and refused by --write.
-Metrics are defined in rekogan/evaluation.py.
+Metrics are defined in rekogan/evaluation.py. A split run (a jamo run with split.json: it writes
+any syllable) is read by the component reader (--reader) on a fixed sample of its training
+syllables and on its held-out syllables, and its SERI95 classes by the 520-class classifier
+(rekogan/evaluation_hangul.py).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import sys
 from pathlib import Path
 
 from ..conventions import CLASSIFIER_FILE as DEFAULT_CLASSIFIER
+from ..conventions import READER_FILE as DEFAULT_READER
 from ..records import best_epoch
 from .common import EXIT_USAGE, UsageError
 
@@ -30,6 +34,8 @@ def add_parser(subparsers):
     p.add_argument("path", help="an epoch checkpoint, a run directory, or a folder of epoch checkpoints")
     p.add_argument("--seeds", type=int, default=8, help="seeds (writers) per class, 0..K-1 (default 8)")
     p.add_argument("--classifier", default=DEFAULT_CLASSIFIER, help=f"classifier file (default {DEFAULT_CLASSIFIER})")
+    p.add_argument("--reader", default=DEFAULT_READER,
+                   help=f"component reader for runs that write any syllable (default {DEFAULT_READER})")
     p.add_argument("--write", action="store_true",
                    help="put the records into the run's evaluation.jsonl and redraw its evaluation.png")
     p.add_argument("--force", action="store_true", help="re-evaluate epochs already in evaluation.jsonl")
@@ -41,17 +47,42 @@ def _fmt(v, spec: str, none: str = "-") -> str:
     return none if v is None else format(v, spec)
 
 
-def format_table(records: list[dict]) -> str:
-    head = (f"{'epoch':>5} {'images seen':>11} {'readab.':>7} {'divers.':>7} {'clf FD':>9} {'clf IS':>7} "
-            f"{'failing':>7}  top confusions")
+# (header, width, format, record key) per column; the last column is free text
+_CLASS_COLUMNS = (("readab.", 7, ".1%", "readability"), ("divers.", 7, ".2f", "diversity"),
+                  ("clf FD", 9, ".2f", "classifier_fd"), ("clf IS", 7, ".1f", "classifier_is"),
+                  ("failing", 7, "d", "failing_count"))
+_SPLIT_COLUMNS = (("seen", 6, ".1%", "readability"), ("held", 6, ".1%", "readability_heldout"),
+                  ("h.KSX", 6, ".1%", "readability_heldout_ksx1001"), ("h.rest", 6, ".1%", "readability_heldout_other"),
+                  ("SERI95", 6, ".1%", "readability_seri95"), ("divers.", 7, ".2f", "diversity"))
+
+
+def _confusions(r: dict) -> str:
+    """The four most frequent confusions: 가→긴×3 for classes, m:ㅓ→ㅏ×12 for components."""
+    part = lambda c: f"{c['part'][0]}:" if "part" in c else ""
+    text = ", ".join(f"{part(c)}{c['intended']}→{c['read']}×{c['count']}" for c in (r.get("top_confusions") or [])[:4])
+    return text + ("  (other font set)" if r.get("font_set_matches_run") is False else "")
+
+
+def format_table(records: list[dict], *, split: bool = False) -> str:
+    """The per-epoch table: the 520-class columns, or seen / held-out / SERI95 for a split run."""
+    cols = _SPLIT_COLUMNS if split else _CLASS_COLUMNS
+    head = f"{'epoch':>5} {'images seen':>11} " + " ".join(f"{h:>{w}}" for h, w, _, _ in cols) + "  top confusions"
     lines = [head, "-" * len(head)]
     for r in records:
-        conf = ", ".join(f"{c['intended']}→{c['read']}×{c['count']}" for c in (r.get("top_confusions") or [])[:4])
-        mark = "  (other font set)" if r.get("font_set_matches_run") is False else ""
-        lines.append(f"{r['epoch']:>5} {r.get('images_seen', 0):>11,} {r['readability']:>7.1%} "
-                     f"{_fmt(r.get('diversity'), '7.2f'):>7} {_fmt(r.get('classifier_fd'), '9.2f'):>9} "
-                     f"{_fmt(r.get('classifier_is'), '7.1f'):>7} {r.get('failing_count', 0):>7}  {conf}{mark}")
+        cells = " ".join(f"{_fmt(r.get(k), f):>{w}}" for _, w, f, k in cols)
+        lines.append(f"{r['epoch']:>5} {r.get('images_seen', 0):>11,} {cells}  {_confusions(r)}")
     return "\n".join(lines)
+
+
+def _split_readers(args, clf_path: Path):
+    """(component reader, the 520-class classifier as a reader) for a split run."""
+    from ..checkpoints import CheckpointError
+    from ..classifier import load_classifier
+    from ..reader import ClassReader, load_reader
+    try:
+        return load_reader(args.reader), ClassReader(load_classifier(clf_path)[0])
+    except CheckpointError as e:
+        raise UsageError(f"reader: {e}") from None
 
 
 def _todo(path: Path, *, seeds: int, classifier_id: str, force: bool):
@@ -95,13 +126,24 @@ def run(args) -> int:
         _, cmeta = load_classifier(clf_path)
     except CheckpointError as e:
         raise UsageError(f"classifier: {e}") from None
-    run_dir, todo, kept = _todo(path, seeds=args.seeds, classifier_id=cmeta["id"], force=args.force)
+    split_run = (path if path.is_dir() else path.parent).joinpath("split.json").exists()
+    if split_run and not Path(args.reader).exists():
+        raise UsageError(f"component reader not found: {args.reader}; this run writes any syllable and is read by it: "
+                         f"train it with `python -m rekogan reader train --threads 1` or pass --reader PATH")
+    readers = _split_readers(args, clf_path) if split_run else None
+    rid = readers[0].file_id if readers else None
+    run_dir, todo, kept = _todo(path, seeds=args.seeds, classifier_id=rid or cmeta["id"], force=args.force)
     print(f"classifier {clf_path} (id {cmeta['id']}, held-out top-1 {cmeta.get('heldout_top1')}), "
           f"{args.seeds} seeds x all classes")
     new, failed = [], 0
     for epoch, f in todo:
         try:
-            r = evaluate_checkpoint(f, classifier_path=clf_path, seeds=args.seeds, run_dir=run_dir)
+            if split_run:
+                from ..evaluation_hangul import evaluate_split_checkpoint
+                r = evaluate_split_checkpoint(f, reader=readers[0], classifier=readers[1], seeds=args.seeds,
+                                              run_dir=run_dir)
+            else:
+                r = evaluate_checkpoint(f, classifier_path=clf_path, seeds=args.seeds, run_dir=run_dir)
             if args.write:
                 write_record(run_dir, r)
         except (CheckpointError, ValueError) as e:
@@ -109,6 +151,12 @@ def run(args) -> int:
             failed += 1
             continue
         new.append(r)
+        if split_run:
+            print(f"epoch {epoch}: seen {r['readability']:.1%}, held-out {r['readability_heldout']:.1%} "
+                  f"(KS X 1001 {r['readability_heldout_ksx1001']:.1%}, others {r['readability_heldout_other']:.1%}), "
+                  f"SERI95 {_fmt(r.get('readability_seri95'), '.1%')}, diversity {r['diversity']:.2f} "
+                  f"({r['seconds']:.1f}s)", flush=True)
+            continue
         other = " · reference from OTHER font faces than the run's" if r["font_set_matches_run"] is False else ""
         print(f"epoch {epoch}: readability {r['readability']:.1%}, diversity {_fmt(r['diversity'], '.2f')}, "
               f"classifier FD {r['classifier_fd']:.2f}, classifier IS {r['classifier_is']:.1f}, "
@@ -116,7 +164,7 @@ def run(args) -> int:
     records = sorted({r["epoch"]: r for r in kept + new}.values(), key=lambda r: r["epoch"])
     if records:
         print()
-        print(format_table(records))
+        print(format_table(records, split=split_run))
         print(best_line(records))
     if args.write and new:
         print(f"wrote {run_dir / 'evaluation.jsonl'} and {run_dir / 'evaluation.png'}")

@@ -1,13 +1,17 @@
-"""`python -m rekogan sheet`: one grayscale PNG per class, named by code point, dark ink on white.
+"""`python -m rekogan sheet`: one grayscale PNG per syllable, named by code point, dark ink on white.
 
   python -m rekogan sheet --checkpoint runs/fixed/epoch_060.safetensors --seed 7 --truncation 0.7 \\
-      --out sheet/ [--classes all|가각간]
+      --out sheet/ [--syllables TEXT_OR_FILE|seri95|ksx1001|all] [--weight W] [--writer writer.json]
+
+Without --syllables it writes the run's classes (all 11,172 for a run that writes any syllable).
+A run asked for syllables it cannot write exits with status 2 and names them.
 """
 from __future__ import annotations
 
 import unicodedata
 from pathlib import Path
 
+from .. import conventions
 from ..conventions import MAX_SEED
 from .common import UsageError, existing_file, load_checkpoint, parse_seed, parse_truncation
 
@@ -23,27 +27,42 @@ def add_parser(subparsers):
     s.add_argument("--truncation", default="1.0", metavar="T",
                    help="psi in [0, 1]: 1 = full variety, 0 = the average writer (default 1)")
     s.add_argument("--out", required=True, metavar="DIR", help="folder for the PNGs (created if missing)")
-    s.add_argument("--classes", default="all", metavar="all|SYLLABLES",
-                   help="'all' (default) or the syllables to write, e.g. 가각간")
+    s.add_argument("--syllables", "--classes", dest="classes", default="all", metavar="TEXT_OR_FILE",
+                   help="the syllables to write: text (가각간), a UTF-8 text file, or a set: seri95, ksx1001, "
+                        "all (default: the run's classes)")
+    s.add_argument("--weight", default=None, metavar="W",
+                   help="stroke weight, -2 (thin) .. 2 (bold), for runs that have the control (default 0)")
+    s.add_argument("--writer", default=None, metavar="FILE_OR_CODE",
+                   help="a fitted writer (writer.json from `imitate`, or its code) instead of --seed")
     return s
 
 
 def select_classes(spec: str, class_list) -> list[str]:
-    """'all' -> every class of the checkpoint, in its order; otherwise the syllables in `spec`
-    (whitespace and commas ignored, repeats dropped), each of which must be a class of the model."""
-    if spec.strip().lower() == "all":
+    """'all' -> every class of the checkpoint, in its order; 'seri95' / 'ksx1001' -> that set; a
+    path of a text file -> its syllables; otherwise the syllables in `spec` (whitespace and commas
+    ignored, repeats dropped). Each must be one the model can write."""
+    from ..hangul import ksx1001, seri95
+    name = spec.strip().lower()
+    if name == "all":
         return class_list.to_list()
+    if name in ("seri95", "ksx1001"):
+        spec = "".join(seri95() if name == "seri95" else ksx1001())
+    elif Path(spec).is_file():
+        try:
+            spec = Path(spec).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"--syllables: cannot read {spec} as UTF-8 text ({e})") from None
     wanted: list[str] = []
     for ch in unicodedata.normalize("NFC", spec):
         if not (ch.isspace() or ch == ",") and ch not in wanted:
             wanted.append(ch)
     if not wanted:
-        raise UsageError("--classes is empty: give 'all' or the syllables to write, e.g. --classes 가각간")
+        raise UsageError("--syllables is empty: give 'all', a set (seri95, ksx1001), a file or the syllables, e.g. 가각간")
     missing = [ch for ch in wanted if ch not in class_list]
     if missing:
         shown = "".join(missing[:20]) + ("..." if len(missing) > 20 else "")
-        raise UsageError(f"--classes: {len(missing)} character(s) are not among the model's {len(class_list)} "
-                         f"classes: {shown}")
+        raise UsageError(f"--syllables: this run cannot write {len(missing)} of them (not among its "
+                         f"{len(class_list)} classes): {shown}")
     return wanted
 
 
@@ -61,6 +80,14 @@ def run(args) -> int:
     G, meta = load_checkpoint(ckpt)
     class_list = meta["class_list"]
     syllables = select_classes(args.classes, class_list)
+    weight = None
+    if args.weight is not None:
+        if not getattr(G.cfg, "weight_cond", False):
+            raise UsageError(f"--weight: {ckpt} has no stroke-weight control (its run was trained without one)")
+        try:
+            weight = conventions.check_weight(args.weight)
+        except ValueError as e:
+            raise UsageError(f"--weight: {e}") from None
 
     from PIL import Image
 
@@ -68,13 +95,24 @@ def run(args) -> int:
     import torch
     out.mkdir(parents=True, exist_ok=True)
     z = seed_to_z(seed, G.cfg.z_dim, truncation=psi)        # one writer for every class
+    writer = "seed " + str(seed)
+    if args.writer is not None:                             # a fitted writer replaces the seed
+        from ..writer.errors import WriterError
+        from ..writer.value import writer_latent
+        try:
+            wl = writer_latent(args.writer, generator=G)
+        except WriterError as e:
+            raise UsageError(f"--writer: {e}") from None
+        G, z, writer = wl.generator, wl.z, f"writer {args.writer}"
+        weight = wl.weight if weight is None else weight
     indices = [class_list.index(s) for s in syllables]
     for i in range(0, len(indices), CHUNK):
-        images = to_uint8(generate(G, torch.tensor(indices[i:i + CHUNK]), z))       # (N, S, S), dark on white
+        images = to_uint8(generate(G, torch.tensor(indices[i:i + CHUNK]), z, weight=weight))  # (N, S, S), dark on white
         for syl, img in zip(syllables[i:i + CHUNK], images):
             # PIL, not torchvision's save_image: that one writes RGB, the sheet's PNGs are grayscale
             Image.fromarray(img.numpy(), mode="L").save(out / png_name(syl))
     size = meta["model_config"].size
     n = len(indices)
-    print(f"wrote {n} PNG{'s' if n != 1 else ''} ({size}x{size}, seed {seed}, truncation {psi:g}) to {out}")
+    extra = "" if weight is None else f", weight {weight:g}"
+    print(f"wrote {n} PNG{'s' if n != 1 else ''} ({size}x{size}, {writer}, truncation {psi:g}{extra}) to {out}")
     return 0

@@ -14,11 +14,10 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..hangul import ClassList, from_euckr, is_syllable
-from . import GlyphSet
+from .glyphset import GlyphSet, from_lists
 from .normalize import normalize_glyph
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -85,7 +84,6 @@ def load_folder(path: str, *, classes: ClassList, size: int) -> GlyphSet:
     images, labels, groups = [], [], []
     unreadable: list[str] = []
     n_unreadable = n_blank = n_files = 0
-    per_class: dict[str, int] = {}
     for d, lab in class_dirs:
         files = sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_EXTS and f.is_file())
         n_files += len(files)
@@ -104,33 +102,13 @@ def load_folder(path: str, *, classes: ClassList, size: int) -> GlyphSet:
             images.append(g)
             labels.append(lab)
             groups.append(group_of(f.stem))
-            s = classes.syllable(lab)
-            per_class[s] = per_class.get(s, 0) + 1
 
-    if not images:
-        raise ValueError(
-            f"no usable image under {path}: found {len(class_dirs)} class folder(s) for the "
-            f"{len(classes)} classes with {n_files} image file(s) ({n_unreadable} unreadable, "
-            f"{n_blank} blank), skipped {skipped_other_class + skipped_not_class} other folder(s); "
-            f"expected <root>/<b0a1 or 가>/*.png|jpg|jpeg|bmp")
-    info = {
-        "source": f"folder:{path}",
-        "class_dirs": len(class_dirs),
-        "image_files": n_files,
-        "images": len(images),
-        "skipped_dirs": skipped_dirs,
-        "skipped_other_class": skipped_other_class,
-        "skipped_not_class": skipped_not_class,
-        "skipped_blank": n_blank,
-        "unreadable": unreadable,
-        "unreadable_count": n_unreadable,
-        "per_class": {s: per_class[s] for s in classes if s in per_class},
-        "missing_classes": [s for s in classes if s not in per_class],
-        "groups": f"crc32(file stem) % {N_GROUPS}",
-    }
-    return GlyphSet(
-        torch.from_numpy(np.stack(images)),
-        torch.tensor(labels, dtype=torch.int64),
-        classes,
-        torch.tensor(groups, dtype=torch.int64),
-        [f"stem-crc{i:02d}" for i in range(N_GROUPS)], info)
+    info = {"source": f"folder:{path}", "class_dirs": len(class_dirs), "image_files": n_files,
+            "skipped_dirs": skipped_dirs, "skipped_other_class": skipped_other_class,
+            "skipped_not_class": skipped_not_class, "skipped_blank": n_blank, "unreadable": unreadable,
+            "unreadable_count": n_unreadable, "groups": f"crc32(file stem) % {N_GROUPS}"}
+    return from_lists(images, labels, groups, [f"stem-crc{i:02d}" for i in range(N_GROUPS)], classes, info, empty=(
+        f"no usable image under {path}: found {len(class_dirs)} class folder(s) for the "
+        f"{len(classes)} classes with {n_files} image file(s) ({n_unreadable} unreadable, "
+        f"{n_blank} blank), skipped {skipped_other_class + skipped_not_class} other folder(s); "
+        f"expected <root>/<b0a1 or 가>/*.png|jpg|jpeg|bmp"))

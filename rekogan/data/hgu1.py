@@ -20,10 +20,9 @@ import struct
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..hangul import ClassList, from_euckr
-from . import GlyphSet
+from .glyphset import GlyphSet, from_lists
 from .normalize import normalize_glyph
 
 HEADER = b"HGU1    "
@@ -99,7 +98,6 @@ def load_hgu1(path: str, *, classes: ClassList, size: int) -> GlyphSet:
     label_cache: dict[int, int] = {}
     images, labels, groups = [], [], []
     group_names: list[str] = []
-    per_class: dict[str, int] = {}
     per_file: dict[str, int] = {}
     records = other = undecodable = blank = 0
     for f in files:
@@ -133,30 +131,11 @@ def load_hgu1(path: str, *, classes: ClassList, size: int) -> GlyphSet:
         images.extend(file_imgs)
         labels.extend(file_labs)
         groups.extend([gid] * len(file_imgs))
-        for lab in file_labs:
-            s = classes.syllable(lab)
-            per_class[s] = per_class.get(s, 0) + 1
 
-    if not images:
-        raise ValueError(
-            f"no usable image in HGU1 data {path}: read {records} records from {len(files)} file(s); "
-            f"skipped {other} whose code is not one of the {len(classes)} classes, {undecodable} whose "
-            f"code is not an EUC-KR Hangul syllable, {blank} blank (no ink)")
-    info = {
-        "source": f"hgu1:{path}",
-        "files": [str(f) for f in files],
-        "records": records,
-        "images": len(images),
-        "skipped_other_class": other,
-        "skipped_undecodable": undecodable,
-        "skipped_blank": blank,
-        "per_class": {s: per_class[s] for s in classes if s in per_class},
-        "per_file": per_file,
-        "missing_classes": [s for s in classes if s not in per_class],
-    }
-    return GlyphSet(
-        torch.from_numpy(np.stack(images)),
-        torch.tensor(labels, dtype=torch.int64),
-        classes,
-        torch.tensor(groups, dtype=torch.int64),
-        group_names, info)
+    info = {"source": f"hgu1:{path}", "files": [str(f) for f in files], "records": records,
+            "skipped_other_class": other, "skipped_undecodable": undecodable, "skipped_blank": blank,
+            "per_file": per_file}
+    return from_lists(images, labels, groups, group_names, classes, info, empty=(
+        f"no usable image in HGU1 data {path}: read {records} records from {len(files)} file(s); "
+        f"skipped {other} whose code is not one of the {len(classes)} classes, {undecodable} whose "
+        f"code is not an EUC-KR Hangul syllable, {blank} blank (no ink)"))

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..hangul import ClassList
-from . import GlyphSet
+from .glyphset import GlyphSet
 
 KEYS = ("images", "labels", "groups", "group_names", "classes", "info")
 

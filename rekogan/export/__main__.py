@@ -1,6 +1,6 @@
-"""python -m rekogan.export font ... (see rekogan/export/cli.py)."""
+"""python -m rekogan.export font ...: the same as python -m rekogan font ... (rekogan/export/cli.py)."""
 import sys
 
-from .cli import main
+from ..cli import main
 
 sys.exit(main())

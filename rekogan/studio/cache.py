@@ -72,14 +72,24 @@ def mtime(path) -> int:
         return 0
 
 
+def nbytes(module) -> int:
+    """Bytes of a module's parameters and buffers (what keeping it loaded costs)."""
+    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
+
+
 class GeneratorCache:
     """LRU of loaded generators keyed by file (path, mtime, size), so a replaced file is reloaded.
-    Hits only take a short lock; loads run one at a time (they are rare, and this bounds memory)."""
+    Bounded twice: at most `size` generators and at most `max_bytes` of their tensors (the newest
+    one is always kept, so a single large model still works). Hits only take a short lock; loads run
+    one at a time (they are rare, and this bounds memory)."""
 
-    def __init__(self, size: int = 6):
+    def __init__(self, size: int = 6, *, max_bytes: int | None = None):
         assert size >= 1, f"a cache holds at least one generator, got size {size}"
+        assert max_bytes is None or max_bytes > 0, f"max_bytes must be positive, got {max_bytes}"
         self.size = size
+        self.max_bytes = max_bytes
         self._items: OrderedDict[tuple, Loaded] = OrderedDict()
+        self._bytes: dict[tuple, int] = {}
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self.loads = 0
@@ -103,12 +113,21 @@ class GeneratorCache:
                 if key in self._items:
                     return self._items[key]
             loaded = load(info)
+            size = nbytes(loaded.generator)
             with self._lock:
                 self._items[key] = loaded
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
+                self._bytes[key] = size
+                while len(self._items) > 1 and (len(self._items) > self.size or
+                                                (self.max_bytes is not None and self.nbytes > self.max_bytes)):
+                    old, _ = self._items.popitem(last=False)
+                    self._bytes.pop(old, None)
                 self.loads += 1
             return loaded
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of tensors held by the cached generators."""
+        return sum(self._bytes.get(k, 0) for k in self._items)
 
     def peek(self, info: EpochInfo) -> Loaded | None:
         """The cached generator of `info`, without loading or reordering."""
@@ -122,3 +141,4 @@ class GeneratorCache:
     def clear(self):
         with self._lock:
             self._items.clear()
+            self._bytes.clear()

@@ -1,9 +1,13 @@
 """The Studio: everything the app does with models, in small keyword-only methods.
 
   write      text -> tokens -> one batched forward pass -> one page (dark ink on white); characters
-             the model cannot write are drawn as grey print (or a hatched box) and listed
+             the model cannot write are drawn as grey print (or a hatched box) and listed, with the
+             run that can write them; a stroke weight for runs that have the control (ignored, with a
+             note, by runs that do not); write_svg: the same line as SVG (rekogan.export.line_svg)
   evolution  one syllable across every saved epoch of a run, labelled with epoch + readability
-  sheet      the classes of one checkpoint by one writer (seed), at most SHEET_MAX_CELLS at once
+  sheet      the classes of one checkpoint by one writer (seed), at most SHEET_MAX_CELLS at once;
+             sheet_page: a chosen set (sets.py: classes, SERI95, KS X 1001, held out), paged
+  font       one writer of a checkpoint as an installable font, and its browser preview (exports.py)
   walk       a slerp walk in latent space between two writers: frames, GIF and strip
   plots      loss curves, readability/diversity vs epoch, most-confused classes of a checkpoint
 
@@ -21,17 +25,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions import truncate
+from ..conventions import WEIGHT_RANGE, truncate
 from ..hangul import MAX_TEXT, Token, tokenize
 from ..records import read_jsonl
 from .pictures import label_cells, save_gif, strip, unknown_glyph
 from .plots import confusion_rows, failing_classes, line_plots
 from .cache import GeneratorCache, Loaded, inference_mode, load, mtime, torch_module
-from .inputs import (WALK_MAX_TEXT, WRAP_CELLS, StudioError, check_seed, check_steps, check_text, check_truncation,
-                     one_syllable, unknown_chars, unknown_notice, wrap_tokens)
+from .inputs import (WALK_MAX_TEXT, WRAP_CELLS, StudioError, check_page, check_seed, check_steps, check_text,
+                     check_truncation, check_weight, one_syllable, unknown_chars, unknown_notice, wrap_tokens)
 from .registry import EpochInfo, Registry, RunInfo, evaluations, number
+from . import exports, hand, sets
+from .sets import SheetPage
 
+CACHE_BYTES = 256 * 2**20    # loaded generators kept, in bytes of their tensors (a shipped one is ~8 MB)
+RENDER_BATCH = 64             # glyphs per forward pass: bounds a long text's activations (~80 MB, not ~280 MB
+                              # for 500 glyphs in one pass) at no cost in speed (0.75 ms/glyph from 20 up)
 SHEET_MAX_CELLS = 1040        # a sheet draws at most this many classes at once (a jamo run has 11,172)
+SVG_MAX_TEXT = 1000           # characters in an SVG line (every syllable is traced)
 EVOLUTION_CACHE = 16          # evolution pictures kept (each loads every epoch of a run)
 
 
@@ -42,10 +52,11 @@ class Page:
     info: EpochInfo
     n_classes: int
     seconds: float
+    notes: tuple[str, ...] = ()          # the run that writes the unknown syllables; an ignored weight
 
     @property
     def notice(self) -> str:
-        return unknown_notice(self.unknown, n_classes=self.n_classes)
+        return "\n\n".join(x for x in (unknown_notice(self.unknown, n_classes=self.n_classes), *self.notes) if x)
 
 
 @dataclass(frozen=True)
@@ -57,10 +68,11 @@ class Walk:
     info: EpochInfo
     n_classes: int
     seeds: tuple[int, int]
+    notes: tuple[str, ...] = ()
 
     @property
     def notice(self) -> str:
-        return unknown_notice(self.unknown, n_classes=self.n_classes)
+        return "\n\n".join(x for x in (unknown_notice(self.unknown, n_classes=self.n_classes), *self.notes) if x)
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,7 @@ class Evolution:
     run: str
     epochs: tuple[int, ...]
     problems: tuple[str, ...] = ()       # epochs that could not be drawn, with why
+    notes: tuple[str, ...] = ()          # e.g. a stroke weight the run has no control for
 
 
 @dataclass(frozen=True)
@@ -81,9 +94,11 @@ class Confusions:
 class Studio:
     """Everything the app does with models, in small keyword-only methods."""
 
-    def __init__(self, *, root: str | Path | None = None, cache_size: int = 6, tmp_dir: str | Path | None = None):
+    def __init__(self, *, root: str | Path | None = None, cache_size: int = 6, tmp_dir: str | Path | None = None,
+                 cache_bytes: int = CACHE_BYTES, output_ttl: float | None = None):
         self.registry = Registry(root)
-        self.cache = GeneratorCache(cache_size)
+        self.cache = GeneratorCache(cache_size, max_bytes=cache_bytes)
+        self.output_ttl = output_ttl          # seconds a walk GIF is kept (None: only the newest 64 are kept)
         self.tmp_dir = Path(tmp_dir) if tmp_dir else Path(tempfile.mkdtemp(prefix="rekogan-studio-"))
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self._evolution_cache: OrderedDict[tuple, Evolution] = OrderedDict()
@@ -131,31 +146,97 @@ class Studio:
                 pass
 
     # -- write
+    check_weight = staticmethod(check_weight)      # the stroke weight, checked once (None is 0)
+
     @staticmethod
     def check_inputs(*, text, seed, truncation, max_chars: int = MAX_TEXT) -> tuple[str, int, float]:
         """Validate what every panel shares (text, seed, psi) before any model is touched."""
         return check_text(text, max_chars=max_chars), check_seed(seed), check_truncation(truncation)
 
-    def write(self, *, text, seed, truncation, run, epoch, wrap: int = WRAP_CELLS) -> Page:
-        """Text -> one handwritten page by writer `seed` with one checkpoint; StudioError on bad input."""
-        text, seed, psi = self.check_inputs(text=text, seed=seed, truncation=truncation)
-        return self.page(model=self.generator(run=run, epoch=epoch), text=text, seed=seed, truncation=psi, wrap=wrap)
+    check_writer = staticmethod(hand.check_writer)  # a pasted writer code, checked once (None: no code)
 
-    def page(self, *, model: Loaded, text: str, seed: int, truncation: float, wrap: int = WRAP_CELLS) -> Page:
-        """write() for checked inputs and an already loaded model (also what scripts/bench_app.py times)."""
-        from ..sampling import seed_to_z
+    def write(self, *, text, seed, truncation, run, epoch, weight=None, wrap: int = WRAP_CELLS, writer=None) -> Page:
+        """Text -> one handwritten page by writer `seed` with one checkpoint; StudioError on bad input.
+        weight: the stroke weight in WEIGHT_RANGE (None = 0); a run without the control ignores it."""
+        text, seed, psi = self.check_inputs(text=text, seed=seed, truncation=truncation)
+        w = check_weight(weight)
+        code = hand.check_writer(writer)
+        return self.page(model=self.generator(run=run, epoch=epoch), text=text, seed=seed, truncation=psi, wrap=wrap,
+                         weight=w, writer=code)
+
+    def page(self, *, model: Loaded, text: str, seed: int, truncation: float, wrap: int = WRAP_CELLS,
+             weight: float = 0.0, writer: str | None = None) -> Page:
+        """write() for checked inputs and an already loaded model (also what scripts/bench_app.py times).
+        writer: a checked writer code (check_writer), drawn instead of writer `seed`."""
         t0 = time.perf_counter()
         tokens = wrap_tokens(tokenize(text, model.classes), cells=wrap)
-        z = seed_to_z(seed, model.generator.cfg.z_dim, truncation=truncation)
-        image = self.render(generator=model.generator, tokens=tokens, z=z)
-        return Page(image=image, unknown=unknown_chars(tokens), info=model.info, n_classes=len(model.classes),
-                    seconds=time.perf_counter() - t0)
+        p = hand.pen(model, seed=seed, truncation=truncation, weight=weight, writer=writer,
+                     stroke_weight=self.stroke_weight)
+        image = self.render(generator=p.generator, tokens=tokens, z=p.z, weight=p.weight)
+        unknown = unknown_chars(tokens)
+        notes = (sets.suggest_run(self.registry, current=model.info.run, missing=unknown), *p.notes)
+        return Page(image=image, unknown=unknown, info=model.info, n_classes=len(model.classes),
+                    seconds=time.perf_counter() - t0, notes=tuple(n for n in notes if n))
+
+    @staticmethod
+    def stroke_weight(*, model: Loaded, weight: float) -> tuple[float | None, str]:
+        """(what to pass as sampling's weight=, a note): a run without the control gets None, and a note
+        when the user asked for a weight other than 0."""
+        if getattr(model.generator.cfg, "weight_cond", False):
+            return float(weight), ""
+        if weight == 0:
+            return None, ""
+        return None, (f"Run '{model.info.run}' has no stroke-weight control: the weight {weight:+g} is ignored "
+                      f"(the control ranges {WEIGHT_RANGE[0]:g}..{WEIGHT_RANGE[1]:g} on runs trained with it). "
+                      "· 이 모델은 획 굵기를 조절하지 않습니다.")
 
     @inference_mode
-    def render(self, *, generator, tokens: list[Token], z) -> np.ndarray:
+    def render(self, *, generator, tokens: list[Token], z, weight=None) -> np.ndarray:
         """One batched forward pass for all syllables of `tokens`, all by the writer z -> (H, W) uint8 page."""
         from ..sampling import render_tokens
-        return render_tokens(generator, tokens, seed=0, z=z, unknown_glyph=unknown_glyph).numpy()
+        return render_tokens(generator, tokens, seed=0, z=z, unknown_glyph=unknown_glyph, weight=weight,
+                             batch=RENDER_BATCH).numpy()
+
+    def write_svg(self, *, text, seed, truncation, run, epoch, weight=None, wrap: int = WRAP_CELLS,
+                  writer=None) -> Path:
+        """The Write tab's line as an SVG file (traced outlines, the same wrapping as the page)."""
+        text, seed, psi = self.check_inputs(text=text, seed=seed, truncation=truncation, max_chars=SVG_MAX_TEXT)
+        w = check_weight(weight)
+        code = hand.check_writer(writer)
+        m = self.generator(run=run, epoch=epoch)
+        if code is not None:                      # a writer code: its latent, not a seed (hand.svg_file)
+            wrapped = "".join(t.char for t in wrap_tokens(tokenize(text, m.classes), cells=wrap))
+            p = hand.pen(m, seed=seed, truncation=psi, weight=w, writer=code, stroke_weight=self.stroke_weight)
+            return hand.svg_file(pen=p, classes=m.classes, text=wrapped, folder=self.tmp_dir / "svg",
+                                 ttl=self.output_ttl)
+        w, _ = self.stroke_weight(model=m, weight=w)
+        wrapped = "".join(t.char for t in wrap_tokens(tokenize(text, m.classes), cells=wrap))
+        return exports.write_svg(generator=m.generator, classes=m.classes, text=wrapped, seed=seed, truncation=psi,
+                                 weight=w, folder=self.tmp_dir / "svg", ttl=self.output_ttl)
+
+    # -- my hand
+    def imitate(self, *, text, drawing=None, uploads=None, run, epoch, config=None) -> "hand.HandFit":
+        """Fit a writer of one checkpoint to a canvas drawing or uploaded pictures of `text` (hand.fit)."""
+        m = self.generator(run=run, epoch=epoch)
+        return hand.fit(model=m, text=text, drawing=drawing, uploads=uploads, folder=self.tmp_dir / "writers",
+                        suggest=lambda missing: sets.suggest_run(self.registry, current=m.info.run, missing=missing),
+                        config=config, ttl=self.output_ttl)
+
+    # -- font
+    def font(self, *, run, epoch, seed, truncation, weight=None, syllables="seri95", text="", progress=None):
+        """Build one writer of a checkpoint as a .ttf (exports.FontBuild); progress(done, total)."""
+        seed, psi, w = check_seed(seed), check_truncation(truncation), check_weight(weight)
+        info = self.registry.epoch(run, epoch)
+        m = self.generator(run=run, epoch=info.epoch)
+        w, note = self.stroke_weight(model=m, weight=w)
+        return exports.build(info=info, seed=seed, truncation=psi, weight=w, syllables=syllables, text=text,
+                             folder=self.tmp_dir / "fonts", progress=progress, notes=(note,) if note else (),
+                             ttl=self.output_ttl)
+
+    @staticmethod
+    def font_preview(*, path, family, text) -> str:
+        """HTML showing `text` in the built font, drawn by the browser (an @font-face of the font's bytes)."""
+        return exports.preview_html(path=path, family=family, text=text)
 
     # -- sheet
     @inference_mode
@@ -172,18 +253,42 @@ class Studio:
         imgs = to_uint8(generate(m.generator, torch.arange(start, min(n, start + SHEET_MAX_CELLS)), z))
         return tile(imgs, columns=min(columns, len(imgs))).numpy()
 
+    @inference_mode
+    def sheet_page(self, *, run, epoch, seed, truncation, syllables="classes", page=1, weight=None,
+                   columns: int = 26) -> SheetPage:
+        """One page of a syllable set (sets.SHEET_SETS) by writer `seed`; syllables the run cannot write
+        are grey print. A set of up to sets.SHEET_WHOLE is one page (a 520-class run's whole sheet)."""
+        torch = torch_module()
+        from ..sampling import generate, seed_to_z, tile, to_uint8
+        seed, psi, w, page = check_seed(seed), check_truncation(truncation), check_weight(weight), check_page(page)
+        m = self.generator(run=run, epoch=epoch)
+        label, wanted = sets.sheet_set(syllables, self.registry.run(m.info.run), m.classes)
+        p = sets.page_of(wanted, page)
+        w, note = self.stroke_weight(model=m, weight=w)
+        known = [s for s in p.syllables if s in m.classes]
+        z = seed_to_z(seed, m.generator.cfg.z_dim, truncation=psi)
+        idx = torch.tensor([m.classes.index(s) for s in known], dtype=torch.int64)
+        drawn = dict(zip(known, to_uint8(generate(m.generator, idx, z, weight=w)))) if known else {}
+        size = m.generator.cfg.size
+        cells = torch.stack([drawn[s] if s in drawn else unknown_glyph(s, size) for s in p.syllables])
+        missing = tuple(s for s in p.syllables if s not in drawn)
+        notes = (sets.suggest_run(self.registry, current=m.info.run, missing=missing), note)
+        return SheetPage(image=tile(cells, columns=min(columns, len(cells))).numpy(), info=m.info, set_label=label,
+                         paged=p, missing=missing, notes=tuple(n for n in notes if n))
+
     # -- evolution
-    def evolution(self, *, run, syllable, seed, truncation, columns: int = 10) -> Evolution:
+    def evolution(self, *, run, syllable, seed, truncation, weight=None, columns: int = 10) -> Evolution:
         """One syllable drawn by every saved epoch of a run (same writer), captioned with epoch and readability."""
-        seed, psi = check_seed(seed), check_truncation(truncation)
+        seed, psi, w = check_seed(seed), check_truncation(truncation), check_weight(weight)
         info = self.registry.run(run)
         ch = one_syllable(syllable)
-        key = (info.name, tuple((e.epoch, str(e.path), mtime(e.path), e.readability) for e in info.epochs), ch, seed, psi)
+        key = (info.name, tuple((e.epoch, str(e.path), mtime(e.path), e.readability) for e in info.epochs), ch, seed, psi,
+               w)
         with self._evo_lock:
             if key in self._evolution_cache:
                 self._evolution_cache.move_to_end(key)
                 return self._evolution_cache[key]
-        result = self._evolution(info=info, ch=ch, seed=seed, psi=psi, columns=columns)
+        result = self._evolution(info=info, ch=ch, seed=seed, psi=psi, weight=w, columns=columns)
         with self._evo_lock:
             self._evolution_cache[key] = result
             while len(self._evolution_cache) > EVOLUTION_CACHE:
@@ -191,9 +296,9 @@ class Studio:
         return result
 
     @inference_mode
-    def _evolution(self, *, info: RunInfo, ch: str, seed: int, psi: float, columns: int) -> Evolution:
+    def _evolution(self, *, info: RunInfo, ch: str, seed: int, psi: float, weight: float, columns: int) -> Evolution:
         from ..sampling import hatched, sample
-        cells, labels, problems = [], [], []
+        cells, labels, problems, notes = [], [], [], []
         for e in info.epochs:
             try:
                 m = self.cache.peek(e) or load(e)       # not cache.get: keep the app's working set
@@ -203,39 +308,51 @@ class Studio:
                 labels.append([f"epoch {e.epoch}", "unreadable file"])
                 continue
             if ch not in m.classes:
-                raise StudioError(f"'{ch}' is not one of the {len(m.classes)} classes of run '{info.name}'. "
-                                  "· 이 모델이 배우지 않은 글자입니다.")
-            cells.append(sample(m.generator, [m.classes.index(ch)], seed=seed, truncation=psi)[0].numpy())
+                other = sets.suggest_run(self.registry, current=info.name, missing=[ch]).partition("; ")[2]
+                raise StudioError(f"'{ch}' is not one of the {len(m.classes)} classes of run '{info.name}'"
+                                  + (f"; {other}" if "' run" in other else ". · 이 모델이 배우지 않은 글자입니다."))
+            w, note = self.stroke_weight(model=m, weight=weight)
+            if note and note not in notes:
+                notes.append(note)
+            cells.append(sample(m.generator, [m.classes.index(ch)], seed=seed, truncation=psi, weight=w)[0].numpy())
             labels.append([f"epoch {e.epoch}", f"{e.readability:.1%}" if e.readability is not None else "—"])
         size = next((c.shape[0] for c in cells if c is not None), None)
         if size is None:
             raise StudioError(f"No checkpoint of run '{info.name}' could be loaded: " + "; ".join(problems))
         cells = [c if c is not None else hatched(size).numpy() for c in cells]
         return Evolution(image=label_cells(cells, labels, columns=columns), run=info.name,
-                         epochs=tuple(e.epoch for e in info.epochs), problems=tuple(problems))
+                         epochs=tuple(e.epoch for e in info.epochs), problems=tuple(problems), notes=tuple(notes))
 
     # -- walk
     @inference_mode
-    def walk(self, *, text, seed_a, seed_b, steps, truncation, run, epoch, duration_ms: int = 120) -> Walk:
+    def walk(self, *, text, seed_a, seed_b, steps, truncation, run, epoch, weight=None, duration_ms: int = 120) -> Walk:
         """Slerp between writers seed_a and seed_b in `steps` frames (ends included): GIF + strip."""
         from ..sampling import seed_to_z, slerp
         text = check_text(text, max_chars=WALK_MAX_TEXT)
         a, b = check_seed(seed_a, name="first seed"), check_seed(seed_b, name="second seed")
-        steps, psi = check_steps(steps), check_truncation(truncation)
+        steps, psi, w = check_steps(steps), check_truncation(truncation), check_weight(weight)
         m = self.generator(run=run, epoch=epoch)
+        w, weight_note = self.stroke_weight(model=m, weight=w)
         tokens = wrap_tokens(tokenize(text, m.classes))
         zd = m.generator.cfg.z_dim
         za, zb = seed_to_z(a, zd), seed_to_z(b, zd)       # slerp untruncated latents, then truncate
-        frames = tuple(self.render(generator=m.generator, tokens=tokens, z=truncate(slerp(za, zb, i / (steps - 1)), psi))
-                       for i in range(steps))
-        self._prune_tmp()
+        frames = tuple(self.render(generator=m.generator, tokens=tokens, z=truncate(slerp(za, zb, i / (steps - 1)), psi),
+                                   weight=w) for i in range(steps))
+        unknown = unknown_chars(tokens)
+        notes = tuple(n for n in (sets.suggest_run(self.registry, current=m.info.run, missing=unknown), weight_note) if n)
+        self.prune_outputs()
         gif = save_gif(frames, self.tmp_dir / f"walk_{uuid.uuid4().hex[:12]}.gif", duration_ms=duration_ms)
-        return Walk(frames=frames, gif=gif, strip=strip(frames), unknown=unknown_chars(tokens), info=m.info,
-                    n_classes=len(m.classes), seeds=(a, b))
+        return Walk(frames=frames, gif=gif, strip=strip(frames), unknown=unknown, info=m.info,
+                    n_classes=len(m.classes), seeds=(a, b), notes=notes)
 
-    def _prune_tmp(self, *, keep: int = 64):
+    def prune_outputs(self, *, keep: int = 64):
+        """Keep the newest `keep` walk GIFs, none older than output_ttl s (the app also calls this on a timer)."""
         files = sorted(self.tmp_dir.glob("walk_*.gif"), key=mtime)
-        for p in files[:-keep]:
+        old = files[:-keep]
+        if self.output_ttl is not None:
+            cutoff = time.time_ns() - int(self.output_ttl * 1e9)
+            old += [p for p in files[-keep:] if mtime(p) < cutoff]
+        for p in old:
             p.unlink(missing_ok=True)
 
     # -- diagnostics

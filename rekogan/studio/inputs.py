@@ -1,4 +1,4 @@
-"""What a person typed, checked once at the boundary: text, seed, psi, steps, epoch, syllable.
+"""What a person typed, checked once at the boundary: text, seed, psi, weight, steps, epoch, syllable, page.
 
 Every problem raises StudioError, whose message is shown to the user as is. The seed and psi
 rules themselves are rekogan.conventions'; this module only puts them in the app's words.
@@ -57,6 +57,29 @@ def check_truncation(psi) -> float:
         return conventions.check_truncation(psi)
     except ValueError as e:
         raise StudioError(f"{e} · ψ는 0과 1 사이입니다.") from None
+
+
+def check_weight(weight) -> float:
+    """conventions.check_weight, as a StudioError; None (an API caller who leaves it out) is 0."""
+    if weight is None:
+        return 0.0
+    try:
+        return conventions.check_weight(weight)
+    except ValueError as e:
+        raise StudioError(f"{e} · 획 굵기는 -2(가늘게)와 2(굵게) 사이입니다.") from None
+
+
+def check_page(page) -> int:
+    """A page number: a whole number >= 1 (None is page 1); the upper bound is the sheet's."""
+    if page is None:
+        return 1
+    if isinstance(page, float) and page.is_integer():
+        page = int(page)
+    if isinstance(page, str) and page.strip().isdigit():
+        page = int(page)
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise StudioError(f"The page must be a whole number from 1, got {page!r}. · 쪽 번호를 확인하세요.")
+    return page
 
 
 def check_steps(steps, *, low: int = 2, high: int = WALK_MAX_STEPS) -> int:

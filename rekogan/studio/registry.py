@@ -6,8 +6,10 @@ evaluation.jsonl. The root is $REKOGAN_CHECKPOINTS, else ./checkpoints. Torch-fr
 """
 from __future__ import annotations
 
+import json
 import math
 import os
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -43,9 +45,12 @@ class EpochInfo:
     path: Path
     readability: float | None = None     # fraction 0..1, from evaluation.jsonl
     diversity: float | None = None
+    problem: str | None = None           # why the file cannot be a checkpoint (probe()), else None
 
     @property
     def label(self) -> str:
+        if self.problem:
+            return f"epoch {self.epoch} · unreadable file"
         r = f" · {self.readability:.1%} readable" if self.readability is not None else ""
         return f"epoch {self.epoch}{r}"
 
@@ -61,17 +66,28 @@ class RunInfo:
         return self.epochs[-1]
 
     @property
+    def good(self) -> tuple[EpochInfo, ...]:
+        """The epochs whose files look like checkpoints (all of them when none does)."""
+        return tuple(e for e in self.epochs if not e.problem) or self.epochs
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """'RUN/FILE: why' for each epoch file that cannot be a checkpoint."""
+        return tuple(f"{self.name}/{e.path.name}: {e.problem}" for e in self.epochs if e.problem)
+
+    @property
     def best(self) -> EpochInfo:
-        """The best epoch by rekogan.records.best_epoch; the last epoch when none is evaluated."""
-        b = best_epoch([{"epoch": e.epoch, "readability": e.readability, "diversity": e.diversity}
-                        for e in self.epochs])
-        return self.get(b["epoch"]) if b else self.last
+        """The best epoch by rekogan.records.best_epoch among the good files; the last good one when
+        none is evaluated."""
+        good = self.good
+        b = best_epoch([{"epoch": e.epoch, "readability": e.readability, "diversity": e.diversity} for e in good])
+        return next((e for e in good if e.epoch == b["epoch"]), good[-1]) if b else good[-1]
 
     def get(self, epoch: int | str) -> EpochInfo:
         if epoch == "best":
             return self.best
         if epoch == "last":
-            return self.last
+            return self.good[-1]
         for e in self.epochs:
             if e.epoch == epoch:
                 return e
@@ -107,6 +123,46 @@ def evaluations(run_dir: Path) -> dict[int, dict]:
     return out
 
 
+_PROBES: dict[tuple, str | None] = {}
+
+
+def probe(path: Path) -> str | None:
+    """Why `path` cannot be a safetensors checkpoint (a pickle, a header or data cut short, a header
+    that is not JSON), or None when its header and size agree. Reads only the header; cached by
+    (path, mtime, size). Torch-free: the full check is rekogan.checkpoints' load."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        return f"cannot read it ({e.strerror or e})"
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key in _PROBES:
+        return _PROBES[key]
+    why = None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if head[:2] == b"PK" or head[:1] == b"\x80":
+                why = "a pickle (torch.save) file; only .safetensors checkpoints are loaded"
+            elif len(head) < 8:
+                why = f"truncated: {st.st_size} bytes, not even a safetensors header"
+            else:
+                (n,) = struct.unpack("<Q", head)
+                if n > st.st_size - 8:
+                    why = f"truncated or corrupt: its header claims {n:,} bytes, the file has {st.st_size:,}"
+                else:
+                    header = json.loads(f.read(n).decode("utf-8"))
+                    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+                    need = 8 + n + max(ends, default=0)
+                    if need > st.st_size:
+                        why = f"truncated: its tensors need {need:,} bytes, the file has {st.st_size:,}"
+    except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError, IndexError, AttributeError) as e:
+        why = f"not a safetensors file ({type(e).__name__})"
+    if len(_PROBES) > 4096:
+        _PROBES.clear()
+    _PROBES[key] = why
+    return why
+
+
 def scan_run(run_dir: Path) -> RunInfo | None:
     """A RunInfo for a folder with epoch_NNN.safetensors files, else None."""
     try:
@@ -117,7 +173,7 @@ def scan_run(run_dir: Path) -> RunInfo | None:
         return None
     ev = evaluations(run_dir)
     epochs = tuple(EpochInfo(run=run_dir.name, epoch=e, path=p, readability=number(ev.get(e, {}).get("readability")),
-                             diversity=number(ev.get(e, {}).get("diversity"))) for e, p in found)
+                             diversity=number(ev.get(e, {}).get("diversity")), problem=probe(p)) for e, p in found)
     return RunInfo(name=run_dir.name, path=Path(run_dir), epochs=epochs)
 
 
@@ -150,6 +206,10 @@ class Registry:
 
     def names(self) -> list[str]:
         return list(self.runs())
+
+    def problems(self) -> list[str]:
+        """'RUN/FILE: why' for every epoch file under the root that cannot be a checkpoint."""
+        return [p for r in self.runs().values() for p in r.problems]
 
     def run(self, name) -> RunInfo:
         runs = self.runs()

@@ -1,0 +1,153 @@
+"""Files a user takes home from the app: a writer's font (build_font), its browser preview, a line as SVG.
+
+  build         one checkpoint + writer + syllable set ('seri95', 'ksx1001', 'all', or 'text' with
+                the typed text) -> a .ttf under the studio's folder, with gr.Progress-style progress
+  preview_html  an HTML snippet that shows typed text in the built font, drawn by the browser: an
+                @font-face whose src is a data: URL of the font's bytes (a font over PREVIEW_EMBED_MAX
+                is first subset to the preview's characters, with fontTools' subsetter)
+  write_svg     rekogan.export.line_svg into a file
+
+Export errors (rekogan.export.ExportError) become StudioError. Old files are pruned: the newest
+KEEP_FILES are kept, and none older than the studio's output TTL when one is set.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cache import mtime
+from .inputs import StudioError
+from .registry import EpochInfo
+
+FONT_SETS = {"seri95": "SERI95 (520)", "ksx1001": "KS X 1001 (2,350)", "all": "all 11,172", "text": "the typed text"}
+PREVIEW_EMBED_MAX = 2 * 2**20      # bytes: a larger font is subset to the preview text before embedding
+PREVIEW_MAX_TEXT = 500
+KEEP_FILES = 16
+
+
+@dataclass(frozen=True)
+class FontBuild:
+    path: Path
+    family: str
+    written: int
+    missing: tuple[str, ...]
+    size_bytes: int
+    seconds: float
+    lines: tuple[str, ...]           # build_font's report, paths left out
+    notes: tuple[str, ...] = ()
+
+    @property
+    def notice(self) -> str:
+        head = (f"**{self.family}** · {self.written:,} syllables · {self.size_bytes / 1e6:.2f} MB · "
+                f"built in {self.seconds:.1f} s")
+        return "\n\n".join([head, *self.lines, *self.notes])
+
+
+def prune(folder: Path, pattern: str, *, keep: int = KEEP_FILES, ttl: float | None = None) -> None:
+    """Delete all but the newest `keep` files matching `pattern` (and any older than ttl seconds)."""
+    files = sorted(folder.glob(pattern), key=mtime)
+    old = files[:-keep] if keep else files
+    if ttl is not None:
+        cutoff = time.time_ns() - int(ttl * 1e9)
+        old += [p for p in files[-keep:] if mtime(p) < cutoff]
+    for p in old:
+        try:
+            if p.is_dir():
+                for q in p.iterdir():
+                    q.unlink(missing_ok=True)
+                p.rmdir()
+            else:
+                p.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def syllable_spec(syllables, text) -> str:
+    """The build_font syllable set for the UI's choice: a named set, or the typed text."""
+    key = syllables.strip().lower() if isinstance(syllables, str) else syllables
+    if key not in FONT_SETS:
+        raise StudioError(f"Unknown syllable set {syllables!r}: choose one of {', '.join(FONT_SETS)}.")
+    if key != "text":
+        return key
+    if not isinstance(text, str) or not text.strip():
+        raise StudioError("Type the syllables the font should have (e.g. 가나다), or choose a named set. "
+                          "· 글꼴에 넣을 글자를 입력하세요.")
+    if len(text) > 20_000:
+        raise StudioError(f"The text has {len(text):,} characters; the limit is 20,000 (choose 'all' for every syllable).")
+    return text
+
+
+def build(*, info: EpochInfo, seed: int, truncation: float, weight: float | None, syllables, text, folder: Path,
+          progress=None, notes: tuple[str, ...] = (), ttl: float | None = None) -> FontBuild:
+    """Build the font of one writer (checked inputs) into a fresh sub-folder of `folder`."""
+    from ..export import ExportError, build_font
+    spec = syllable_spec(syllables, text)
+    folder.mkdir(parents=True, exist_ok=True)
+    prune(folder, "font_*", keep=KEEP_FILES - 1, ttl=ttl)
+    out_dir = folder / f"font_{uuid.uuid4().hex[:12]}"
+    out_dir.mkdir()
+    name = re.sub(r"[^A-Za-z0-9]+", "-", f"ReKOGAN-{info.run}-e{info.epoch}-s{seed}").strip("-")
+    t0 = time.perf_counter()
+    try:
+        report = build_font(checkpoint=info.path, seed=seed, truncation=truncation, weight=weight, syllables=spec,
+                            out=out_dir / f"{name}.ttf", progress=progress)
+    except ExportError as e:
+        raise StudioError(f"Cannot build the font: {e}.") from None
+    lines = tuple(line.replace(str(report.path), report.path.name) for line in report.lines()[1:])
+    return FontBuild(path=report.path, family=report.family, written=len(report.written), missing=report.missing,
+                     size_bytes=report.size_bytes, seconds=time.perf_counter() - t0, lines=lines, notes=notes)
+
+
+def _font_bytes(path: Path, text: str) -> bytes:
+    data = path.read_bytes()
+    if len(data) <= PREVIEW_EMBED_MAX:
+        return data
+    from fontTools import subset
+    font = subset.load_font(str(path), subset.Options())
+    sub = subset.Subsetter(subset.Options())
+    sub.populate(text=text + " ")
+    sub.subset(font)
+    buf = io.BytesIO()
+    font.save(buf)
+    return buf.getvalue()
+
+
+def preview_html(*, path, family: str, text) -> str:
+    """HTML: `text` in the font at `path` (family `family`), drawn by the browser; fallback sans-serif."""
+    if not path:
+        return "<p class='font-preview-empty'>Build a font first. · 먼저 글꼴을 만드세요.</p>"
+    path = Path(path)
+    if not path.is_file():
+        raise StudioError("The built font is gone (outputs are deleted after a while): build it again. "
+                          "· 글꼴을 다시 만드세요.")
+    text = text if isinstance(text, str) and text.strip() else "가나다"
+    text = text[:PREVIEW_MAX_TEXT]
+    fam = re.sub(r"[^A-Za-z0-9 _-]", "", family or "") or "ReKOGAN preview"
+    url = "data:font/ttf;base64," + base64.b64encode(_font_bytes(path, text)).decode("ascii")
+    body = html.escape(text).replace("\n", "<br>")
+    return (f"<style>@font-face {{ font-family: \"{fam}\"; src: url({url}) format(\"truetype\"); "
+            f"font-display: block; }}</style>"
+            f"<div id=\"font-preview-text\" data-family=\"{html.escape(fam)}\" "
+            f"style=\"font-family: '{fam}', sans-serif; font-size: 48px; line-height: 1.25; "
+            f"background: #fff; color: #000; padding: 8px; white-space: pre-wrap;\">{body}</div>")
+
+
+def write_svg(*, generator, classes, text: str, seed: int, truncation: float, weight, folder: Path,
+              ttl: float | None = None) -> Path:
+    """A written line (checked, already wrapped text) as an SVG file under `folder`."""
+    from ..export import ExportError, line_svg
+    folder.mkdir(parents=True, exist_ok=True)
+    prune(folder, "line_*.svg", keep=KEEP_FILES * 4, ttl=ttl)
+    try:
+        svg = line_svg(generator=generator, classes=classes, text=text, seed=seed, truncation=truncation, weight=weight)
+    except ExportError as e:
+        raise StudioError(f"Cannot write the SVG: {e}.") from None
+    out = folder / f"line_{uuid.uuid4().hex[:12]}.svg"
+    out.write_text(svg, encoding="utf-8")
+    return out

@@ -1,0 +1,143 @@
+"""The server's memory and disk bounds: glibc allocator arenas, trimming freed memory, output TTL.
+
+Why (docs/RESULTS.md, "Hardening (issue 15)"): the app runs each request on one of Gradio's worker threads, and
+glibc gives every thread that allocates concurrently its own malloc arena (up to 8 per core). A
+long text's forward pass allocates tens of MB of activations; freed, they stay in that thread's
+arena, so resident memory climbs to (arenas x the largest request) and stays there. Two arenas
+and a periodic malloc_trim(0) return it to the system. Linux/glibc only; elsewhere a no-op.
+
+  REKOGAN_MALLOC_ARENAS  glibc arenas (default 2; 0 leaves glibc's default of 8 per core)
+  REKOGAN_TRIM_SECONDS   seconds between malloc_trim(0) calls (default 10; 0: never)
+  REKOGAN_OUTPUT_TTL     seconds an answer's file (PNG, GIF) is kept on disk (default 3600)
+
+Disk: gr.Blocks(delete_cache=(frequency, age)) is set, but in a soak with delete_cache alone (TTL
+30 s) Gradio 6.31 deleted nothing in 10 minutes (1,003 files, 105 MB, the oldest 690 s old), while a
+quiet toy app's files were deleted. The likely cause, from its code: route_utils.
+delete_files_created_by_app iterates each component's live set of files while worker threads add
+to it, which raises "Set changed size during iteration" and ends the scheduled task for good.
+start_sweeper() does the same deletion over copies of those sets, every `frequency` seconds, and
+never stops on an error.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+import threading
+import time
+
+log = logging.getLogger("rekogan.memory")
+
+M_ARENA_MAX = -8            # glibc's mallopt parameter number (malloc.h)
+DEFAULT_ARENAS = 2
+DEFAULT_TRIM_SECONDS = 10.0
+DEFAULT_OUTPUT_TTL = 3600
+
+
+def _libc():
+    try:
+        name = ctypes.util.find_library("c")
+        lib = ctypes.CDLL(name or "libc.so.6")
+        lib.mallopt, lib.malloc_trim  # noqa: B018 - both exist in glibc only
+        return lib
+    except (OSError, AttributeError):
+        return None
+
+
+def env_int(name: str, default: int, *, low: int = 0) -> int:
+    """An integer setting from the environment, or SystemExit with one line naming it."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = None
+    if value is None or value < low:
+        raise SystemExit(f"error: {name} must be a whole number >= {low}, got {raw!r}")
+    return value
+
+
+def output_ttl() -> int:
+    """$REKOGAN_OUTPUT_TTL: seconds an answer's file stays on disk (at least 1; default 3600)."""
+    return env_int("REKOGAN_OUTPUT_TTL", DEFAULT_OUTPUT_TTL, low=1)
+
+
+def delete_cache_setting(ttl: int | None = None) -> tuple[int, int]:
+    """(frequency, age) for gr.Blocks(delete_cache=...): files older than the TTL go within TTL/2."""
+    ttl = output_ttl() if ttl is None else ttl
+    return max(1, min(ttl // 2, 600)), ttl
+
+
+def limit_arenas(n: int | None = None) -> int | None:
+    """mallopt(M_ARENA_MAX, n) before the worker threads start; returns n, or None when not applied."""
+    n = env_int("REKOGAN_MALLOC_ARENAS", DEFAULT_ARENAS) if n is None else n
+    lib = _libc()
+    if not n or lib is None:
+        return None
+    return n if lib.mallopt(M_ARENA_MAX, int(n)) == 1 else None
+
+
+def trim() -> bool:
+    """malloc_trim(0): give freed heap memory of every arena back to the system."""
+    lib = _libc()
+    return bool(lib and lib.malloc_trim(0))
+
+
+def start_trimmer(seconds: float | None = None) -> threading.Thread | None:
+    """A daemon thread calling malloc_trim(0) every `seconds` (None: $REKOGAN_TRIM_SECONDS; 0: none)."""
+    seconds = env_int("REKOGAN_TRIM_SECONDS", int(DEFAULT_TRIM_SECONDS)) if seconds is None else seconds
+    if not seconds:
+        return None
+
+    def loop():
+        stop = threading.Event()
+        while not stop.wait(seconds):
+            trim()
+
+    t = threading.Thread(target=loop, name="malloc-trim", daemon=True)
+    t.start()
+    return t
+
+
+def sweep(blocks, age: float) -> int:
+    """Delete the files `blocks` (a gr.Blocks) put in Gradio's cache more than `age` seconds ago
+    (by ctime, as Gradio's delete_cache does), except files a component keeps; returns how many."""
+    keep = set()
+    for block in list(getattr(blocks, "blocks", {}).values()):
+        keep.update(getattr(block, "keep_in_cache", set()))
+    now, removed = time.time(), 0
+    for files in list(getattr(blocks, "temp_file_sets", [])):
+        for path in list(files):                    # a copy: worker threads add to the set meanwhile
+            if path in keep:
+                continue
+            try:
+                if now - os.lstat(path).st_ctime > age:
+                    os.remove(path)
+                    removed += 1
+                    files.discard(path)
+            except FileNotFoundError:
+                files.discard(path)
+            except OSError:
+                pass
+    return removed
+
+
+def start_sweeper(blocks, *, ttl: int | None = None, also=()) -> threading.Thread:
+    """A daemon thread: every delete_cache_setting(ttl)[0] seconds, sweep(blocks, ttl), then each of
+    `also` (e.g. the studio's own temporary files); errors are logged, never fatal."""
+    frequency, age = delete_cache_setting(ttl)
+
+    def loop():
+        stop = threading.Event()
+        while not stop.wait(frequency):
+            for fn in (lambda: sweep(blocks, age), *also):
+                try:
+                    fn()
+                except Exception:  # noqa: BLE001 - housekeeping must never kill the server
+                    log.exception("output sweep failed")
+
+    t = threading.Thread(target=loop, name="output-sweeper", daemon=True)
+    t.start()
+    return t

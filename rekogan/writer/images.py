@@ -1,0 +1,147 @@
+"""User images -> grey pictures with dark ink on light paper, bounded, then to the glyph convention.
+
+What arrives: a file path or its bytes (PNG/JPEG/... via PIL), a PIL image, a numpy array from
+Gradio (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA, uint8 or float, or the dict of Gradio's
+ImageEditor/Sketchpad ({'composite': array, ...}). Canvas drawings are dark ink on white or on
+a transparent background; photos and scans are dark ink on uneven grey paper.
+
+`ink_picture` turns any of them into one (H, W) uint8 picture, white ink on black (the project's
+convention), with the paper cleaned to exactly 0 so that `normalize_glyph`'s crop-to-ink sees the
+strokes and not the paper's texture; `to_glyph` then crops, squares and resizes it exactly like the
+training data (rekogan.data.normalize.normalize_glyph).
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from ..data.normalize import normalize_glyph
+from .errors import WriterError
+
+MAX_PIXELS = 4096 * 4096        # larger pictures are refused before they are decoded
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MIN_INK_PIXELS = 6              # fewer ink pixels than this (after cleaning) is a blank drawing
+
+
+def _decode(data: bytes, name: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+    if len(data) > MAX_FILE_BYTES:
+        raise WriterError(f"{name} is {len(data) / 2**20:.1f} MB; pictures up to {MAX_FILE_BYTES // 2**20} MB are accepted")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            # the header gives the size: refuse a decompression bomb before decoding its pixels
+            if im.width * im.height > MAX_PIXELS:
+                raise WriterError(f"{name} is {im.width}x{im.height} pixels; pictures up to 4096x4096 are accepted")
+            im.load()
+            return np.asarray(im.convert("RGBA" if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info else "L"))
+    except WriterError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+        raise WriterError(f"{name} is not a readable picture (PNG, JPEG, ...): {e}") from None
+
+
+def as_array(image, *, name: str = "the picture") -> np.ndarray:
+    """Any accepted input -> a numpy array (H, W), (H, W, 3) or (H, W, 4), pixels bounded."""
+    if isinstance(image, dict):             # Gradio ImageEditor / Sketchpad value
+        image = image.get("composite") if image.get("composite") is not None else image.get("background")
+        if image is None:
+            raise WriterError(f"{name} is empty: draw the syllable on the canvas")
+    if isinstance(image, (str, Path)):
+        path = Path(image)
+        if not path.is_file():
+            raise WriterError(f"{name}: file not found: {path}")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise WriterError(f"{path} is {path.stat().st_size / 2**20:.1f} MB; pictures up to "
+                              f"{MAX_FILE_BYTES // 2**20} MB are accepted")
+        return _decode(path.read_bytes(), str(path))
+    if isinstance(image, (bytes, bytearray)):
+        return _decode(bytes(image), name)
+    if hasattr(image, "convert") and hasattr(image, "size"):   # a PIL image
+        if image.width * image.height > MAX_PIXELS:
+            raise WriterError(f"{name} is {image.width}x{image.height} pixels; pictures up to 4096x4096 are accepted")
+        return np.asarray(image.convert("RGBA" if "A" in image.getbands() else "L"))
+    try:
+        arr = np.asarray(image)
+    except Exception:
+        arr = None
+    if arr is None or arr.dtype == object or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+        raise WriterError(f"{name} is not a picture (expected a file, bytes or an (H, W[, 3|4]) array, "
+                          f"got {type(image).__name__}{'' if arr is None else ' of shape ' + str(arr.shape)})")
+    if arr.shape[0] * arr.shape[1] > MAX_PIXELS:
+        raise WriterError(f"{name} is {arr.shape[1]}x{arr.shape[0]} pixels; pictures up to 4096x4096 are accepted")
+    if arr.shape[0] < 4 or arr.shape[1] < 4:
+        raise WriterError(f"{name} is only {arr.shape[1]}x{arr.shape[0]} pixels")
+    return arr
+
+
+def _unit(arr: np.ndarray) -> np.ndarray:
+    """uint8 or float (0..1 or 0..255) -> float32 0..1."""
+    a = arr.astype(np.float32)
+    if arr.dtype != np.uint8 and np.nanmax(a, initial=0) > 1.0:
+        a = a / 255.0
+    elif arr.dtype == np.uint8:
+        a = a / 255.0
+    return np.nan_to_num(a.clip(0, 1))
+
+
+def ink_strength(arr: np.ndarray) -> np.ndarray:
+    """(H, W[, C]) -> float32 (H, W) in 0..1: how much ink each pixel holds (1 = full ink)."""
+    a = _unit(arr)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim == 2:
+        lum, alpha = a, None
+    else:
+        lum = a[:, :, :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+        alpha = a[:, :, 3] if a.shape[2] == 4 else None
+    if alpha is not None and alpha.min() < 0.99:
+        # a drawing on a transparent canvas: ink is opaque and dark; transparent is paper. If the
+        # strokes are light (white pen on a transparent layer), the opacity alone is the ink.
+        dark = alpha * (1 - lum)
+        return dark if dark.max() > 0.2 else alpha
+    # paper may be white, or darker than the ink (white chalk on a blackboard, an inverted export);
+    # most of a handwriting picture is paper, so the median pixel says which (the border does not:
+    # a ruled grid's frame is ink)
+    return 1 - lum if np.median(lum) >= 0.5 else lum
+
+
+def _otsu(v: np.ndarray) -> float:
+    hist, edges = np.histogram(v, bins=64, range=(0, 1))
+    w = hist.cumsum(); total = w[-1]
+    mu = (hist * edges[:-1]).cumsum()
+    between = (mu[-1] * w - mu * total) ** 2 / np.maximum(w * (total - w), 1)
+    return float(edges[int(between.argmax())])
+
+
+def ink_picture(image, *, name: str = "the picture") -> np.ndarray:
+    """Any accepted input -> (H, W) uint8, white ink on black, paper cleaned to 0.
+
+    Paper level and texture: a photo's paper is grey and grainy, which `normalize_glyph` would
+    read as ink (its threshold is 40/255). The paper level is taken as the median ink strength
+    (most of a cell is paper), anything within an Otsu split of it is set to 0, and the ink is
+    stretched so its darkest strokes are 255."""
+    s = ink_strength(as_array(image, name=name))
+    paper = float(np.median(s))
+    s = np.clip(s - paper, 0, None)
+    top = float(np.percentile(s, 99.9)) if s.size else 0.0
+    if top < 0.08:                      # no stroke stands out of the paper
+        raise WriterError(f"{name} is blank: no ink found (draw darker, or on a lighter background)")
+    s = s / top
+    cut = max(0.15, min(0.5, _otsu(s[s > 0.02]) * 0.5)) if (s > 0.02).sum() > 16 else 0.15
+    s = np.where(s < cut, 0, (s - cut) / (1 - cut)).clip(0, 1)
+    out = (s * 255).round().astype(np.uint8)
+    if int((out > 40).sum()) < MIN_INK_PIXELS:
+        raise WriterError(f"{name} is blank: no ink found (draw darker, or on a lighter background)")
+    return out
+
+
+def to_glyph(picture: np.ndarray, *, size: int, name: str = "the picture") -> np.ndarray:
+    """(H, W) uint8 white on black (from ink_picture) -> (size, size) uint8, the training data's
+    normalisation: crop to ink, pad to a square, resize with a margin."""
+    # a black (0) border makes normalize_glyph keep the polarity: white ink on black already
+    g = normalize_glyph(np.pad(picture, 1), size=size)
+    if g is None:
+        raise WriterError(f"{name} is blank: no ink found")
+    return g

@@ -1,0 +1,64 @@
+"""Benchmark: fitting a writer from k handwritten syllables, the whole `imitate` call.
+
+  python scripts/bench_writer.py [--checkpoint checkpoints/fixed/epoch_186.safetensors] [--k 4] [--threads 2]
+
+Times rekogan.writer.imitate end to end (pictures -> normalised glyphs -> best-of-64 seeds ->
+z steps -> per-layer steps -> code -> the fitted glyphs drawn from the code), after one warm-up
+call, on k glyphs of a held-out face (NanumBarunpenR) given as dark-on-white pictures, like an
+upload. Reports wall seconds (median of --repeat) and the process CPU seconds, and the machine's
+load average: on a shared machine wall time is what the person waits, CPU time what it costs.
+The issue's budget: <= 10 s for k = 4 on 2 CPU cores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", default="checkpoints/fixed/epoch_186.safetensors")
+    ap.add_argument("--k", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--face", default="NanumBarunpenR")
+    args = ap.parse_args(argv)
+    import torch
+    torch.set_num_threads(args.threads)
+    from rekogan.checkpoints import load_generator
+    from rekogan.data import load_splits
+    from rekogan.hangul import ClassList
+    from rekogan.writer import imitate, reader_features
+    G, meta = load_generator(REPO / args.checkpoint)
+    text = "가나다라마바사아자차카타파하각난닫랄"[:args.k]
+    _, held = load_splits("fonts", classes=ClassList(tuple(text)), size=G.cfg.size)
+    gi = held.group_names.index(args.face)
+    m = held.groups == gi
+    order = held.labels[m].argsort()
+    pictures = [(255 - img).numpy() for img in held.images[m][order]]   # dark ink on white, like a scan
+    feats = reader_features()
+    imitate(pictures, text, generator=G, meta=meta, reader=feats)      # warm-up: first-call costs
+    walls, cpus, res = [], [], None
+    for _ in range(args.repeat):
+        t, c = time.perf_counter(), time.process_time()
+        res = imitate(pictures, text, generator=G, meta=meta, reader=feats)
+        walls.append(time.perf_counter() - t); cpus.append(time.process_time() - c)
+    out = {"k": args.k, "threads": args.threads, "checkpoint": args.checkpoint, "face": args.face,
+           "wall_s_median": round(statistics.median(walls), 2), "wall_s": [round(v, 2) for v in walls],
+           "cpu_s": [round(v, 2) for v in cpus], "load_average_1min": round(os.getloadavg()[0], 2),
+           "ref_ssim": res.writer.losses["ssim"], "code_chars": len(res.writer.code),
+           "budget_s": 10.0, "within_budget": statistics.median(walls) <= 10.0}
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""rekogan.writer: fitting a writer from a few glyphs, the writer code, sample preprocessing, grids.
+
+All on the tiny fixtures (4 classes, 16x16) and the shipped 520-class reader as feature extractor;
+the fits use a few seeds and the default steps: seconds each, one thread."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO, run_py
+
+FAST = dict(seeds=16)
+
+
+@pytest.fixture(scope="module")
+def feats():
+    from rekogan.writer import reader_features
+    return reader_features(REPO / "checkpoints/classifier/classifier.safetensors")
+
+
+def _known_writers(G, n=3):
+    from rekogan.sampling import generate
+    y = torch.arange(G.cfg.n_classes)
+    # off the seed grid (seeds 0..N-1 are the fit's starting points): a writer the fit must find
+    zs = [torch.randn(G.cfg.z_dim, generator=torch.Generator().manual_seed(100 + i)) for i in range(n)]
+    return y, zs, [generate(G, y, z) for z in zs]
+
+
+def test_layered_forward_with_equal_layers_is_the_generator(tiny_model):
+    from rekogan.writer.latent import layered_forward, n_layers
+    G, _ = tiny_model
+    z, y = torch.randn(4, G.cfg.z_dim, generator=torch.Generator().manual_seed(0)), torch.arange(4)
+    with torch.no_grad():
+        same = layered_forward(G, z[:, None].repeat(1, n_layers(G), 1), y)
+        assert torch.equal(same, G(z, y)), "per-layer forward with all layers equal must be G's forward exactly"
+        moved = z[:, None].repeat(1, n_layers(G), 1)
+        moved[:, -1] += 1.0
+        assert not torch.equal(layered_forward(G, moved, y), same), "the last layer's latent must change the glyph"
+
+
+def test_fit_recovers_a_known_writer_and_the_error_falls_with_k(tiny_model, feats):
+    from rekogan.sampling import generate
+    from rekogan.writer import FitConfig, fit
+    from rekogan.writer.latent import layered_forward
+    G, _ = tiny_model
+    y, zs, truth = _known_writers(G)
+    err = {}
+    for k in (1, 3):
+        per = []
+        for x in truth:
+            r = fit(G, x[:k], y[:k], reader_features=feats, config=FitConfig(**FAST))
+            with torch.no_grad():
+                drawn = layered_forward(G, r.latents[None].expand(len(y), -1, -1), y)
+            per.append((drawn - x).abs().mean(dim=(1, 2, 3)))                  # (4,) per class
+        err[k] = torch.stack(per).mean(0)
+    with torch.no_grad():   # what a writer picked at random gets wrong, on the same glyphs
+        chance = torch.stack([(generate(G, y, torch.randn(G.cfg.z_dim, generator=torch.Generator().manual_seed(7 + i)))
+                               - x).abs().mean(dim=(1, 2, 3)) for i, x in enumerate(truth)]).mean(0)
+    assert err[3][:3].mean() < 0.5 * chance[:3].mean(), f"fitted references {err[3][:3]} vs a random writer {chance[:3]}"
+    # class 3 is never a reference: the writer, not the glyphs, was recovered
+    assert err[3][3] < 0.5 * chance[3], f"unseen class: fitted {float(err[3][3]):.4f} vs random {float(chance[3]):.4f}"
+    assert err[3][3] < err[1][3], f"error on the unseen class must fall from k=1 ({float(err[1][3]):.4f}) to k=3 ({float(err[3][3]):.4f})"
+
+
+def test_z_only_fit_and_zero_steps(tiny_model, feats):
+    from rekogan.sampling import seed_to_z
+    from rekogan.writer import FitConfig, fit
+    G, _ = tiny_model
+    y, _, truth = _known_writers(G, n=1)
+    r = fit(G, truth[0][:2], y[:2], reader_features=feats, config=FitConfig(latent="z", **FAST))
+    assert r.latents.shape == (1, G.cfg.z_dim)
+    # no optimisation: the writer is the best start seed, exactly (fp16-rounded)
+    r0 = fit(G, truth[0][:2], y[:2], reader_features=feats, config=FitConfig(latent="z", seeds=16, steps_z=0))
+    assert torch.equal(r0.latents[0], seed_to_z(r0.losses["start_seed"], G.cfg.z_dim).half().float())
+    assert r.losses["pixel"] < r0.losses["pixel"], "optimising must fit the references better than the best seed"
+
+
+def test_code_round_trips_exactly(tiny_model, tiny_ckpt, feats, tmp_path):
+    from rekogan.sampling import to_uint8
+    from rekogan.writer import Writer, decode, draw, encode, imitate, load_writer, render_line, writer_latent
+    G, meta = tiny_model
+    y, _, truth = _known_writers(G, n=1)
+    pictures = [img.numpy() for img in to_uint8(truth[0])]                    # dark on white, like a scan
+    res = imitate(pictures, "가각간갈", generator=G, meta=meta, checkpoint=str(tiny_ckpt), reader=feats)
+    w = res.writer
+    lat, weight = decode(w.code)
+    assert lat.shape[0] > 1 and weight is None and w.code.startswith("rkw1.")
+    assert torch.equal(decode(encode(lat, weight))[0], lat), "encode(decode(code)) must give the same latents"
+    path = w.save(tmp_path / "writer.json")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["syllables"] == "가각간갈" and data["epoch"] == meta["epoch"] and data["z_dim"] == G.cfg.z_dim
+    # the same code, from the file or as text, draws the very pixels shown after fitting
+    for source in (path, w.code, str(path)):
+        assert torch.equal(draw(source, generator=G, labels=y), res.fitted)
+    assert res.pair.shape[0] == 2 * 16 + 3 * 2, "the comparison is two rows: the person's glyphs over the fitted"
+    page = render_line(w, generator=G, class_list=meta["class_list"], text="가각\n간")
+    assert page.dtype == torch.uint8 and page.shape == (32, 32)
+    assert torch.equal(page[:16, :16], res.fitted[0]), "render_line must draw what the writer drew for 가"
+    wl = writer_latent(w.code, generator=G)
+    assert torch.equal(wl.z, lat.mean(0))
+    assert load_writer(w.code).code == w.code and isinstance(load_writer(data), Writer)
+
+
+def test_damaged_or_foreign_codes_are_refused(tiny_model):
+    from rekogan.writer import WriterError, decode, encode, writer_latent
+    G, _ = tiny_model
+    code = encode(torch.zeros(3, G.cfg.z_dim))
+    with pytest.raises(WriterError, match="damaged"):
+        decode(code[:-6])
+    with pytest.raises(WriterError, match="start with"):
+        decode("hello")
+    with pytest.raises(WriterError, match="128-d latent"):
+        writer_latent(encode(torch.zeros(1, 128)), generator=G)
+    with pytest.raises(WriterError, match="latent layers"):
+        writer_latent(encode(torch.zeros(2, G.cfg.z_dim)), generator=G)
+
+
+def _glyph_picture(h=40, w=40, seed=0, value=0, paper=255):
+    """A fake handwritten syllable: two strokes with a gap (like ㄱ + ㅏ), dark on white."""
+    rng = np.random.default_rng(seed)
+    a = np.full((h, w), paper, np.uint8)
+    a[8:12, 6:18] = value; a[8:30, 15:18] = value                       # ㄱ
+    a[5:34, 24 + rng.integers(0, 3):27 + rng.integers(0, 3)] = value    # ㅏ, after a gap of 6 px
+    a[18:21, 27:33] = value
+    return a
+
+
+def test_bad_inputs_raise_one_clear_error(tiny_model, tmp_path):
+    from PIL import Image
+    from rekogan.writer import WriterError, imitate
+    G, meta = tiny_model
+    glyph = _glyph_picture()
+    cases = [
+        ([np.full((40, 40), 255, np.uint8)], "가", "blank"),                     # a blank canvas
+        ([np.zeros((40, 40, 4), np.uint8)], "가", "blank"),                      # a blank transparent canvas
+        ([glyph, glyph], "가각간", "2 drawings for 3 syllables"),
+        ([glyph], "힣", "cannot write 힣"),
+        ([glyph], "a", "only Hangul syllables"),
+        ([glyph], "  ", "empty"),
+        ([np.zeros((4097, 4096), np.uint8)], "가", "4096x4096"),
+        ([b"not a picture at all"], "가", "not a readable picture"),
+        ([tmp_path / "missing.png"], "가", "not found"),
+    ]
+    big = tmp_path / "big.png"
+    Image.new("L", (5000, 5000), 255).save(big)
+    cases.append(([big], "가", "4096x4096"))
+    for samples, text, message in cases:
+        with pytest.raises(WriterError, match=message):
+            imitate(samples, text, generator=G, meta=meta)
+
+
+def test_canvas_rgba_on_transparent_gives_the_same_glyph_as_ink_on_white():
+    from rekogan.writer.images import ink_picture, to_glyph
+    white = _glyph_picture()
+    rgba = np.zeros((40, 40, 4), np.uint8)
+    rgba[..., 3] = 255 - white                                           # black strokes, transparent paper
+    rgb = np.repeat(white[..., None], 3, 2)
+    a, b = to_glyph(ink_picture(rgba), size=16), to_glyph(ink_picture(rgb), size=16)
+    assert a.shape == (16, 16) and a.dtype == np.uint8 and a.max() == 255 and a[0, 0] == 0, "white ink on black"
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    # a grey, noisy photo of the same strokes normalises to nearly the same glyph
+    rng = np.random.default_rng(1)
+    photo = np.clip(_glyph_picture(value=60, paper=170) + rng.normal(0, 12, (40, 40)), 0, 255).astype(np.uint8)
+    c = to_glyph(ink_picture(photo), size=16)
+    assert np.abs(c.astype(int) - b.astype(int)).mean() < 20
+
+
+def _sheet(rows: list[int], *, ruled: bool = False) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    cell = 48
+    pic = np.full((cell * len(rows), cell * max(rows)), 255, np.uint8)
+    centres = []
+    for r, n in enumerate(rows):
+        for c in range(n):
+            pic[r * cell + 4:r * cell + 44, c * cell + 4:c * cell + 44] = _glyph_picture(seed=r * 10 + c)
+            centres.append((r * cell + 24, c * cell + 24))
+    if ruled:
+        pic[::cell, :] = 0; pic[:, ::cell] = 0; pic[-1, :] = 0; pic[:, -1] = 0
+    return pic, centres
+
+
+@pytest.mark.parametrize("rows,ruled,given", [([4], False, False), ([3, 3], False, False), ([3, 3], True, False),
+                                              ([4, 2], False, True)])
+def test_grid_cutting_finds_the_cells(rows, ruled, given):
+    from rekogan.writer.grid import cut_cells
+    from rekogan.writer.images import ink_picture
+    pic, centres = _sheet(rows, ruled=ruled)
+    boxes = cut_cells(ink_picture(pic), n=sum(rows), rows=rows if given else None)
+    assert len(boxes) == len(centres)
+    for (t, b, l, r), (cy, cx) in zip(boxes, centres):
+        assert t <= cy < b and l <= cx < r, f"box {(t, b, l, r)} misses the syllable at {(cy, cx)}"
+        assert b - t >= 25 and r - l >= 25, f"box {(t, b, l, r)} holds only part of a syllable"
+
+
+def test_a_row_picture_with_too_few_syllables_is_refused():
+    from rekogan.writer import WriterError
+    from rekogan.writer.grid import cut_cells
+    from rekogan.writer.images import ink_picture
+    pic, _ = _sheet([2])
+    with pytest.raises(WriterError, match="where 5 were expected"):
+        cut_cells(ink_picture(pic), n=5)
+
+
+def test_cli_imitate_writes_a_writer_file(tiny_ckpt, tmp_path):
+    from PIL import Image
+    pic, _ = _sheet([4])
+    Image.fromarray(pic).save(tmp_path / "row.png")
+    out = tmp_path / "writer.json"
+    proc = run_py(["-m", "rekogan.writer", "imitate", "--checkpoint", tiny_ckpt, "--samples", tmp_path / "row.png",
+                   "--text", "가각간갈", "--out", out, "--preview", tmp_path / "fit.png", "--threads", "1"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["format"] == "rekogan-writer-1" and data["syllables"] == "가각간갈" and data["code"] in proc.stdout
+    assert (tmp_path / "fit.png").is_file()
+    bad = run_py(["-m", "rekogan.writer", "imitate", "--checkpoint", tiny_ckpt, "--samples", tmp_path / "row.png",
+                  "--text", "가각간갈가", "--out", out])
+    assert bad.returncode == 2 and "error:" in bad.stderr and "expected" in bad.stderr, bad.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def hangul_ckpt(tmp_path_factory):
+    """A tiny jamo-conditioned run with a stroke-weight input (as in test_training's hangul test)."""
+    from rekogan.split import make_split
+    from test_training import _syllable_folder
+    root = tmp_path_factory.mktemp("hangul")
+    split = make_split("ksx1001")
+    _syllable_folder(root / "glyphs", list(split.train.syllables[:6]) + [split.heldout_ksx1001.syllable(0)], per=10)
+    run_py(["train.py", "--preset", "hangul", "--threads", "1", "--data", f"folder:{root / 'glyphs'}", "--size", "16",
+            "--ngf", "4", "--ndf", "4", "--z-dim", "8", "--embed-dim", "8", "--batch", "8", "--epochs", "1",
+            "--epoch-images", "16", "--grid-classes", "4", "--grid-seeds", "2", "--ema-start", "0",
+            "--out", root / "run"], check=True)
+    return root / "run" / "epoch_001.safetensors"
+
+
+def test_jamo_run_fits_a_writer_with_its_stroke_weight_and_writes_any_syllable(hangul_ckpt, feats):
+    from rekogan.checkpoints import load_generator
+    from rekogan.writer import decode, imitate, render_line
+    G, meta = load_generator(hangul_ckpt)
+    assert G.cfg.cond == "jamo" and G.cfg.weight_cond
+    pictures = [_glyph_picture(seed=i) for i in range(3)]
+    res = imitate(pictures, "뷁 똠 가", generator=G, meta=meta, reader=feats, config=None)
+    lat, weight = decode(res.writer.code)
+    assert weight is not None and lat.shape[1] == 8, "a run with a stroke-weight input fits the weight too"
+    page = render_line(res.writer, generator=G, class_list=meta["class_list"], text="힣뷁")   # never trained on
+    assert page.shape == (16, 32) and page.dtype == torch.uint8
