@@ -264,6 +264,15 @@ def weight_slider(**kw):
                        info=WEIGHT_INFO, **kw)
 
 
+def writer_rows(run):
+    """The rows a one-panel tab starts with: run and epoch, then seed, psi and stroke weight."""
+    with gr.Row():
+        run_box, epoch_box = run_selector(run), epoch_selector(run)
+    with gr.Row():
+        seed, psi, weight = seed_slider(), psi_slider(), weight_slider()
+    return run_box, epoch_box, seed, psi, weight
+
+
 def result_image(label, **kw):
     return gr.Image(label=label, format="png", type="numpy", interactive=False,
                     buttons=["download", "fullscreen"], **kw)
@@ -386,12 +395,7 @@ def build() -> gr.Blocks:
                              api_name="evolution")
 
             with gr.Tab("Sheet · 전체 글자"):
-                with gr.Row():
-                    s_run = run_selector(right_run)
-                    s_ep = epoch_selector(right_run)
-                with gr.Row():
-                    s_seed, s_psi = seed_slider(), psi_slider()
-                    s_weight = weight_slider()
+                s_run, s_ep, s_seed, s_psi, s_weight = writer_rows(right_run)
                 with gr.Row():
                     s_set = gr.Dropdown(choices=[(label, key) for key, label in SHEET_SETS.items()], value="classes",
                                         label="Syllables · 글자 (a set of up to 520 is one page; larger sets are "
@@ -449,12 +453,7 @@ def build() -> gr.Blocks:
                             "machine; one font is built at a time, so a second build waits in the queue. The font's "
                             "name table states the run, the epoch, the writer and the training fonts' licences; "
                             "ReKOGAN claims no rights in it. · 한 필체를 설치할 수 있는 글꼴로 만듭니다 (11,172자는 몇 분 걸립니다).")
-                with gr.Row():
-                    f_run = run_selector(font_run)
-                    f_ep = epoch_selector(font_run)
-                with gr.Row():
-                    f_seed, f_psi = seed_slider(), psi_slider()
-                    f_weight = weight_slider()
+                f_run, f_ep, f_seed, f_psi, f_weight = writer_rows(font_run)
                 with gr.Row():
                     f_set = gr.Radio(choices=[(label, key) for key, label in FONT_SETS.items()], value="text",
                                      label="Syllables · 글자", elem_id="font-set")

@@ -63,32 +63,34 @@ def check_seed(seed, *, name: str = "seed") -> int:
     return value
 
 
-def check_truncation(psi) -> float:
-    """A float in [0, 1] (numeric strings are accepted), or ValueError; nan and inf are refused."""
-    value = psi
+def _number_in(value, lo: float, hi: float) -> float | None:
+    """value as a float when it is a finite number in [lo, hi] (numeric strings accepted), else None."""
     if isinstance(value, str):
         try:
             value = float(value)
         except ValueError:
-            pass
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and 0 <= value <= 1):
-        raise ValueError(f"Truncation psi must be a number in [0, 1], got {psi!r}.")
+            return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and lo <= value <= hi):
+        return None
     return float(value)
+
+
+def check_truncation(psi) -> float:
+    """A float in [0, 1] (numeric strings are accepted), or ValueError; nan and inf are refused."""
+    value = _number_in(psi, 0.0, 1.0)
+    if value is None:
+        raise ValueError(f"Truncation psi must be a number in [0, 1], got {psi!r}.")
+    return value
 
 
 def check_weight(weight) -> float:
     """A float in WEIGHT_RANGE (numeric strings are accepted), or ValueError; nan and inf are refused."""
-    value = weight
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            pass
     lo, hi = WEIGHT_RANGE
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and lo <= value <= hi):
+    value = _number_in(weight, lo, hi)
+    if value is None:
         raise ValueError(f"The stroke weight must be a number in {lo:g}..{hi:g} (thin .. bold, 0 = typical), "
                          f"got {weight!r}.")
-    return float(value)
+    return value
 
 
 def truncate(z, psi: float):

@@ -84,22 +84,30 @@ def seen_sample(trained: ClassList, *, n: int = SEEN_SAMPLE) -> list[str]:
     return pool if len(pool) <= n else sorted(random.Random("rekogan-seen-sample").sample(pool, n))
 
 
-def hangul_reference(reader, syllables, *, seeds: int = 8, size: int = 64, data: str = "fonts") -> dict:
+def hangul_reference(reader, syllables, *, seeds: int = 8, size: int = 64, data: str = "fonts",
+                     faces: list[str] | None = None) -> dict:
     """The real data's diversity_raw for `syllables`: K train-face glyphs per syllable at a time
     (augmented as in training), averaged over 8 draws; the denominator of the diversity ratio.
-    Cached on disk by (reader file, data and its font set, syllables, K)."""
+    faces: the run's faces (its data.json); the reference uses only those, and its faces_id is
+    theirs only when all of them are installed here. Cached on disk by (reader file, data and its
+    font set, syllables, K, faces)."""
     from .data import load_splits
     from .data.augment import augment
     from .evaluation import _cache_dir, data_identity, faces_id
     from .records import write_text_atomic
-    key = hashlib.sha1(json.dumps([1, reader.file_id, data, data_identity(data), list(syllables), seeds, size],
-                                  ensure_ascii=False).encode()).hexdigest()[:16]
+    key = hashlib.sha1(json.dumps([2, reader.file_id, data, data_identity(data), list(syllables), seeds, size,
+                                   sorted(faces or [])], ensure_ascii=False).encode()).hexdigest()[:16]
     path = _cache_dir() / f"hangulref_{key}.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         pass
     train, _ = load_splits(data, classes=ClassList(tuple(syllables)), size=size)
+    here = list(train.info.get("faces") or [])
+    used = [f for f in (faces or here) if f in here]
+    if faces:                            # only the run's own train faces
+        keep = [i for i, g in enumerate(train.group_names) if g in set(used)]
+        train = train.subset(torch.isin(train.groups, torch.tensor(keep, dtype=torch.int64)), "train")
     gen = torch.Generator().manual_seed(0)
     x = augment(to_unit(train.images.unsqueeze(1)), strength=1.0, generator=gen)
     feats, _ = reader.read(x)
@@ -110,7 +118,7 @@ def hangul_reference(reader, syllables, *, seeds: int = 8, size: int = 64, data:
             idx = (train.labels == c).nonzero().squeeze(1)
             picks.append(idx[torch.randperm(len(idx), generator=gen)[:seeds]])
         vals.append(_mean_pairwise(feats[torch.stack(picks)]))
-    ref = {"diversity_raw": sum(vals) / len(vals), "faces_id": faces_id(train.info.get("faces")),
+    ref = {"diversity_raw": sum(vals) / len(vals), "faces_id": faces_id(used), "faces": len(used),
            "images": len(train), "syllables": len(syllables), "seeds": seeds}
     write_text_atomic(path, json.dumps(ref))
     return ref
@@ -131,7 +139,11 @@ def evaluate_split_checkpoint(ckpt, *, reader, classifier=None, seeds: int = 8, 
     split = SyllableSplit.from_dict(json.loads((run_dir / "split.json").read_text(encoding="utf-8")))
     cfg = meta.get("config") or {}
     sample = seen_sample(split.train)
-    ref = hangul_reference(reader, sample, seeds=seeds, size=G.cfg.size, data=cfg.get("data", "fonts"))
+    try:
+        run_faces = json.loads((run_dir / "data.json").read_text(encoding="utf-8")).get("faces")
+    except (OSError, ValueError):
+        run_faces = None
+    ref = hangul_reference(reader, sample, seeds=seeds, size=G.cfg.size, data=cfg.get("data", "fonts"), faces=run_faces)
     seen = evaluate_syllables(G, classes=classes, syllables=sample, reader=reader, seeds=seeds)
     held = evaluate_syllables(G, classes=classes, syllables=split.heldout, reader=reader, seeds=seeds)
     n_ks = len(split.heldout_ksx1001)

@@ -107,11 +107,16 @@ def bench_startup(*, timeout: float = 60.0) -> float | None:
                 time.sleep(0.1)
         return None
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
+
+
+def _stop(proc):
+    """SIGTERM, and SIGKILL when the app has not exited after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def main():

@@ -29,6 +29,7 @@ class Placed:
 
 @dataclass(frozen=True)
 class Layout:
+    """A laid-out line: the cell size, the page size in cells' units, and every placed glyph."""
     cell: float
     width: float
     height: float

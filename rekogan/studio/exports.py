@@ -33,10 +33,12 @@ KEEP_FILES = 16
 
 @dataclass(frozen=True)
 class FontBuild:
+    """A built font as the Font tab shows it: the file, its family name, what it holds and took."""
+
     path: Path
     family: str
-    written: int
-    missing: tuple[str, ...]
+    written: int                     # syllables in the font
+    missing: tuple[str, ...]         # asked for, but the run cannot write them
     size_bytes: int
     seconds: float
     lines: tuple[str, ...]           # build_font's report, paths left out

@@ -51,22 +51,24 @@ def check_seed(seed, *, name: str = "seed") -> int:
         raise StudioError(f"{e} · 시드 범위를 벗어났습니다.") from None
 
 
+def _as_studio_error(check, value, korean: str):
+    """A conventions check whose ValueError becomes a StudioError, with the Korean half of the message."""
+    try:
+        return check(value)
+    except ValueError as e:
+        raise StudioError(f"{e} · {korean}") from None
+
+
 def check_truncation(psi) -> float:
     """conventions.check_truncation, as a StudioError."""
-    try:
-        return conventions.check_truncation(psi)
-    except ValueError as e:
-        raise StudioError(f"{e} · ψ는 0과 1 사이입니다.") from None
+    return _as_studio_error(conventions.check_truncation, psi, "ψ는 0과 1 사이입니다.")
 
 
 def check_weight(weight) -> float:
     """conventions.check_weight, as a StudioError; None (an API caller who leaves it out) is 0."""
     if weight is None:
         return 0.0
-    try:
-        return conventions.check_weight(weight)
-    except ValueError as e:
-        raise StudioError(f"{e} · 획 굵기는 -2(가늘게)와 2(굵게) 사이입니다.") from None
+    return _as_studio_error(conventions.check_weight, weight, "획 굵기는 -2(가늘게)와 2(굵게) 사이입니다.")
 
 
 def check_page(page) -> int:
