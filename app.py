@@ -33,8 +33,9 @@ import gradio as gr  # noqa: E402
 
 from rekogan.studio import (HOW_TO_GET_CHECKPOINTS, MAX_SEED, WALK_MAX_STEPS,  # noqa: E402
                             WALK_MAX_TEXT, Studio, StudioError)
-from rekogan.studio import FONT_SETS, SHEET_PAGE, SHEET_SETS, WEIGHT_RANGE  # noqa: E402
+from rekogan.studio import FONT_SETS, SHEET_PAGE, SHEET_SETS  # noqa: E402
 from rekogan.studio.hand import HAND_PROMPT  # noqa: E402
+from rekogan import widgets  # noqa: E402
 
 log = logging.getLogger("rekogan.app")
 CONCURRENCY = int(os.environ.get("REKOGAN_CONCURRENCY", "4"))   # events run at once (2 CPU cores: 2..4)
@@ -48,19 +49,13 @@ Left: the original recipe (a 10-d label condition), which *collapsed*: asked for
 · 시드는 글쓴이, ψ는 다양성과 가독성 사이의 균형입니다. 왼쪽은 붕괴한 원래 모델, 오른쪽은 고친 모델입니다."""
 
 studio = Studio(output_ttl=OUTPUT_TTL)
-
-
-def free_slider(minimum, maximum, **kw) -> gr.Slider:
-    """A gr.Slider whose value the studio range-checks, so an API caller's out-of-range seed gets the
-    studio's message ("The seed must be in 0..2,147,483,647") rather than Gradio's generic one.
-    (An instance attribute, not a subclass: subclassing a component makes Gradio write a .pyi file.)"""
-    slider = gr.Slider(minimum, maximum, **kw)
-    slider.preprocess = _unchecked
-    return slider
-
-
-def _unchecked(payload):
-    return payload
+# the shared components, bound to this app's studio (rekogan/widgets.py)
+free_slider, _unchecked, notice, result_image = widgets.free_slider, widgets._unchecked, widgets.notice, widgets.result_image
+seed_slider, psi_slider, weight_slider = widgets.seed_slider, widgets.psi_slider, widgets.weight_slider
+run_selector = functools.partial(widgets.run_selector, studio=studio)
+epoch_selector = functools.partial(widgets.epoch_selector, studio=studio)
+epoch_options = functools.partial(widgets.epoch_options, studio=studio)
+writer_rows = functools.partial(widgets.writer_rows, studio=studio)
 
 
 def friendly(fn):
@@ -215,14 +210,6 @@ def use_writer(fitted):
     return fitted["code"], gr.Dropdown(value=run), gr.Dropdown(choices=epoch_options(run), value=fitted["epoch"])
 
 
-def epoch_options(run) -> list[tuple[str, object]]:
-    """A run's epoch choices, led by 'best' (the run's default epoch, named): an epoch selector's value
-    is 'best', not a number, so an API caller who names a run and omits the epoch gets that run's
-    default epoch (a number would belong to the run the page started with)."""
-    best = studio.registry.run(run).best
-    return [(f"best · {best.label}", "best"), *studio.epoch_choices(run=run)]
-
-
 def epoch_dropdown(run):
     """The epoch selector of `run`: its epochs with readability, 'best' (its default epoch) selected."""
     try:
@@ -230,56 +217,6 @@ def epoch_dropdown(run):
     except StudioError as e:
         gr.Warning(safe(e))
         return gr.Dropdown(choices=[], value=None)
-
-
-# ---- layout ------------------------------------------------------------------------------------
-
-def run_selector(value, label="Run · 실행"):
-    return gr.Dropdown(choices=studio.run_names(), value=value, label=label, allow_custom_value=True)
-
-
-def epoch_selector(run):
-    try:
-        choices = epoch_options(run) if run else []
-    except StudioError:
-        choices = []
-    return gr.Dropdown(choices=choices, value="best", label="Checkpoint · 체크포인트 (epoch · readability)",
-                       allow_custom_value=True)
-
-
-def seed_slider(value=42, label="Seed (writer) · 시드 (필체)"):
-    return free_slider(0, MAX_SEED, value=value, step=1, label=label)
-
-
-def psi_slider():
-    return free_slider(0.0, 1.0, value=0.8, step=0.05, label="Truncation ψ · 절단 (0 = average writer · 1 = full variety)")
-
-
-WEIGHT_INFO = "Runs trained with a stroke-weight control (hangul) use it; the others ignore it and say so."
-
-
-def weight_slider(**kw):
-    lo, hi = WEIGHT_RANGE
-    return free_slider(lo, hi, value=0.0, step=0.25, label=f"Stroke weight · 획 굵기 (thin {lo:g} ↔ {hi:+g} bold)",
-                       info=WEIGHT_INFO, **kw)
-
-
-def writer_rows(run):
-    """The rows a one-panel tab starts with: run and epoch, then seed, psi and stroke weight."""
-    with gr.Row():
-        run_box, epoch_box = run_selector(run), epoch_selector(run)
-    with gr.Row():
-        seed, psi, weight = seed_slider(), psi_slider(), weight_slider()
-    return run_box, epoch_box, seed, psi, weight
-
-
-def result_image(label, **kw):
-    return gr.Image(label=label, format="png", type="numpy", interactive=False,
-                    buttons=["download", "fullscreen"], **kw)
-
-
-def notice(**kw):
-    return gr.Markdown(label="Notice · 알림", **kw)
 
 
 RANDOM_SEED_JS = f"() => Math.floor(Math.random() * {MAX_SEED + 1})"
