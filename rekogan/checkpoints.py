@@ -44,7 +44,9 @@ def _sniff(path: Path):
         raise CheckpointError(f"{path} is not a file")
     with open(path, "rb") as f:
         head = f.read(16)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
+    # a safetensors file's 8-byte header length can start with 0x80 or "PK" too: its JSON header
+    # opening at byte 8 tells it from a pickle (protocol 2+ starts 0x80, torch's zip "PK\x03\x04")
+    if head[8:9] != b"{" and (head[:2] == b"PK" or head[:1] == b"\x80"):
         raise CheckpointError(f"{path} is a pickle (torch.save) file; ReKOGAN loads only .safetensors "
                               "checkpoints, because unpickling can execute code")
     if len(head) < 9 or head[8:9] != b"{":
