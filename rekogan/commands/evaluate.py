@@ -74,13 +74,12 @@ def format_table(records: list[dict], *, split: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _split_readers(args, clf_path: Path):
-    """(component reader, the 520-class classifier as a reader) for a split run."""
+def _component_reader(path):
+    """The component reader a split run is read by, or UsageError with the loader's one-line reason."""
     from ..checkpoints import CheckpointError
-    from ..classifier import load_classifier
-    from ..reader import ClassReader, load_reader
+    from ..reader import load_reader
     try:
-        return load_reader(args.reader), ClassReader(load_classifier(clf_path)[0])
+        return load_reader(path)
     except CheckpointError as e:
         raise UsageError(f"reader: {e}") from None
 
@@ -123,14 +122,18 @@ def run(args) -> int:
     from ..classifier import load_classifier
     from ..evaluation import evaluate_checkpoint, write_record
     try:
-        _, cmeta = load_classifier(clf_path)
+        clf, cmeta = load_classifier(clf_path)
     except CheckpointError as e:
         raise UsageError(f"classifier: {e}") from None
     split_run = (path if path.is_dir() else path.parent).joinpath("split.json").exists()
     if split_run and not Path(args.reader).exists():
         raise UsageError(f"component reader not found: {args.reader}; this run writes any syllable and is read by it: "
                          f"train it with `python -m rekogan reader train --threads 1` or pass --reader PATH")
-    readers = _split_readers(args, clf_path) if split_run else None
+    if split_run:   # the component reader, and the 520-class classifier already loaded above as a reader
+        from ..reader import ClassReader
+        readers = (_component_reader(args.reader), ClassReader(clf))
+    else:
+        readers = None
     rid = readers[0].file_id if readers else None
     run_dir, todo, kept = _todo(path, seeds=args.seeds, classifier_id=rid or cmeta["id"], force=args.force)
     print(f"classifier {clf_path} (id {cmeta['id']}, held-out top-1 {cmeta.get('heldout_top1')}), "
