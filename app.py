@@ -7,8 +7,8 @@ epoch_NNN.safetensors files. All model work lives in the rekogan/studio/ package
 and wiring only. API endpoints (gradio_client): /write, /compare, /evolution, /sheet, /diagnostics, /walk,
 /write_svg, /font, /imitate (My hand: a drawing -> a writer code). A `weight` (stroke weight, WEIGHT_RANGE) is
 the last input of /evolution, /sheet, /walk, an input of /font, and the input before `writer` of /write, /compare
-and /write_svg, whose last input `writer` (default empty) is a writer code that replaces the seed; runs without
-the weight control ignore it.
+and /write_svg. `writer` (default empty), the last input of those three and of /font, is a writer code that
+replaces the seed (the weight then moves the writer's own); runs without the weight control ignore the weight.
 """
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ studio = Studio(output_ttl=OUTPUT_TTL)
 # the shared components, bound to this app's studio (rekogan/widgets.py)
 free_slider, _unchecked, notice, result_image = widgets.free_slider, widgets._unchecked, widgets.notice, widgets.result_image
 seed_slider, psi_slider, weight_slider = widgets.seed_slider, widgets.psi_slider, widgets.weight_slider
+writer_code_box = widgets.writer_code_box
 run_selector = functools.partial(widgets.run_selector, studio=studio)
 epoch_selector = functools.partial(widgets.epoch_selector, studio=studio)
 epoch_options = functools.partial(widgets.epoch_options, studio=studio)
@@ -166,17 +167,17 @@ def walk(text, seed_a, seed_b, steps, truncation, run, epoch, weight=0.0):
     return str(w.gif), w.strip, note + ("\n\n" + w.notice if w.notice else "")
 
 
-def font(run, epoch, seed, truncation, weight, syllables, text, preview_text, progress=gr.Progress()):
+def font(run, epoch, seed, truncation, weight, syllables, text, preview_text, writer="", progress=gr.Progress()):
     """Build the font (gr.Progress from build_font's progress callback), then its browser preview."""
-    return _font(run, epoch, seed, truncation, weight, syllables, text, preview_text,
+    return _font(run, epoch, seed, truncation, weight, syllables, text, preview_text, writer,
                  lambda done, total: progress((done, total), desc="Generating and tracing glyphs · 글자 만드는 중",
                                               unit="glyphs"))
 
 
 @friendly
-def _font(run, epoch, seed, truncation, weight, syllables, text, preview_text, report):
+def _font(run, epoch, seed, truncation, weight, syllables, text, preview_text, writer, report):
     f = studio.font(run=run, epoch=epoch, seed=seed, truncation=truncation, weight=weight, syllables=syllables,
-                    text=text, progress=report)
+                    text=text, progress=report, writer=writer)
     preview = studio.font_preview(path=f.path, family=f.family, text=preview_text)
     return str(f.path), preview, f.notice, {"path": str(f.path), "family": f.family}
 
@@ -201,13 +202,17 @@ def _imitate(text, drawing, uploads, run, epoch):
 
 @friendly
 def use_writer(fitted):
-    """'Use this writer': the fitted code into the Write tab's writer box, and its run/epoch into the
-    right panel (the left one tries it too, and says so when its run cannot draw it)."""
+    """'Use this writer': the fitted code into the writer boxes of the Write and Font tabs, and its
+    run/epoch into the Write tab's right panel and the Font tab (the left panel tries it too, and
+    says so when its run cannot draw it)."""
     if not fitted or not fitted.get("code"):
         raise StudioError("Fit a writer first (draw or upload, then press Fit). · 먼저 필체를 맞추세요.")
     run = fitted["run"]
-    gr.Info(f"The Write tab now writes in your hand ({run}, epoch {fitted['epoch']}). · 쓰기 탭이 이 필체로 씁니다.")
-    return fitted["code"], gr.Dropdown(value=run), gr.Dropdown(choices=epoch_options(run), value=fitted["epoch"])
+    gr.Info(f"The Write and Font tabs now use your hand ({run}, epoch {fitted['epoch']}). "
+            "· 쓰기와 글꼴 탭이 이 필체를 씁니다.")
+    code, epochs = fitted["code"], epoch_options(run)
+    return (code, gr.Dropdown(value=run), gr.Dropdown(choices=epochs, value=fitted["epoch"]),
+            code, gr.Dropdown(value=run), gr.Dropdown(choices=epochs, value=fitted["epoch"]))
 
 
 def epoch_dropdown(run):
@@ -246,9 +251,7 @@ def build() -> gr.Blocks:
                     dice = gr.Button("Random seed · 무작위 시드", scale=0, min_width=160)   # no emoji: needs no emoji font
                     psi = psi_slider()
                 weight = weight_slider(elem_id="write-weight")
-                writer = gr.Textbox(value="", max_lines=2, elem_id="write-writer",
-                                    label="Writer code · 필체 코드 (optional: from the My hand tab; replaces the seed)",
-                                    placeholder="rkw1.… (empty: the seed is the writer · 비우면 시드를 씁니다)")
+                writer = writer_code_box(elem_id="write-writer")
                 go = gr.Button("Write · 쓰기", variant="primary", elem_id="write-button")
                 panels = []
                 with gr.Row():
@@ -309,9 +312,6 @@ def build() -> gr.Blocks:
                 h_run.input(epoch_dropdown, h_run, h_ep, api_visibility="private")
                 h_go.click(imitate, [h_text, h_canvas, h_files, h_run, h_ep], [h_pair, h_code, h_file, h_note, h_fitted],
                            api_name="imitate", concurrency_limit=1)
-                h_use.click(use_writer, h_fitted, [writer, rr, er], api_visibility="private").success(
-                    compare, [text, seed, psi, rl, el, rr, er, weight, writer], [il, nl, ir, nr],
-                    api_visibility="private")
 
             with gr.Tab("Evolution · 학습 과정"):
                 gr.Markdown("One syllable drawn by every saved epoch of each run, same writer. "
@@ -391,6 +391,7 @@ def build() -> gr.Blocks:
                             "name table states the run, the epoch, the writer and the training fonts' licences; "
                             "ReKOGAN claims no rights in it. · 한 필체를 설치할 수 있는 글꼴로 만듭니다 (11,172자는 몇 분 걸립니다).")
                 f_run, f_ep, f_seed, f_psi, f_weight = writer_rows(font_run)
+                f_writer = writer_code_box(elem_id="font-writer")
                 with gr.Row():
                     f_set = gr.Radio(choices=[(label, key) for key, label in FONT_SETS.items()], value="text",
                                      label="Syllables · 글자", elem_id="font-set")
@@ -408,10 +409,13 @@ def build() -> gr.Blocks:
                 f_preview = gr.HTML(elem_id="font-preview")
                 f_built = gr.State(None)
                 f_run.input(epoch_dropdown, f_run, f_ep, api_visibility="private")
-                f_go.click(font, [f_run, f_ep, f_seed, f_psi, f_weight, f_set, f_text, f_preview_text],
+                f_go.click(font, [f_run, f_ep, f_seed, f_psi, f_weight, f_set, f_text, f_preview_text, f_writer],
                            [f_file, f_preview, f_note, f_built], api_name="font", concurrency_limit=1)
                 for trigger in (f_preview_go.click, f_preview_text.submit):
                     trigger(font_preview, [f_built, f_preview_text], f_preview, api_visibility="private")
+            # "Use this writer" (My hand): the code into the Write and Font tabs, with its run and epoch
+            h_use.click(use_writer, h_fitted, [writer, rr, er, f_writer, f_run, f_ep], api_visibility="private").success(
+                compare, [text, seed, psi, rl, el, rr, er, weight, writer], [il, nl, ir, nr], api_visibility="private")
         gr.Markdown("Checkpoints are safetensors only (no pickles are ever loaded). · 체크포인트는 safetensors만 읽습니다.")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return demo

@@ -5,7 +5,9 @@
   truncation  psi in [0, 1]; z' = psi * z, towards the prior's mean 0 (StyleGAN's variant):
               1 is every writer, 0 the average writer
   weight      the stroke weight of runs trained with a weight condition, in per-syllable standard
-              deviations: a number in WEIGHT_RANGE (-2 thin .. 0 typical .. +2 bold)
+              deviations: a number in WEIGHT_RANGE (-2 thin .. 0 typical .. +2 bold); with a
+              fitted writer, which carries its own weight, the requested weight moves it
+              (writer_weight: the sum, clipped to the range), so 0 draws the hand as fitted
   epoch files epoch_NNN.safetensors (the sampling generator), state_NNN.safetensors (resume),
               grid_NNN.png, with NNN the epoch, zero-padded to three digits
   ink         inside the project an image is white ink on black: uint8 0..255 or float in
@@ -91,6 +93,15 @@ def check_weight(weight) -> float:
         raise ValueError(f"The stroke weight must be a number in {lo:g}..{hi:g} (thin .. bold, 0 = typical), "
                          f"got {weight!r}.")
     return value
+
+
+def writer_weight(fitted: float | None, requested: float | None) -> float | None:
+    """The stroke weight a fitted writer draws with: its own (`fitted`, None when it has none)
+    moved by the requested one and clipped to WEIGHT_RANGE; None when neither says anything."""
+    if fitted is None and requested is None:
+        return None
+    lo, hi = WEIGHT_RANGE
+    return float(min(max((fitted or 0.0) + (requested or 0.0), lo), hi))
 
 
 def truncate(z, psi: float):

@@ -61,6 +61,13 @@ def weight_slider(**kw):
                        info=WEIGHT_INFO, **kw)
 
 
+def writer_code_box(**kw):
+    """A pasted writer code (from the My hand tab) that replaces the seed; empty: the seed is the writer."""
+    return gr.Textbox(value="", max_lines=2,
+                      label="Writer code · 필체 코드 (optional: from the My hand tab; replaces the seed)",
+                      placeholder="rkw1.… (empty: the seed is the writer · 비우면 시드를 씁니다)", **kw)
+
+
 def writer_rows(run, *, studio):
     """The rows a one-panel tab starts with: run and epoch, then seed, psi and stroke weight."""
     with gr.Row():

@@ -246,13 +246,16 @@ def test_weight_on_a_run_without_weight_condition_is_an_error(tiny_ckpt, tmp_pat
     (["--syllables", ""], "empty"),
     (["--seed", "-1"], "--seed"),
     (["--truncation", "2"], "--truncation"),
-    (["--writer", "hand.json"], "not supported yet"),
+    (["--writer", "hand.json"], "not both"),
+    (["--seed", None, "--writer", "hand.json"], "writer"),
+    (["--seed", None, "--writer", "rkw1.AAAA"], "damaged"),
     (["--out", "missing/dir/f.ttf"], "does not exist"),
 ])
 def test_cli_bad_input_is_one_error_line_and_status_2(tiny_ckpt, tmp_path, args, message):
     base = {"--checkpoint": str(tiny_ckpt), "--seed": "0", "--syllables": "seri95", "--out": str(tmp_path / "f.ttf")}
     for k, v in zip(args[::2], args[1::2]):
         base[k] = v
+    base = {k: v for k, v in base.items() if v is not None}
     argv = [x for kv in base.items() for x in kv]
     proc = run_py(["-m", "rekogan.export", "font", *argv], cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
@@ -268,6 +271,51 @@ def test_cli_writes_a_font(tiny_ckpt, tiny_model, tmp_path):
     assert "CFF " in TTFont(out), ".otf is CFF"
     assert f"{len(tiny_syllables(tiny_model))} syllables" in proc.stdout
     assert "cannot write 516 of the 520" in proc.stdout, proc.stdout
+
+
+# ---- a fitted writer (the "own hand" issue) -----------------------------------------------------
+
+@pytest.mark.parametrize("per_layer", [False, True])
+def test_font_of_a_fitted_writer_is_traced_from_that_writers_glyphs(tiny_ckpt, tiny_model, tmp_path, per_layer):
+    import torch
+    from rekogan.sampling import generate, to_uint8
+    from rekogan.writer.latent import n_layers
+    from rekogan.writer.value import encode, writer_latent
+    G, meta = tiny_model
+    layers = n_layers(G) if per_layer else 1
+    code = encode(torch.randn(layers, G.cfg.z_dim, generator=torch.Generator().manual_seed(5)))
+    report = build_font(checkpoint=tiny_ckpt, writer=code, syllables="seri95", out=tmp_path / "w.ttf", processes=1)
+    classes = tiny_syllables(tiny_model)
+    wl = writer_latent(code, generator=G)
+    bitmaps = to_uint8(generate(wl.generator, torch.arange(len(classes)), wl.z)).numpy()
+    want = font_from_bitmaps(dict(zip(classes, bitmaps)), names=NAMES)
+    got = TTFont(report.path)
+    for s in classes:
+        g = f"uni{ord(s):04X}"
+        assert list(got["glyf"][g].getCoordinates(got["glyf"])[0]) == \
+            list(want["glyf"][g].getCoordinates(want["glyf"])[0]), f"{s}: not the writer's glyph"
+    licence = got["name"].getDebugName(13)
+    assert f"fitted writer {code}" in licence, licence
+    assert "seed" not in got["name"].getDebugName(1), "a fitted writer's family name must not name a seed"
+
+
+def test_font_needs_exactly_one_writer(tiny_ckpt, tmp_path):
+    with pytest.raises(ExportError, match="not both"):
+        build_font(checkpoint=tiny_ckpt, seed=0, writer="rkw1.x", syllables="seri95", out=tmp_path / "f.ttf")
+    with pytest.raises(ExportError, match="give the writer"):
+        build_font(checkpoint=tiny_ckpt, syllables="seri95", out=tmp_path / "f.ttf")
+
+
+def test_cli_writes_a_font_from_a_writer_file(tiny_ckpt, tiny_model, tmp_path):
+    import torch
+    from rekogan.writer.value import Writer, encode
+    G = tiny_model[0]
+    path = Writer(code=encode(torch.zeros(1, G.cfg.z_dim))).save(tmp_path / "writer.json")
+    out = tmp_path / "mine.ttf"
+    proc = run_py(["-m", "rekogan", "font", "--checkpoint", tiny_ckpt, "--writer", path, "--syllables", "seri95",
+                   "--out", out, "--no-progress"])
+    assert proc.returncode == 0, proc.stderr
+    assert "fitted writer" in TTFont(out)["name"].getDebugName(13)
 
 
 def test_vtracer_svg_parser_reads_lines_curves_and_translate():

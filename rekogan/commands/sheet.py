@@ -31,7 +31,7 @@ def add_parser(subparsers):
                    help="the syllables to write: text (가각간), a UTF-8 text file, or a set: seri95, ksx1001, "
                         "all (default: the run's classes)")
     s.add_argument("--weight", default=None, metavar="W",
-                   help="stroke weight, -2 (thin) .. 2 (bold), for runs that have the control (default 0)")
+                   help="stroke weight, -2 (thin) .. 2 (bold), for runs that have the control (default 0); with --writer it moves the writer's own weight")
     s.add_argument("--writer", default=None, metavar="FILE_OR_CODE",
                    help="a fitted writer (writer.json from `imitate`, or its code) instead of --seed")
     return s
@@ -104,7 +104,8 @@ def run(args) -> int:
         except WriterError as e:
             raise UsageError(f"--writer: {e}") from None
         G, z, writer = wl.generator, wl.z, f"writer {args.writer}"
-        weight = wl.weight if weight is None else weight
+        if getattr(G.cfg, "weight_cond", False):            # --weight moves the writer's own weight
+            weight = conventions.writer_weight(wl.weight, weight)
     indices = [class_list.index(s) for s in syllables]
     for i in range(0, len(indices), CHUNK):
         images = to_uint8(generate(G, torch.tensor(indices[i:i + CHUNK]), z, weight=weight))  # (N, S, S), dark on white

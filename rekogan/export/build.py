@@ -20,6 +20,7 @@ from typing import Callable
 import torch
 
 from ..checkpoints import CheckpointError, load_generator
+from ..conventions import writer_weight
 from ..sampling import generate, seed_to_z, to_uint8
 from .font import assemble, trace_glyphs
 from .provenance import Writer, font_names, read_data_json
@@ -72,21 +73,45 @@ def _bitmap_chunks(generator, labels: torch.Tensor, z: torch.Tensor, weight):
             yield images[j:j + TASK]
 
 
-def build_font(*, checkpoint, seed: int, truncation: float, weight: float | None = None, syllables: str,
-               out, progress: Callable[[int, int], None] | None = None, processes: int | None = None,
+def _fitted(writer, generator):
+    """A fitted writer (code, writer.json or Writer) -> (generator drawing it, z, its weight, code)."""
+    from ..writer.errors import WriterError
+    from ..writer.value import load_writer, writer_latent
+    try:
+        w = load_writer(writer)
+        wl = writer_latent(w, generator=generator)
+    except WriterError as e:
+        raise ExportError(f"writer: {e}") from None
+    return wl.generator, wl.z, wl.weight, w.code
+
+
+def build_font(*, checkpoint, seed: int | None = None, truncation: float = 1.0, writer=None,
+               weight: float | None = None, syllables: str, out,
+               progress: Callable[[int, int], None] | None = None, processes: int | None = None,
                device: str = "cpu") -> FontReport:
-    """Write the font of one writer of a checkpoint. syllables: 'seri95', 'ksx1001', 'all' or a
-    text; out: NAME.ttf (TrueType) or NAME.otf (CFF); progress(done, total) after each batch.
-    Raises ExportError (a ValueError) with a one-line message for bad input."""
+    """Write the font of one writer of a checkpoint: a seed and psi, or `writer`, a fitted writer
+    (its code, a writer.json path or a Writer from `imitate`); with one, weight moves the writer's
+    own (conventions.writer_weight). syllables: 'seri95', 'ksx1001', 'all' or a text; out: NAME.ttf (TrueType) or NAME.otf
+    (CFF); progress(done, total) after each batch. Raises ExportError (a ValueError) with a
+    one-line message for bad input."""
     t0 = time.perf_counter()
+    if seed is not None and writer is not None:
+        raise ExportError("give one writer: a seed (with psi) or a fitted writer, not both")
+    if seed is None and writer is None:
+        raise ExportError("give the writer: a seed (with psi) or a fitted writer")
     path, cff = check_out_path(out)
     wanted = syllable_set(syllables)
     checkpoint = Path(checkpoint)
     try:
         generator, meta = load_generator(checkpoint, device=device)
-        z = seed_to_z(seed, generator.cfg.z_dim, truncation=truncation)
+        z = None if writer is not None else seed_to_z(seed, generator.cfg.z_dim, truncation=truncation)
     except (CheckpointError, ValueError) as e:
         raise ExportError(str(e)) from None
+    code = None
+    if writer is not None:
+        generator, z, own_weight, code = _fitted(writer, generator)
+        if getattr(generator.cfg, "weight_cond", False):    # `weight` moves the writer's own weight
+            weight = writer_weight(own_weight, _check_weight(weight, generator))
     weight = _check_weight(weight, generator)
     classes = meta["class_list"]
     written = tuple(s for s in wanted.syllables if s in classes)
@@ -116,8 +141,8 @@ def build_font(*, checkpoint, seed: int, truncation: float, weight: float | None
             report(len(glyphs), len(written))
     t2 = time.perf_counter()
 
-    writer = Writer(seed=seed, truncation=float(truncation), weight=weight)
-    names = font_names(checkpoint=checkpoint, meta=meta, writer=writer, data=read_data_json(checkpoint))
+    hand = Writer(seed=seed, truncation=float(truncation), weight=weight, fitted=code)
+    names = font_names(checkpoint=checkpoint, meta=meta, writer=hand, data=read_data_json(checkpoint))
     font = assemble(dict(zip(written, glyphs)), names=names, cff=cff)
     t3 = time.perf_counter()
     _atomic_save(font, path)

@@ -3,9 +3,13 @@
   python -m rekogan.export font --checkpoint checkpoints/fixed/epoch_186.safetensors \\
       --seed 0 --truncation 1 --syllables seri95 --out hand.ttf      # .otf: CFF, cubic outlines
 
+  python -m rekogan font --checkpoint checkpoints/hangul/epoch_014.safetensors \
+      --writer writer.json --syllables ksx1001 --out mine.ttf           # a hand learnt by `imitate`
+
 --syllables: seri95 (520), ksx1001 (2,350), all (11,172) or a text (its syllables). Syllables
-the run cannot write are listed and left out. --weight: stroke weight, for runs that have it.
---writer FILE (a saved writer) is not supported yet. Bad input: one line `error: ...`, exit 2.
+the run cannot write are listed and left out. --weight: stroke weight, for runs that have it
+(with --writer it moves the writer's own weight). --writer: a writer.json from `imitate`, or
+its code (rkw1....), instead of --seed. Bad input: one line `error: ...`, exit 2.
 
 For a command registry: add_parser(subparsers) adds the command, run(args) -> exit status.
 """
@@ -29,7 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="epoch_NNN.safetensors")
     p.add_argument("--seed", help="the writer: an integer in 0..2^31-1")
     p.add_argument("--truncation", default="1.0", help="psi in [0, 1] (default 1: the writer as drawn)")
-    p.add_argument("--writer", help="a saved writer file (not supported yet)")
+    p.add_argument("--writer", help="a fitted writer instead of --seed: writer.json from `imitate`, or its code")
     p.add_argument("--weight", help="stroke weight in standard deviations (-2 thin .. +2 bold), runs with a weight condition only")
     p.add_argument("--syllables", required=True, help="seri95, ksx1001, all, or a text")
     p.add_argument("--out", required=True, help="NAME.ttf (TrueType) or NAME.otf (CFF)")
@@ -62,11 +66,11 @@ def _number(text, name: str, lo: float | None = None, hi: float | None = None) -
 
 def run(args) -> int:
     try:
-        if args.writer is not None:
-            raise _UsageError("--writer (a saved writer file) is not supported yet; give --seed and --truncation")
-        if args.seed is None:
-            raise _UsageError("give the writer: --seed S (and --truncation T)")
-        seed = _seed(args.seed)
+        if args.writer is not None and args.seed is not None:
+            raise _UsageError("give one writer: --seed S (and --truncation T) or --writer FILE, not both")
+        if args.writer is None and args.seed is None:
+            raise _UsageError("give the writer: --seed S (and --truncation T), or --writer FILE from `imitate`")
+        seed = None if args.seed is None else _seed(args.seed)
         psi = _number(args.truncation, "--truncation", 0.0, 1.0)
         weight = None if args.weight is None else _number(args.weight, "--weight")
         if args.processes is not None and args.processes < 1:
@@ -90,7 +94,7 @@ def run(args) -> int:
             bar.update(done - bar.n)
 
         try:
-            report = build_font(checkpoint=args.checkpoint, seed=seed, truncation=psi, weight=weight,
+            report = build_font(checkpoint=args.checkpoint, seed=seed, truncation=psi, writer=args.writer, weight=weight,
                                 syllables=args.syllables, out=args.out, progress=progress,
                                 processes=args.processes)
         except ExportError as e:

@@ -18,18 +18,26 @@ from .font import FontNames
 
 @dataclass(frozen=True)
 class Writer:
-    """The hand: seed and psi (and the stroke weight, for runs that have one)."""
+    """The hand: seed and psi, or a fitted writer's code (rkw1....), and the stroke weight for
+    runs that have one. `fitted` is the writer code when the hand was learnt from samples."""
 
-    seed: int
+    seed: int | None
     truncation: float
     weight: float | None = None
+    fitted: str | None = None
 
     def describe(self) -> str:
         w = "" if self.weight is None else f", stroke weight {self.weight:+g}"
+        if self.fitted:
+            return f"fitted writer {self.fitted}{w}"
         return f"seed {self.seed}, psi {self.truncation:g}{w}"
 
     def code(self) -> str:
+        """A short tag for the family name: s<seed>p<psi*100>, or f<8 hex of the code's hash>."""
         w = "" if self.weight is None else f"w{self.weight:+g}".replace("+", "p").replace("-", "m").replace(".", "")
+        if self.fitted:
+            import hashlib
+            return f"f{hashlib.sha1(self.fitted.encode('ascii')).hexdigest()[:8]}{w}"
         return f"s{self.seed}p{round(self.truncation * 100):03d}{w}"
 
 

@@ -13,6 +13,7 @@ KEEP_FILES are kept, and none older than the studio's output TTL when one is set
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 import re
@@ -86,19 +87,25 @@ def syllable_spec(syllables, text) -> str:
 
 
 def build(*, info: EpochInfo, seed: int, truncation: float, weight: float | None, syllables, text, folder: Path,
-          progress=None, notes: tuple[str, ...] = (), ttl: float | None = None) -> FontBuild:
-    """Build the font of one writer (checked inputs) into a fresh sub-folder of `folder`."""
+          progress=None, notes: tuple[str, ...] = (), ttl: float | None = None, writer: str | None = None) -> FontBuild:
+    """Build the font of one writer (checked inputs) into a fresh sub-folder of `folder`: writer
+    `seed` at psi, or a checked writer code (then `weight` moves the writer's own weight)."""
     from ..export import ExportError, build_font
     spec = syllable_spec(syllables, text)
     folder.mkdir(parents=True, exist_ok=True)
     prune(folder, "font_*", keep=KEEP_FILES - 1, ttl=ttl)
     out_dir = folder / f"font_{uuid.uuid4().hex[:12]}"
     out_dir.mkdir()
-    name = re.sub(r"[^A-Za-z0-9]+", "-", f"ReKOGAN-{info.run}-e{info.epoch}-s{seed}").strip("-")
+    hand_tag = f"s{seed}" if writer is None else "w" + hashlib.sha1(writer.encode("ascii")).hexdigest()[:8]
+    name = re.sub(r"[^A-Za-z0-9]+", "-", f"ReKOGAN-{info.run}-e{info.epoch}-{hand_tag}").strip("-")
     t0 = time.perf_counter()
     try:
-        report = build_font(checkpoint=info.path, seed=seed, truncation=truncation, weight=weight, syllables=spec,
-                            out=out_dir / f"{name}.ttf", progress=progress)
+        if writer is None:
+            report = build_font(checkpoint=info.path, seed=seed, truncation=truncation, weight=weight,
+                                syllables=spec, out=out_dir / f"{name}.ttf", progress=progress)
+        else:   # weight: the slider's offset from the writer's own (conventions.writer_weight)
+            report = build_font(checkpoint=info.path, writer=writer, weight=weight, syllables=spec,
+                                out=out_dir / f"{name}.ttf", progress=progress)
     except ExportError as e:
         raise StudioError(f"Cannot build the font: {e}.") from None
     lines = tuple(line.replace(str(report.path), report.path.name) for line in report.lines()[1:])

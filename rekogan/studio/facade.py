@@ -223,15 +223,23 @@ class Studio:
                         config=config, ttl=self.output_ttl)
 
     # -- font
-    def font(self, *, run, epoch, seed, truncation, weight=None, syllables="seri95", text="", progress=None):
-        """Build one writer of a checkpoint as a .ttf (exports.FontBuild); progress(done, total)."""
+    def font(self, *, run, epoch, seed, truncation, weight=None, syllables="seri95", text="", progress=None,
+             writer=None):
+        """Build one writer of a checkpoint as a .ttf (exports.FontBuild); progress(done, total).
+        writer: a writer code from the My hand tab, drawn instead of writer `seed` (as in write)."""
         seed, psi, w = check_seed(seed), check_truncation(truncation), check_weight(weight)
+        code = hand.check_writer(writer)
         info = self.registry.epoch(run, epoch)
         m = self.generator(run=run, epoch=info.epoch)
-        w, note = self.stroke_weight(model=m, weight=w)
-        return exports.build(info=info, seed=seed, truncation=psi, weight=w, syllables=syllables, text=text,
-                             folder=self.tmp_dir / "fonts", progress=progress, notes=(note,) if note else (),
-                             ttl=self.output_ttl)
+        # the pen settles the weight (a writer's own, moved by the slider) and checks the code fits the run
+        p = hand.pen(m, seed=seed, truncation=psi, weight=w, writer=code, stroke_weight=self.stroke_weight)
+        if code is not None:                       # build_font moves the writer's own weight by the slider's
+            weight_in = w if getattr(m.generator.cfg, "weight_cond", False) else None
+        else:
+            weight_in = p.weight
+        return exports.build(info=info, seed=seed, truncation=psi, weight=weight_in, syllables=syllables, text=text,
+                             folder=self.tmp_dir / "fonts", progress=progress, notes=p.notes, ttl=self.output_ttl,
+                             writer=code)
 
     @staticmethod
     def font_preview(*, path, family, text) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions import WEIGHT_RANGE
+from ..conventions import writer_weight
 from .cache import Loaded, torch_module
 from .inputs import StudioError
 
@@ -89,7 +89,7 @@ def pen(model: Loaded, *, seed: int, truncation: float, weight: float, writer: s
              "· 필체 코드로 썼습니다 (시드와 ψ는 쓰지 않음)."]
     w = wl.weight
     if getattr(model.generator.cfg, "weight_cond", False):
-        w = float(min(max((w or 0.0) + float(weight), WEIGHT_RANGE[0]), WEIGHT_RANGE[1]))
+        w = writer_weight(w, float(weight)) or 0.0
     else:
         _, note = stroke_weight(model=model, weight=weight)
         if note:
