@@ -1,12 +1,15 @@
 """Faithfulness of a generated font: does the project's reader read the font as well as the bitmaps?
 
   OMP_NUM_THREADS=1 python scripts/font_fidelity.py --checkpoint checkpoints/fixed/epoch_186.safetensors \\
-      --seed 0 --truncation 1 --syllables seri95
+      --seed 0 --truncation 1 --syllables seri95 --reader checkpoints/classifier/classifier.safetensors
+  OMP_NUM_THREADS=1 python scripts/font_fidelity.py --checkpoint checkpoints/hangul/epoch_NNN.safetensors \\
+      --seed 0 --truncation 1 --syllables ksx1001          # the component reader (any syllable)
 
 Builds the font with build_font, reopens it with fontTools (cmap, every syllable present),
 renders every glyph with FreeType (PIL ImageFont) at an em of 64 px placed in the bitmap's cell
 (the cell is the em square, so this is the bitmaps' own normalisation), regenerates the bitmaps
-the font was traced from (same batches as build_font), and reads both with the classifier.
+the font was traced from (same batches as build_font), and reads both with the project's reader
+(--reader: the component reader by default, or the 520-class classifier file).
 Target (issue 12): the font's readability >= 98 % of the bitmaps'. Exit status 1 when missed.
 """
 from __future__ import annotations
@@ -25,7 +28,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--truncation", type=float, default=1.0)
     ap.add_argument("--syllables", default="seri95")
-    ap.add_argument("--classifier", default="checkpoints/classifier/classifier.safetensors")
+    ap.add_argument("--reader", default=None, help="reader file (default: the component reader, any syllable)")
     ap.add_argument("--otf", action="store_true", help="check the CFF (.otf) build instead of TrueType")
     ap.add_argument("--keep", help="also copy the font here")
     args = ap.parse_args()
@@ -36,7 +39,8 @@ def main() -> int:
     from PIL import ImageFont
 
     from rekogan.checkpoints import load_generator
-    from rekogan.classifier import features_and_logits, load_classifier
+    from rekogan.conventions import READER_FILE
+    from rekogan.reader import load_reader
     from rekogan.export import build as build_mod
     from rekogan.export.smooth import render_char
     from rekogan.sampling import seed_to_z
@@ -61,17 +65,18 @@ def main() -> int:
     z = seed_to_z(args.seed, g.cfg.z_dim, truncation=args.truncation)
     bitmaps = np.concatenate(list(build_mod._bitmap_chunks(g, labels, z, None)))  # what build_font traced
 
-    reader, rmeta = load_classifier(args.classifier)
-    readable = [s for s in written if s in rmeta["class_list"]]
-    if len(readable) < len(written):
-        print(f"note: the classifier knows {len(readable)} of the {len(written)} syllables; only those are read")
-    keep = np.array([s in rmeta["class_list"] for s in written])
-    target = torch.tensor([rmeta["class_list"].index(s) for s in readable])
+    reader = load_reader(Path(args.reader or Path(__file__).resolve().parents[1] / READER_FILE))
+    skip = set(reader.missing(written))
+    readable = [s for s in written if s not in skip]
+    if skip:
+        print(f"note: the reader knows {len(readable)} of the {len(written)} syllables; only those are read")
+    keep = np.array([s not in skip for s in written])
+    target = torch.tensor([ord(s) - 0xAC00 for s in readable])   # readers answer a syllable index
 
     def read(dark_on_white: np.ndarray):
         white_on_black = torch.from_numpy(255 - dark_on_white[keep])   # the reader's convention
-        _, logits = features_and_logits(reader, white_on_black)
-        return logits.argmax(1)
+        with torch.inference_mode():
+            return reader.read(white_on_black)[1]
 
     got_bitmap, got_font = read(bitmaps), read(rendered)
     r_bitmap = float((got_bitmap == target).float().mean())

@@ -102,6 +102,24 @@ def render_face(face: Face, classes: ClassList, *, size: int) -> np.ndarray | No
     return out
 
 
+def render_available(face: Face, classes: ClassList, *, size: int) -> tuple[list[int], np.ndarray]:
+    """(indices of the classes the face has a glyph for, their (n, size, size) uint8 glyphs): for
+    evaluating a face on what it covers (render_face refuses a face that lacks any class)."""
+    try:
+        font = ImageFont.truetype(face.path, RENDER_PX, index=face.index)
+    except OSError:
+        return [], np.zeros((0, size, size), np.uint8)
+    notdef = {_draw(font, ch).tobytes() for ch in ("\ue000", "\uffff", "\U0010fffd")}
+    kept, out = [], []
+    for i, ch in enumerate(classes):
+        raw = _draw(font, ch)
+        g = None if raw.tobytes() in notdef else normalize_glyph(raw, size=size)
+        if g is not None:
+            kept.append(i)
+            out.append(g)
+    return kept, (np.stack(out) if out else np.zeros((0, size, size), np.uint8))
+
+
 def package_licences(paths: list[str]) -> dict[str, dict]:
     """font file -> {package, licence} from dpkg and /usr/share/doc/<pkg>/copyright (Debian only;
     {} elsewhere). Used to record the provenance of every trained model."""

@@ -26,7 +26,7 @@ SPACE = 500             # half a cell, like render_tokens
 ASCENDER = 875          # cell top; 875 and -125 are whole pixels at 64 px (56 and 8)
 DESCENDER = -125        # cell bottom
 LINE_GAP = 250          # 1.25 em line spacing
-CU2QU_MAX_ERR = 1.0     # font units (1/15.6 of a 64 px model pixel): invisible at any size
+CU2QU_MAX_ERR = 3.0     # font units (1/5 of a 64 px model pixel, 0.8 px set at 256 px): see trace.VTRACER_OPTS
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def _draw(pen, outline, size: int):
 
 
 def tt_glyph(outline, size: int) -> Glyph:
-    """Cubic outline -> a quadratic glyf glyph: each cubic through cu2qu (1 unit tolerance),
+    """Cubic outline -> a quadratic glyf glyph: each cubic through cu2qu (CU2QU_MAX_ERR units),
     the points written straight into the Glyph (what TTGlyphPen does, without a pen call per point)."""
     points, flags, ends = [], [], []
     for contour in outline:

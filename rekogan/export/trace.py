@@ -36,9 +36,13 @@ UPSCALE = 3          # trace at 3x the model's size (64 -> 192 px): see the modu
 BLUR = 0.3           # Gaussian sigma, in model pixels, that rounds off the bicubic ripples
 THRESHOLD = 128      # ink where the grey is darker than mid-grey
 # vtracer settings: 'spline' fits cubic curves; corner_threshold 60 deg keeps the turns of a brush
-# stroke as corners; specks under one model pixel (filter_speckle = upscale, a side) are dropped
+# stroke as corners; specks under one model pixel (filter_speckle = upscale, a side) are dropped.
+# length_threshold 10 and splice_threshold 60 fit longer curves: on 300 syllables of the hangul
+# run (epoch 14) with cu2qu at 3 units they cut 1,806 -> 1,238 bytes a glyph (all 11,172 then fit
+# 15 MB; 4 / 45 and 1 unit gave 19.8 MB) for 96.92 -> 96.86 % of pixels matching the bitmap at
+# 64 px and the same staircase score at 256 px (0.295 -> 0.291); docs/RESULTS.md, font export
 VTRACER_OPTS = dict(colormode="binary", mode="spline", corner_threshold=60,
-                    length_threshold=4.0, splice_threshold=45, path_precision=2)
+                    length_threshold=10.0, splice_threshold=60, path_precision=2)
 
 Outline = list  # list[np.ndarray (n, 3, 2)]
 
