@@ -12,6 +12,13 @@ objective as the fit); retrieval: the real glyphs of the training face that best
 references (same objective). Retrieval draws another real face, so its style rank is >= 2.
 
   python scripts/eval_writer.py --threads 2 --out docs/writer_eval.md
+  python scripts/eval_writer.py --checkpoint checkpoints/hangul/epoch_NNN.safetensors \\
+      --reader checkpoints/reader/reader.safetensors --out docs/writer_eval_hangul.md
+
+A run of all 11,172 syllables (a split run, split.json beside it) is measured on the SERI95
+syllables (trained) plus the run's held-out KS X 1001 syllables (never trained), keeping those
+that every held-out face has: references come from the trained ones, the compared syllables
+mix both, and `readable (held-out syl.)` is the reader's figure on the held-out ones alone.
 Results (every number) also go to OUT with .json; --table-from JSON rewrites the table only.
 """
 from __future__ import annotations
@@ -59,15 +66,38 @@ def objective(feats, x, t, tf=None) -> torch.Tensor:
         return pixel_loss(x, t) + feature_distance(feats(x), tf if tf is not None else feats(t))
 
 
-def measures(x, real, emb_all, face_row, heldout_rows, feats, reader, labels_syl) -> dict:
+def measures(x, real, emb_all, face_row, heldout_rows, feats, reader, labels_syl, unseen=None) -> dict:
     e = style_embedding(feats, x).float()                                   # (M, D)
     d = torch.stack([((emb_all[f].float() - e) ** 2).sum(1).mean() for f in range(len(emb_all))])  # (F,)
     rank = int((d < d[face_row]).sum()) + 1
     held_best = heldout_rows[int(d[heldout_rows].argmin())]
     _, read = reader.read(x)
-    return {"ssim": float(ssim(x, real).mean()), "l1": float((x - real).abs().mean() / 2),
-            "style_top1": float(held_best == face_row), "style_rank": rank,
-            "readable": float((read == labels_syl).float().mean())}
+    right = (read == labels_syl).float()
+    out = {"ssim": float(ssim(x, real).mean()), "l1": float((x - real).abs().mean() / 2),
+           "style_top1": float(held_best == face_row), "style_rank": rank, "readable": float(right.mean())}
+    if unseen is not None and bool(unseen.any()):
+        out["readable_heldout_syllables"] = float(right[unseen].mean())
+    return out
+
+
+def universe(checkpoint: Path, classes, size: int):
+    """(syllables the table is measured on, the set of them the run never trained on). A class
+    run: its classes. A split run: SERI95 + its held-out KS X 1001 syllables, kept where every
+    installed held-out face has a glyph (two faces cover only part of the 11,172)."""
+    split = checkpoint.parent / "split.json"
+    if len(classes) <= 600 or not split.is_file():
+        return classes, set()
+    from rekogan.data.fonts import HELDOUT_FACES, find_faces, render_available
+    from rekogan.hangul import ClassList, seri95
+    held_syl = json.loads(split.read_text(encoding="utf-8"))["heldout_ksx1001"]
+    cand = ClassList(tuple(dict.fromkeys(list(seri95()) + list(held_syl))))
+    keep = set(range(len(cand)))
+    faces = {f.name: f for f in find_faces()}
+    for name in HELDOUT_FACES:
+        if name in faces:
+            keep &= set(render_available(faces[name], cand, size=size)[0])
+    chosen = ClassList(tuple(cand.syllable(i) for i in sorted(keep)))
+    return chosen, set(held_syl) & set(chosen)
 
 
 def main(argv=None) -> int:
@@ -91,7 +121,9 @@ def main(argv=None) -> int:
     ks = [int(v) for v in args.k.split(",")]
     G, meta = load_generator(REPO / args.checkpoint)
     G = G.to(memory_format=torch.contiguous_format)
-    classes = meta["class_list"]
+    run_classes = meta["class_list"]
+    classes, unseen_syl = universe(REPO / args.checkpoint, run_classes, G.cfg.size)   # what is measured
+    lab = torch.tensor([run_classes.index(s) for s in classes])   # a measured syllable -> G's label
     reader = load_reader(REPO / args.reader)
     feats = ReaderFeatures(reader)
     train, held = load_splits("fonts", classes=classes, size=G.cfg.size)
@@ -109,8 +141,14 @@ def main(argv=None) -> int:
     gen = torch.Generator().manual_seed(0)
     perm = torch.randperm(C, generator=gen)
     kmax = max(ks)
-    refs, others = perm[:kmax], perm[kmax:kmax + args.others]
+    trained = torch.tensor([classes.syllable(int(i)) not in unseen_syl for i in perm])
+    refs = perm[trained][:kmax]                       # references: syllables the run trained on
+    others = perm[~torch.isin(perm, refs)][:args.others]
+    unseen = torch.tensor([classes.syllable(int(i)) in unseen_syl for i in others])
     syl_others = torch.tensor([ord(classes.syllable(int(i))) - SBASE for i in others])
+    if unseen_syl:
+        print(f"{len(classes)} syllables measured, {len(unseen_syl)} of them held out of training; "
+              f"{int(unseen.sum())} of the {len(others)} compared are held out", flush=True)
     print(f"faces: {[full_names[i] for i in held_ids]}; {len(train_ids)} train faces; refs {''.join(classes.syllable(int(i)) for i in refs)}", flush=True)
     # every face's real glyphs of the other syllables, as style embeddings (the style gallery)
     all_ids = train_ids + [i for i in sorted(set(held.groups.tolist()))]
@@ -127,7 +165,7 @@ def main(argv=None) -> int:
         for s0 in range(0, args.bank, 32):
             seeds = range(s0, min(args.bank, s0 + 32))
             z = torch.stack([seed_to_z(s, G.cfg.z_dim) for s in seeds]).repeat_interleave(kmax, 0)
-            x = G(z, refs.repeat(len(seeds)))
+            x = G(z, lab[refs].repeat(len(seeds)))
             fx = feats(x)
             for j, gi in enumerate(held_ids):
                 tf = [f.repeat(len(seeds), *([1] * (f.ndim - 1))) for f in tgt_f[gi]]
@@ -142,11 +180,11 @@ def main(argv=None) -> int:
 
     def draw(latents):
         with torch.no_grad():
-            return layered_forward(G, latents[None].expand(len(others), -1, -1), others)
+            return layered_forward(G, latents[None].expand(len(others), -1, -1), lab[others])
 
     for j, gi in enumerate(held_ids):
         R = real[gi][others]
-        m = lambda x: measures(x, R, emb_all, row_of[gi], heldout_rows, feats, reader, syl_others)  # noqa: E731
+        m = lambda x: measures(x, R, emb_all, row_of[gi], heldout_rows, feats, reader, syl_others, unseen)  # noqa: E731
         rnd = m(draw(seed_to_z(10_000 + j, G.cfg.z_dim)[None]))
         for k in ks:
             rows["random seed"][k].append(rnd)
@@ -156,7 +194,7 @@ def main(argv=None) -> int:
             rows["retrieval (train face)"][k].append(dict(m(real[ti][others]), face=full_names[ti]))
             for name, lat in (("fitted z", "z"), ("fitted per-layer", "layers")):
                 t0 = time.perf_counter()
-                r = fit(G, tgt[gi][:k], refs[:k], reader_features=feats, config=FitConfig(latent=lat))
+                r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=feats, config=FitConfig(latent=lat))
                 fit_seconds[name][k].append(time.perf_counter() - t0)
                 rows[name][k].append(dict(m(draw(r.latents)), ref_ssim=r.losses["ssim"]))
             print(f"{full_names[gi]} k={k}: " + ", ".join(f"{n} {rows[n][k][-1]['ssim']:.3f}" for n in METHODS)
@@ -164,7 +202,7 @@ def main(argv=None) -> int:
     res = {"command": "python scripts/eval_writer.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
            "checkpoint": args.checkpoint, "reader": args.reader, "faces": [full_names[i] for i in held_ids],
            "train_faces": len(train_ids), "gallery_heldout": len(heldout_rows), "refs": "".join(classes.syllable(int(i)) for i in refs),
-           "others": len(others), "bank": args.bank, "ks": ks, "threads": args.threads,
+           "others": len(others), "others_heldout_syllables": int(unseen.sum()), "bank": args.bank, "ks": ks, "threads": args.threads,
            "fit_config": FitConfig().to_dict(), "rows": rows,
            "fit_seconds": {n: {k: sum(v) / len(v) for k, v in d.items()} for n, d in fit_seconds.items()},
            "wall_seconds": round(time.time() - t_start)}
@@ -183,15 +221,18 @@ def table(res: dict) -> str:
              f"references: the first k of {res['refs']}; compared on {res['others']} other syllables per face; "
              f"style gallery: {res['train_faces']} train + {res['gallery_heldout']} held-out faces. Fit settings: "
              f"`{json.dumps(res['fit_config'])}`.\n",
-             "| k | method | SSIM ↑ | L1 ↓ | style top-1 (held-out faces) ↑ | style rank (all faces) ↓ | readable ↑ | fit s |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| k | method | SSIM ↑ | L1 ↓ | style top-1 (held-out faces) ↑ | style rank (all faces) ↓ | readable ↑ | "
+             "readable (held-out syl.) ↑ | fit s |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for k in res["ks"]:
         for name, per_k in res["rows"].items():
             xs = per_k[str(k)] if str(k) in per_k else per_k[k]
             fs = res["fit_seconds"].get(name, {})
             sec = fs.get(str(k), fs.get(k))
+            held = f"{mean(xs, 'readable_heldout_syllables'):.1%}" if "readable_heldout_syllables" in xs[0] else "–"
             lines.append(f"| {k} | {name} | {mean(xs, 'ssim'):.3f} | {mean(xs, 'l1'):.4f} | {mean(xs, 'style_top1'):.0%} | "
-                         f"{mean(xs, 'style_rank'):.1f} | {mean(xs, 'readable'):.1%} | {'' if sec is None else f'{sec:.1f}'} |")
+                         f"{mean(xs, 'style_rank'):.1f} | {mean(xs, 'readable'):.1%} | {held} | "
+                         f"{'' if sec is None else f'{sec:.1f}'} |")
     return "\n".join(lines) + "\n"
 
 
