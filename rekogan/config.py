@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, fields
 
 from .models import ModelConfig
@@ -22,7 +23,9 @@ class TrainConfig:
     classes: str = "seri95"        # the label space: 'seri95' (520), 'ksx1001', 'all' (11,172), a count n (the
                                    # first n SERI95 classes), or the syllables themselves
     split: str = ""                # '' = train on every class; 'ksx1001' = train on KS X 1001 minus held-out
-                                   # syllables (rekogan/split.py; jamo runs), written to split.json
+                                   # syllables (rekogan/split.py; jamo runs), written to split.json;
+                                   # 'ksx1001+restN' adds N syllables from outside KS X 1001 (may be
+                                   # set on --resume of a 'ksx1001' run: the held-out ones stay out)
     size: int = 64
     augment: float = 1.0           # augmentation strength (0 = off); never flips
     # model
@@ -111,7 +114,8 @@ def resolve(preset: str = "fixed", **overrides) -> TrainConfig:
     assert cfg.batch >= 2 and cfg.epochs >= 1 and cfg.epoch_images >= cfg.batch, \
         f"need batch >= 2, epochs >= 1 and epoch_images >= batch (got {cfg.batch}, {cfg.epochs}, {cfg.epoch_images})"
     assert 0.0 <= cfg.ema < 1.0, f"ema decay must be in [0, 1), got {cfg.ema}"
-    assert cfg.split in ("", "ksx1001"), f"split must be '' or 'ksx1001', got {cfg.split!r}"
+    assert re.fullmatch(r"|ksx1001(\+rest\d+)?", cfg.split), \
+        f"split must be '', 'ksx1001' or 'ksx1001+restN' (N extra syllables), got {cfg.split!r}"
     assert cfg.cond in ("class", "jamo"), f"cond must be 'class' or 'jamo', got {cfg.cond!r}"
     assert cfg.cond == "class" or cfg.classes == "all", "cond 'jamo' conditions on any syllable: it needs classes 'all'"
     return cfg

@@ -82,6 +82,38 @@ def save_grid(G, path: Path, *, n_classes: int, rows: int, seeds: int, pool: lis
 RESUMABLE = ("epochs", "device", "threads", "eval_every", "classifier", "amp")  # may change on --resume
 
 
+def _run_split(cfg: TrainConfig, run_dir: Path, new_spec: str | None, *, main: bool, log):
+    """The run's syllable split, written to split.json. new_spec (on --resume): a split that keeps
+    the run's held-out syllables and adds training ones; split.json then records the phases
+    (from which epoch each spec was trained) and config.json the new spec."""
+    from .split import SyllableSplit, check_same_heldout, make_split
+    path = run_dir / "split.json"
+    old = SyllableSplit.from_dict(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else None
+    split = make_split(new_spec or cfg.split)
+    phases = []
+    if old is not None:
+        phases = json.loads(path.read_text(encoding="utf-8")).get("phases") or [{"spec": old.spec, "from_epoch": 1}]
+        if split.spec != old.spec:
+            try:
+                check_same_heldout(old, split)
+            except ValueError as e:
+                raise SystemExit(f"--split: {e}") from None
+            start = (ck.latest_state(run_dir) or (0,))[0] + 1
+            phases.append({"spec": split.spec, "from_epoch": start})
+            log(f"split {old.spec} -> {split.spec} from epoch {start}: {len(split.extra):,} more training "
+                "syllables, the same held-out ones")
+    if main:
+        d = split.to_dict()
+        if phases:
+            d["phases"] = phases
+        write_text_atomic(path, json.dumps(d, ensure_ascii=False, indent=1))
+        if old is not None and split.spec != old.spec:
+            saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+            write_text_atomic(run_dir / "config.json", json.dumps({**saved, "split": split.spec}, indent=2,
+                                                                  ensure_ascii=False))
+    return split
+
+
 def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides: dict | None = None, log=print) -> Path:
     """Train into run directory `out`. With resume=True the run's saved config.json is used;
     only the explicitly given `overrides` among RESUMABLE (how long, where) replace its values."""
@@ -101,15 +133,18 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
 
     # -- run directory and config
     cfg_path = run_dir / "config.json"
+    new_split = None                      # a split that --resume moves the run to (adds syllables)
     if resume:
         if not cfg_path.exists():
             raise SystemExit(f"--resume: {cfg_path} not found; is {run_dir} a run directory?")
         saved = from_dict(json.loads(cfg_path.read_text()))
         # the recipe must not change under a resumed run; how long and where it runs may
-        ignored = []
+        ignored, new_split = [], None
         for k, v in (overrides or {}).items():
             if k in RESUMABLE:
                 setattr(saved, k, v)
+            elif k == "split" and v != saved.split and saved.split:
+                new_split = v             # only adds training syllables: checked below, recorded
             elif getattr(saved, k, v) != v:
                 ignored.append(k)
         if ignored and rank == 0:
@@ -125,14 +160,19 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
     classes = parse_classes(cfg.classes)
     n_classes = len(classes)
     trained = classes                     # the syllables the run sees in training
+    split = None
     if cfg.split:
-        from .split import make_split
-        split = make_split(cfg.split)
-        trained = split.train
-        if main:
-            write_text_atomic(run_dir / "split.json", split.to_json())
-    train_set, heldout = load_splits(cfg.data, classes=trained, size=cfg.size)
-    if main and not (run_dir / "data.json").exists():
+        split = _run_split(cfg, run_dir, new_split if resume else None, main=main, log=log)
+        cfg.split = split.spec
+        trained = split.trained
+    partial = split is not None and bool(split.extra) and cfg.data.partition(":")[0] == "fonts"
+    train_set, heldout = load_splits(cfg.data, classes=split.train if partial else trained, size=cfg.size)
+    if partial:                           # syllables many faces lack: each face gives what it has
+        from .data import add_partial_fonts
+        train_set = add_partial_fonts(train_set, split.extra, classes=trained, size=cfg.size)
+        log(f"split {split.spec}: + {train_set.info['extra_images']:,} glyphs of {len(split.extra):,} syllables "
+            "outside KS X 1001")
+    if main and (not (run_dir / "data.json").exists() or (resume and new_split)):
         info = dict(train_set.info, heldout_images=len(heldout), train_images=len(train_set))
         write_text_atomic(run_dir / "data.json", json.dumps(info, indent=1, ensure_ascii=False))
     images = train_set.images.to(device)                                          # (N, S, S) uint8

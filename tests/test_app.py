@@ -543,6 +543,11 @@ def test_hand_on_the_hangul_run_from_separate_uploads(client, studio, tmp_path):
     assert "Not among" not in notice
     bold, _ = call(client, "닳도록 뷁", 2, 0.5, "hangul", "best", 2.0, code, api_name="/write")
     assert not np.array_equal(png(bold), png(one))           # the weight slider moves the writer's weight
+    from fontTools.ttLib import TTFont                       # the Font tab takes the same code
+    path, _, font_note = call(client, "hangul", "best", 1, 0.8, 0.0, "text", "안녕 뷁", "안녕", code, api_name="/font")
+    family = TTFont(path)["name"].getDebugName(1)
+    assert "Writer code" in font_note and "3 syllables" in font_note, font_note
+    assert " f" in family and "s1p080" not in family, f"a fitted writer's font is named by its code: {family!r}"
 
 
 def _hand_bad(tmp_path, studio):

@@ -125,6 +125,8 @@ def test_my_hand_tab_fits_mouse_strokes_and_gives_a_writer(app):
         page.get_by_role("tab", name="Write").click()
         page.wait_for_function("c => document.querySelector('#write-writer textarea').value === c", arg=code)
         page.wait_for_function("() => document.querySelector('#write-right-notice').innerText.includes('Writer code')")
+        page.get_by_role("tab", name="Font").click()                # ... and so does the Font tab
+        page.wait_for_function("c => document.querySelector('#font-writer textarea').value === c", arg=code)
     assert app.alive()
 
 

@@ -48,3 +48,26 @@ def test_check_split_catches_a_missing_component():
 def test_unknown_split_is_refused():
     with pytest.raises(AssertionError, match="unknown syllable split"):
         make_split("everything")
+
+
+def test_rest_split_keeps_the_held_out_syllables_and_adds_rare_ones():
+    from rekogan.split import check_same_heldout
+    base, wide = make_split("ksx1001"), make_split("ksx1001+rest300")
+    assert wide.heldout == base.heldout and wide.train == base.train   # what was never seen stays so
+    assert len(wide.extra) == 300 and not set(wide.extra) & (set(ksx1001()) | set(wide.heldout))
+    assert list(wide.trained) == list(base.train) + list(wide.extra)
+    check_same_heldout(base, wide)
+    assert SyllableSplit.from_dict(wide.to_dict()) == wide
+    assert SyllableSplit.from_dict(base.to_dict()).extra == ()
+    with pytest.raises(ValueError, match="holds out other"):
+        check_same_heldout(base, make_split("ksx1001", seed=1))
+    with pytest.raises(ValueError, match="drops"):
+        check_same_heldout(make_split("ksx1001+rest300"), make_split("ksx1001+rest100"))
+
+
+def test_rest_split_teaches_the_rare_finals():
+    # KS X 1001 trains the finals ㅋ and ㄿ on one syllable each: the extra syllables give each many
+    from rekogan.hangul import FINALS
+    count = lambda syls, f: sum(jamo_index(s)[2] == FINALS.index(f) for s in syls)  # noqa: E731
+    base, wide = make_split("ksx1001"), make_split("ksx1001+rest2000")
+    assert count(base.train, "ㄿ") == 1 and count(wide.trained, "ㄿ") >= 20

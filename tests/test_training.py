@@ -432,3 +432,28 @@ def test_train_py_user_errors_are_one_line_and_exit_2(tmp_path):
         assert "Traceback" not in proc.stdout + proc.stderr
     proc = run_py(["train.py", *TINY_ARGS, "--out", tmp_path / "out", "--data", "hgu1:/nonexistent", "--debug"])
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "FileNotFoundError" in proc.stderr
+
+
+def test_resume_may_add_training_syllables_but_never_the_held_out_ones(tmp_path):
+    """A 'ksx1001' jamo run resumed with --split ksx1001+restN trains on the extra syllables too;
+    split.json records from which epoch, config.json the new split; going back is refused."""
+    import json
+    from rekogan.split import make_split
+    wide = make_split("ksx1001+rest300")
+    data, out = tmp_path / "glyphs", tmp_path / "run"
+    _syllable_folder(data, list(wide.train.syllables[:4]) + list(wide.extra[:2]), per=10, size=16)
+    args = ["train.py", "--preset", "hangul", "--threads", "1", "--data", f"folder:{data}", "--size", "16",
+            "--ngf", "4", "--ndf", "4", "--z-dim", "8", "--embed-dim", "8", "--batch", "8", "--epoch-images", "16",
+            "--grid-classes", "4", "--grid-seeds", "2", "--ema-start", "0", "--keep-states", "1", "--out", out]
+    run_py([*args, "--epochs", "1"], check=True)
+    assert json.loads((out / "split.json").read_text())["spec"] == "ksx1001"
+    proc = run_py([*args, "--epochs", "2", "--resume", "--split", "ksx1001+rest300"], check=True)
+    assert "ksx1001 -> ksx1001+rest300 from epoch 2" in proc.stdout + proc.stderr
+    split = json.loads((out / "split.json").read_text(encoding="utf-8"))
+    assert split["spec"] == "ksx1001+rest300" and len(split["extra"]) == 300
+    assert split["phases"] == [{"spec": "ksx1001", "from_epoch": 1}, {"spec": "ksx1001+rest300", "from_epoch": 2}]
+    assert split["heldout_other"] == "".join(wide.heldout_other)
+    assert json.loads((out / "config.json").read_text())["split"] == "ksx1001+rest300"
+    assert (out / "epoch_002.safetensors").is_file()
+    proc = run_py([*args, "--epochs", "3", "--resume", "--split", "ksx1001"])      # would drop the extra ones
+    assert proc.returncode == 2 and "drops extra syllables" in proc.stderr, proc.stderr

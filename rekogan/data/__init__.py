@@ -53,3 +53,22 @@ def load_splits(spec: str, *, classes: ClassList, size: int, **kw) -> tuple[Glyp
     """(train, heldout) for a source; font runs hold out the fixed HELDOUT_FACES."""
     full = load_source(spec, classes=classes, size=size, **kw)
     return full.split(full.info.get("heldout_faces") or None)
+
+
+def add_partial_fonts(base: GlyphSet, extra: tuple[str, ...], *, classes: ClassList, size: int) -> GlyphSet:
+    """`base` (a font source's train part over classes[:k]) plus the glyphs of `extra` (the
+    classes after it, classes[k:] == extra) that each of base's faces has: for syllables that
+    many faces lack (outside KS X 1001), where a face-by-class grid would drop those faces."""
+    import numpy as np
+    from .fonts import load_fonts_partial
+    k = len(classes) - len(extra)
+    assert tuple(classes.syllables[k:]) == tuple(extra), "classes must end with the extra syllables"
+    used = sorted(set(base.groups.tolist()))
+    names = [base.group_names[g] for g in used]
+    images, labels, faces = load_fonts_partial(classes=ClassList(tuple(extra)), size=size, faces=names)
+    groups = np.asarray(used, np.int64)[faces]                       # back to base's group indices
+    info = dict(base.info, extra_syllables=len(extra), extra_images=int(len(images)),
+                images=len(base) + int(len(images)))
+    return GlyphSet(torch.cat([base.images, torch.from_numpy(images)]),
+                    torch.cat([base.labels, torch.from_numpy(labels) + k]), classes,
+                    torch.cat([base.groups, torch.from_numpy(groups)]), base.group_names, info)

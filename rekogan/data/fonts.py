@@ -198,6 +198,36 @@ def load_fonts(*, classes: ClassList, size: int, font_dirs: list[str] | None = N
     return images, used, skipped
 
 
+def load_fonts_partial(*, classes: ClassList, size: int, faces: list[str], font_dirs: list[str] | None = None,
+                       cache_dir: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Glyphs of `classes` from the named faces, each face giving the ones it has (load_fonts
+    keeps only faces with all of them). Returns images (N, size, size) uint8, labels (N,) into
+    classes and face (N,) into `faces`, in face order; cached on disk like load_fonts."""
+    by_name = {f.name: f for f in find_faces(font_dirs)}
+    missing = [n for n in faces if n not in by_name]
+    if missing:
+        raise FileNotFoundError(f"faces not installed here: {', '.join(missing[:5])}")
+    chosen = [by_name[n] for n in faces]
+    key = hashlib.sha1(json.dumps(["partial", [[f.path, f.index, os.path.getmtime(f.path), os.path.getsize(f.path)]
+                                               for f in chosen], list(classes), size, RENDER_PX]).encode()).hexdigest()[:16]
+    cache = Path(cache_dir or os.environ.get("REKOGAN_CACHE", "~/.cache/rekogan")).expanduser() / f"partial_{key}.npz"
+    if cache.exists():
+        z = np.load(cache, allow_pickle=False)
+        return z["images"], z["labels"], z["faces"]
+    images, labels, face_idx = [], [], []
+    for j, f in enumerate(chosen):
+        kept, glyphs = render_available(f, classes, size=size)
+        images.append(glyphs)
+        labels.append(np.asarray(kept, np.int64))
+        face_idx.append(np.full(len(kept), j, np.int64))
+    out = (np.concatenate(images), np.concatenate(labels), np.concatenate(face_idx))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f".{cache.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, images=out[0], labels=out[1], faces=out[2])
+    os.replace(tmp, cache)
+    return out
+
+
 def font_set_id(font_dirs: list[str] | None = None) -> str:
     """A short id of the installed font files (path, face index, mtime, size of every face found):
     two machines with other fonts get other ids, so a cache keyed by it is never reused across them."""
