@@ -27,6 +27,7 @@ from rekogan.studio import memory  # noqa: E402
 
 # bounded memory: two glibc arenas for all worker threads, set before any thread starts (see memory.py)
 memory.limit_arenas()
+memory.limit_mmap_threshold()           # large activations are mmapped: freed back to the system at once
 OUTPUT_TTL = memory.output_ttl()        # $REKOGAN_OUTPUT_TTL: seconds an answer's file stays on disk
 
 import gradio as gr  # noqa: E402

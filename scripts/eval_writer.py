@@ -130,6 +130,9 @@ def main(argv=None) -> int:
     full_names = train.group_names
     C = len(classes)
 
+    def w0(n):  # the typical stroke weight (0) for runs that have the input; seeds draw with it
+        return torch.zeros(n) if getattr(G.cfg, "weight_cond", False) else None
+
     def face_glyphs(gs, gi):
         m = gs.groups == gi
         imgs = torch.zeros(C, gs.images.shape[1], gs.images.shape[2], dtype=torch.uint8)
@@ -165,7 +168,7 @@ def main(argv=None) -> int:
         for s0 in range(0, args.bank, 32):
             seeds = range(s0, min(args.bank, s0 + 32))
             z = torch.stack([seed_to_z(s, G.cfg.z_dim) for s in seeds]).repeat_interleave(kmax, 0)
-            x = G(z, lab[refs].repeat(len(seeds)))
+            x = layered_forward(G, z[:, None], lab[refs].repeat(len(seeds)), w0(len(z)))
             fx = feats(x)
             for j, gi in enumerate(held_ids):
                 tf = [f.repeat(len(seeds), *([1] * (f.ndim - 1))) for f in tgt_f[gi]]
@@ -178,9 +181,10 @@ def main(argv=None) -> int:
     rows = {m: {k: [] for k in ks} for m in METHODS}
     fit_seconds = {m: {k: [] for k in ks} for m in ("fitted z", "fitted per-layer")}
 
-    def draw(latents):
+    def draw(latents, weight=None):
         with torch.no_grad():
-            return layered_forward(G, latents[None].expand(len(others), -1, -1), lab[others])
+            w = None if w0(1) is None else torch.full((len(others),), float(weight or 0.0))
+            return layered_forward(G, latents[None].expand(len(others), -1, -1), lab[others], w)
 
     for j, gi in enumerate(held_ids):
         R = real[gi][others]
@@ -196,7 +200,7 @@ def main(argv=None) -> int:
                 t0 = time.perf_counter()
                 r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=feats, config=FitConfig(latent=lat))
                 fit_seconds[name][k].append(time.perf_counter() - t0)
-                rows[name][k].append(dict(m(draw(r.latents)), ref_ssim=r.losses["ssim"]))
+                rows[name][k].append(dict(m(draw(r.latents, r.weight)), ref_ssim=r.losses["ssim"]))
             print(f"{full_names[gi]} k={k}: " + ", ".join(f"{n} {rows[n][k][-1]['ssim']:.3f}" for n in METHODS)
                   + f" ({time.time() - t_start:.0f} s)", flush=True)
     res = {"command": "python scripts/eval_writer.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),

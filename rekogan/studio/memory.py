@@ -7,6 +7,10 @@ arena, so resident memory climbs to (arenas x the largest request) and stays the
 and a periodic malloc_trim(0) return it to the system. Linux/glibc only; elsewhere a no-op.
 
   REKOGAN_MALLOC_ARENAS  glibc arenas (default 2; 0 leaves glibc's default of 8 per core)
+  REKOGAN_MMAP_THRESHOLD bytes from which an allocation gets its own mmap, returned to the
+                         system when freed (default 4 MiB; 0 leaves glibc's dynamic threshold,
+                         which rises to 32 MiB after the first large free, so a request's
+                         activations then come from the heap and stay there until a trim)
   REKOGAN_TRIM_SECONDS   seconds between malloc_trim(0) calls (default 10; 0: never)
   REKOGAN_OUTPUT_TTL     seconds an answer's file (PNG, GIF) is kept on disk (default 3600)
 
@@ -29,8 +33,10 @@ import time
 
 log = logging.getLogger("rekogan.memory")
 
-M_ARENA_MAX = -8            # glibc's mallopt parameter number (malloc.h)
+M_ARENA_MAX = -8            # glibc's mallopt parameter numbers (malloc.h)
+M_MMAP_THRESHOLD = -3
 DEFAULT_ARENAS = 2
+DEFAULT_MMAP_THRESHOLD = 4 << 20
 DEFAULT_TRIM_SECONDS = 10.0
 DEFAULT_OUTPUT_TTL = 3600
 
@@ -83,6 +89,16 @@ def trim() -> bool:
     """malloc_trim(0): give freed heap memory of every arena back to the system."""
     lib = _libc()
     return bool(lib and lib.malloc_trim(0))
+
+
+def limit_mmap_threshold(n: int | None = None) -> int | None:
+    """mallopt(M_MMAP_THRESHOLD, n): allocations of n bytes or more are mmapped and go back to
+    the system on free (and glibc stops moving the threshold up); returns n, or None."""
+    n = env_int("REKOGAN_MMAP_THRESHOLD", DEFAULT_MMAP_THRESHOLD) if n is None else n
+    lib = _libc()
+    if not n or lib is None:
+        return None
+    return n if lib.mallopt(M_MMAP_THRESHOLD, int(min(n, 32 << 20))) == 1 else None
 
 
 def start_trimmer(seconds: float | None = None) -> threading.Thread | None:
