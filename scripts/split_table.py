@@ -43,11 +43,13 @@ def table(run: Path, every: int = 1, dense_until: int = 14) -> str:
             phases[p["from_epoch"]] = p["spec"]
     out = ["| epoch | images | seen | held-out | held-out KS X 1001 | held-out others | SERI95 (520-class reader) "
            "| diversity | top component confusions (seen) |", "|---|---|---|---|---|---|---|---|---|"]
+    pending = dict(phases)
     for r in rows(run):
         e = r["epoch"]
-        if e > dense_until and (e - dense_until) % every and e not in phases:
+        started = [f for f in pending if f <= e]          # a phase began at or before this record
+        if e > dense_until and (e - dense_until) % every and not started:
             continue
-        mark = f" (from here: {phases[e]})" if e in phases else ""
+        mark = "".join(f" (trained on {pending.pop(f)} from epoch {f})" for f in sorted(started))
         pct = lambda k: "–" if r.get(k) is None else f"{r[k]:.1%}"  # noqa: E731
         out.append(f"| {e}{mark} | {r['images_seen']:,} | {pct('readability')} | {pct('readability_heldout')} | "
                    f"{pct('readability_heldout_ksx1001')} | {pct('readability_heldout_other')} | "

@@ -8,10 +8,10 @@ and a periodic malloc_trim(0) return it to the system. Linux/glibc only; elsewhe
 
   REKOGAN_MALLOC_ARENAS  glibc arenas (default 2; 0 leaves glibc's default of 8 per core)
   REKOGAN_MMAP_THRESHOLD bytes from which an allocation gets its own mmap, returned to the
-                         system when freed (default 4 MiB; 0 leaves glibc's dynamic threshold,
+                         system when freed (default 1 MiB; 0 leaves glibc's dynamic threshold,
                          which rises to 32 MiB after the first large free, so a request's
                          activations then come from the heap and stay there until a trim)
-  REKOGAN_TRIM_SECONDS   seconds between malloc_trim(0) calls (default 10; 0: never)
+  REKOGAN_TRIM_SECONDS   seconds between malloc_trim(0) calls (default 2; 0: never)
   REKOGAN_OUTPUT_TTL     seconds an answer's file (PNG, GIF) is kept on disk (default 3600)
 
 Disk: gr.Blocks(delete_cache=(frequency, age)) is set, but in a soak with delete_cache alone (TTL
@@ -36,8 +36,8 @@ log = logging.getLogger("rekogan.memory")
 M_ARENA_MAX = -8            # glibc's mallopt parameter numbers (malloc.h)
 M_MMAP_THRESHOLD = -3
 DEFAULT_ARENAS = 2
-DEFAULT_MMAP_THRESHOLD = 4 << 20
-DEFAULT_TRIM_SECONDS = 10.0
+DEFAULT_MMAP_THRESHOLD = 1 << 20
+DEFAULT_TRIM_SECONDS = 2.0
 DEFAULT_OUTPUT_TTL = 3600
 
 
