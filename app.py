@@ -387,10 +387,11 @@ def build() -> gr.Blocks:
                 font_run = "hangul" if "hangul" in studio.run_names() else right_run
                 gr.Markdown("One writer of a checkpoint as an installable TrueType font: every syllable of the set is "
                             "generated, traced to smooth outlines and assembled. Typed text or SERI95 takes seconds, "
-                            "KS X 1001 (2,350) about half a minute, **all 11,172 several minutes** on a 2-core "
-                            "machine; one font is built at a time, so a second build waits in the queue. The font's "
-                            "name table states the run, the epoch, the writer and the training fonts' licences; "
-                            "ReKOGAN claims no rights in it. · 한 필체를 설치할 수 있는 글꼴로 만듭니다 (11,172자는 몇 분 걸립니다).")
+                            "KS X 1001 (2,350) about 15 s, **all 11,172 about a minute** on 2 free cores (longer "
+                            "on a busy machine); one font is built at a time, so a second build waits in the queue. "
+                            "A writer code from the My hand tab replaces the seed. The font's name table states the "
+                            "run, the epoch, the writer and the training fonts' licences; ReKOGAN claims no rights "
+                            "in it. · 한 필체를 설치할 수 있는 글꼴로 만듭니다 (11,172자는 1분쯤 걸립니다).")
                 f_run, f_ep, f_seed, f_psi, f_weight = writer_rows(font_run)
                 f_writer = writer_code_box(elem_id="font-writer")
                 with gr.Row():

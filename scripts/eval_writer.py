@@ -111,6 +111,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="docs/writer_eval.md")
     ap.add_argument("--table-from", help="rewrite the table from a results JSON, no computing")
+    ap.add_argument("--fit", action="append", default=[], metavar="KEY=VALUE",
+                    help="a FitConfig field for the fitted rows (e.g. steps_layers=80); repeatable")
     args = ap.parse_args(argv)
     out = Path(args.out)
     if args.table_from:
@@ -118,6 +120,13 @@ def main(argv=None) -> int:
         out.write_text(table(res), encoding="utf-8"); print(table(res)); return 0
     torch.set_num_threads(args.threads)
     t_start = time.time()
+    fit_over = {}
+    for kv in args.fit:
+        key, _, value = kv.partition("=")
+        kind = type(getattr(FitConfig(), key, None))
+        if kind not in (int, float) or not value:
+            ap.error(f"--fit {kv!r}: expected a numeric FitConfig field as KEY=VALUE")
+        fit_over[key] = kind(value)
     ks = [int(v) for v in args.k.split(",")]
     G, meta = load_generator(REPO / args.checkpoint)
     G = G.to(memory_format=torch.contiguous_format)
@@ -198,7 +207,7 @@ def main(argv=None) -> int:
             rows["retrieval (train face)"][k].append(dict(m(real[ti][others]), face=full_names[ti]))
             for name, lat in (("fitted z", "z"), ("fitted per-layer", "layers")):
                 t0 = time.perf_counter()
-                r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=feats, config=FitConfig(latent=lat))
+                r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=feats, config=FitConfig(latent=lat, **fit_over))
                 fit_seconds[name][k].append(time.perf_counter() - t0)
                 rows[name][k].append(dict(m(draw(r.latents, r.weight)), ref_ssim=r.losses["ssim"]))
             print(f"{full_names[gi]} k={k}: " + ", ".join(f"{n} {rows[n][k][-1]['ssim']:.3f}" for n in METHODS)
@@ -207,7 +216,7 @@ def main(argv=None) -> int:
            "checkpoint": args.checkpoint, "reader": args.reader, "faces": [full_names[i] for i in held_ids],
            "train_faces": len(train_ids), "gallery_heldout": len(heldout_rows), "refs": "".join(classes.syllable(int(i)) for i in refs),
            "others": len(others), "others_heldout_syllables": int(unseen.sum()), "bank": args.bank, "ks": ks, "threads": args.threads,
-           "fit_config": FitConfig().to_dict(), "rows": rows,
+           "fit_config": FitConfig(**fit_over).to_dict(), "rows": rows,
            "fit_seconds": {n: {k: sum(v) / len(v) for k, v in d.items()} for n, d in fit_seconds.items()},
            "wall_seconds": round(time.time() - t_start)}
     out.parent.mkdir(parents=True, exist_ok=True)

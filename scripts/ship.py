@@ -116,6 +116,11 @@ def write_provenance(dest: Path):
            "heldout_images": data.get("heldout_images"), "packages": packages,
            "skipped_faces_without_all_classes": data.get("skipped_faces", []),
            "training": training_summary(dest)}
+    if (dest / "split.json").exists():      # a split run: what it trained on, and from which epoch
+        split = json.loads((dest / "split.json").read_text(encoding="utf-8"))
+        out["syllables"] = {"counts": split.get("counts"),
+                            "phases": split.get("phases") or [{"spec": split.get("spec"), "from_epoch": 1}],
+                            "extra_images": data.get("extra_images")}
     write_text_atomic(dest / "provenance.json", json.dumps(out, indent=1, ensure_ascii=False))
 
 

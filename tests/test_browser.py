@@ -82,7 +82,9 @@ def _stroke(page, box, points):
     page.mouse.move(*at[0])
     page.mouse.down()
     for x, y in at[1:]:
-        page.mouse.move(x, y, steps=8)
+        # one pointer move a segment: the editor joins moves with straight lines, and each move costs
+        # a redraw (8 steps a segment took 88 s of this test on a busy 2-core machine)
+        page.mouse.move(x, y)
     page.mouse.up()
 
 

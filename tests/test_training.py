@@ -311,7 +311,7 @@ def test_hangul_run_trains_on_its_split_and_writes_any_syllable(tmp_path):
             "--epoch-images", "16", "--grid-classes", "4", "--grid-seeds", "2", "--ema-start", "0",
             "--out", out], check=True)
     sj = json.loads((out / "split.json").read_text(encoding="utf-8"))
-    assert sj["counts"] == {"train": 2115, "heldout_ksx1001": 235, "heldout_other": 500}
+    assert sj["counts"] == {"train": 2115, "heldout_ksx1001": 235, "heldout_other": 500, "extra": 0}
     G, meta = load_generator(out / "epoch_001.safetensors")
     assert len(meta["class_list"]) == 11172 and G.cfg.cond == "jamo" and G.cfg.weight_cond
     assert "".join(meta["trained"]) == sj["train"] and held not in meta["trained"]
