@@ -9,9 +9,10 @@ syllables is held out of training and evaluated separately:
   train            KS X 1001 minus heldout_ksx1001 (the 520 SERI95 classes always among them)
   extra            only in 'ksx1001+restN': N more training syllables drawn from outside KS X 1001
                    (never a held-out one). KS X 1001 gives some components almost no examples
-                   (the final ㄽ occurs in one syllable of its 2,350, 곬; ㄿ in one, 읊), so a run
-                   trained on it alone misreads rare syllables; the extra ones are taught from
-                   the faces that have them (many faces cover KS X 1001 only)
+                   (of the 2,115 training syllables, the finals ㅋ and ㄿ occur in one each, 엌
+                   and 읊, ㄵ and ㄾ in two), so a run trained on it alone misreads rare
+                   syllables; the extra ones are taught from the faces that have them (many
+                   faces cover KS X 1001 only)
 
 'ksx1001+restN' draws exactly the held-out sets of 'ksx1001' (same RNG stream, first), so a run
 may move from one to the other on --resume (check_same_heldout) and its held-out syllables are

@@ -47,7 +47,7 @@ def isolated_torch_state():
 
 def train_in_process(out, *, resume=False, **overrides):
     from rekogan.training import train
-    cfg = resolve("tiny", threads=1, **overrides)
+    cfg = resolve("tiny", **{"threads": 1, "amp": False, **overrides})   # as conftest.TINY_ARGS
     with isolated_torch_state():
         return train(cfg, out, resume=resume, log=lambda *a, **k: None)
 
@@ -62,7 +62,7 @@ def test_tiny_run_end_to_end(tiny_run):
     assert "state_001.safetensors" not in names                       # keep_states=1: older states pruned
 
     cfg = json.loads((tiny_run / "config.json").read_text())
-    assert cfg == resolve("tiny", threads=1).to_dict()
+    assert cfg == resolve("tiny", threads=1, amp=False).to_dict()
 
     assert [e for e, _ in list_epochs(tiny_run)] == [1, 2]
     for epoch in (1, 2):
