@@ -89,9 +89,9 @@ def make_split(spec: str = "ksx1001", *, seed: int = 0) -> SyllableSplit:
     others = [s for s in all_syllables() if s not in ks_set]
     held_other = sorted(rng.sample(others, HELDOUT_OTHER))
     held_set = set(held_other)
-    pool = [s for s in others if s not in held_set]
-    assert n_extra <= len(pool), f"{spec}: at most {len(pool)} extra syllables exist outside KS X 1001"
-    extra = sorted(random.Random(f"rekogan-split-extra-{seed}").sample(pool, n_extra))
+    rest = [s for s in others if s not in held_set]
+    assert n_extra <= len(rest), f"{spec}: at most {len(rest)} extra syllables exist outside KS X 1001"
+    extra = sorted(random.Random(f"rekogan-split-extra-{seed}").sample(rest, n_extra))
     split = SyllableSplit(ClassList(tuple(train)), ClassList(tuple(held_ks)), ClassList(tuple(held_other)), spec, seed,
                           tuple(extra))
     check_split(split)

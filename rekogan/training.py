@@ -88,11 +88,12 @@ def _run_split(cfg: TrainConfig, run_dir: Path, new_spec: str | None, *, main: b
     (from which epoch each spec was trained) and config.json the new spec."""
     from .split import SyllableSplit, check_same_heldout, make_split
     path = run_dir / "split.json"
-    old = SyllableSplit.from_dict(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else None
+    saved = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    old = SyllableSplit.from_dict(saved) if saved else None
     split = make_split(new_spec or cfg.split)
     phases = []
     if old is not None:
-        phases = json.loads(path.read_text(encoding="utf-8")).get("phases") or [{"spec": old.spec, "from_epoch": 1}]
+        phases = saved.get("phases") or [{"spec": old.spec, "from_epoch": 1}]
         if split.spec != old.spec:
             try:
                 check_same_heldout(old, split)
@@ -108,8 +109,8 @@ def _run_split(cfg: TrainConfig, run_dir: Path, new_spec: str | None, *, main: b
             d["phases"] = phases
         write_text_atomic(path, json.dumps(d, ensure_ascii=False, indent=1))
         if old is not None and split.spec != old.spec:
-            saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-            write_text_atomic(run_dir / "config.json", json.dumps({**saved, "split": split.spec}, indent=2,
+            config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+            write_text_atomic(run_dir / "config.json", json.dumps({**config, "split": split.spec}, indent=2,
                                                                   ensure_ascii=False))
     return split
 
@@ -139,7 +140,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
             raise SystemExit(f"--resume: {cfg_path} not found; is {run_dir} a run directory?")
         saved = from_dict(json.loads(cfg_path.read_text()))
         # the recipe must not change under a resumed run; how long and where it runs may
-        ignored, new_split = [], None
+        ignored = []
         for k, v in (overrides or {}).items():
             if k in RESUMABLE:
                 setattr(saved, k, v)
@@ -162,7 +163,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
     trained = classes                     # the syllables the run sees in training
     split = None
     if cfg.split:
-        split = _run_split(cfg, run_dir, new_split if resume else None, main=main, log=log)
+        split = _run_split(cfg, run_dir, new_split, main=main, log=log)
         cfg.split = split.spec
         trained = split.trained
     partial = split is not None and bool(split.extra) and cfg.data.partition(":")[0] == "fonts"

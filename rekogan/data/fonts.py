@@ -82,22 +82,33 @@ def _draw(font: ImageFont.FreeTypeFont, ch: str) -> np.ndarray:
     return np.asarray(img)
 
 
-def render_face(face: Face, classes: ClassList, *, size: int) -> np.ndarray | None:
-    """(C, size, size) uint8 for one face, or None when it lacks any class (or is not Hangul)."""
+def _open_face(face: Face):
+    """(the face at RENDER_PX, the pictures its missing glyphs draw), or None when it cannot be opened."""
     try:
         font = ImageFont.truetype(face.path, RENDER_PX, index=face.index)
     except OSError:
         return None
     # glyphs the face does not have all render as the same .notdef picture
-    notdef = {_draw(font, ch).tobytes() for ch in ("\ue000", "\uffff", "\U0010fffd")}
+    return font, {_draw(font, ch).tobytes() for ch in ("\ue000", "\uffff", "\U0010fffd")}
+
+
+def _glyph(opened, ch: str, size: int) -> np.ndarray | None:
+    """One syllable of an opened face, normalised to (size, size) uint8; None when the face lacks it."""
+    font, notdef = opened
+    raw = _draw(font, ch)
+    return None if raw.tobytes() in notdef else normalize_glyph(raw, size=size)
+
+
+def render_face(face: Face, classes: ClassList, *, size: int) -> np.ndarray | None:
+    """(C, size, size) uint8 for one face, or None when it lacks any class (or is not Hangul)."""
+    opened = _open_face(face)
+    if opened is None:
+        return None
     out = np.zeros((len(classes), size, size), np.uint8)
     for i, ch in enumerate(classes):
-        raw = _draw(font, ch)
-        if raw.tobytes() in notdef:
-            return None
-        g = normalize_glyph(raw, size=size)
+        g = _glyph(opened, ch, size)
         if g is None:
-            return None
+            return None                  # stop at the first gap: faces without Hangul are skipped fast
         out[i] = g
     return out
 
@@ -105,19 +116,28 @@ def render_face(face: Face, classes: ClassList, *, size: int) -> np.ndarray | No
 def render_available(face: Face, classes: ClassList, *, size: int) -> tuple[list[int], np.ndarray]:
     """(indices of the classes the face has a glyph for, their (n, size, size) uint8 glyphs): for
     evaluating a face on what it covers (render_face refuses a face that lacks any class)."""
-    try:
-        font = ImageFont.truetype(face.path, RENDER_PX, index=face.index)
-    except OSError:
-        return [], np.zeros((0, size, size), np.uint8)
-    notdef = {_draw(font, ch).tobytes() for ch in ("\ue000", "\uffff", "\U0010fffd")}
+    opened = _open_face(face)
     kept, out = [], []
-    for i, ch in enumerate(classes):
-        raw = _draw(font, ch)
-        g = None if raw.tobytes() in notdef else normalize_glyph(raw, size=size)
+    for i, ch in enumerate(classes if opened is not None else ()):
+        g = _glyph(opened, ch, size)
         if g is not None:
             kept.append(i)
             out.append(g)
     return kept, (np.stack(out) if out else np.zeros((0, size, size), np.uint8))
+
+
+def _cache_file(prefix: str, faces: list[Face], rest: list, cache_dir: str | None) -> Path:
+    """The cache file of a render: keyed by every face file (path, index, mtime, size) and `rest`."""
+    key = hashlib.sha1(json.dumps([[f.path, f.index, os.path.getmtime(f.path), os.path.getsize(f.path)] for f in faces]
+                                  + rest).encode()).hexdigest()[:16]
+    return Path(cache_dir or os.environ.get("REKOGAN_CACHE", "~/.cache/rekogan")).expanduser() / f"{prefix}_{key}.npz"
+
+
+def _save_npz(path: Path, **arrays) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")  # per process: ranks may race
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
 
 
 def package_licences(paths: list[str]) -> dict[str, dict]:
@@ -168,9 +188,7 @@ def load_fonts(*, classes: ClassList, size: int, font_dirs: list[str] | None = N
         where = font_dirs or FONT_DIRS
         raise FileNotFoundError(f"no font files (.ttf/.otf/.ttc) under {where}; install Korean fonts "
                                 "(e.g. apt-get install fonts-nanum fonts-unfonts-core) or pass --fonts DIR")
-    key = hashlib.sha1(json.dumps([[f.path, f.index, os.path.getmtime(f.path), os.path.getsize(f.path)] for f in faces]
-                                  + [list(classes), size, RENDER_PX]).encode()).hexdigest()[:16]
-    cache = Path(cache_dir or os.environ.get("REKOGAN_CACHE", "~/.cache/rekogan")).expanduser() / f"fonts_{key}.npz"
+    cache = _cache_file("fonts", faces, [list(classes), size, RENDER_PX], cache_dir)
     if cache.exists():
         z = np.load(cache, allow_pickle=False)
         names = list(z["names"])
@@ -191,10 +209,7 @@ def load_fonts(*, classes: ClassList, size: int, font_dirs: list[str] | None = N
             raise ValueError(f"none of the {len(faces)} fonts found covers all {len(classes)} classes; "
                              "install Korean fonts (fonts-nanum, fonts-unfonts-core, ...) or pass --fonts DIR")
         images = np.stack(stack)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.stem}.{os.getpid()}.tmp.npz")  # per process: ranks may race
-        np.savez(tmp, images=images, names=np.array([f.name for f in used]), skipped=np.array(skipped, dtype=str))
-        os.replace(tmp, cache)
+        _save_npz(cache, images=images, names=np.array([f.name for f in used]), skipped=np.array(skipped, dtype=str))
     return images, used, skipped
 
 
@@ -208,9 +223,7 @@ def load_fonts_partial(*, classes: ClassList, size: int, faces: list[str], font_
     if missing:
         raise FileNotFoundError(f"faces not installed here: {', '.join(missing[:5])}")
     chosen = [by_name[n] for n in faces]
-    key = hashlib.sha1(json.dumps(["partial", [[f.path, f.index, os.path.getmtime(f.path), os.path.getsize(f.path)]
-                                               for f in chosen], list(classes), size, RENDER_PX]).encode()).hexdigest()[:16]
-    cache = Path(cache_dir or os.environ.get("REKOGAN_CACHE", "~/.cache/rekogan")).expanduser() / f"partial_{key}.npz"
+    cache = _cache_file("partial", chosen, [list(classes), size, RENDER_PX], cache_dir)
     if cache.exists():
         z = np.load(cache, allow_pickle=False)
         return z["images"], z["labels"], z["faces"]
@@ -221,10 +234,7 @@ def load_fonts_partial(*, classes: ClassList, size: int, faces: list[str], font_
         labels.append(np.asarray(kept, np.int64))
         face_idx.append(np.full(len(kept), j, np.int64))
     out = (np.concatenate(images), np.concatenate(labels), np.concatenate(face_idx))
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, images=out[0], labels=out[1], faces=out[2])
-    os.replace(tmp, cache)
+    _save_npz(cache, images=out[0], labels=out[1], faces=out[2])
     return out
 
 

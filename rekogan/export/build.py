@@ -107,12 +107,12 @@ def build_font(*, checkpoint, seed: int | None = None, truncation: float = 1.0, 
         z = None if writer is not None else seed_to_z(seed, generator.cfg.z_dim, truncation=truncation)
     except (CheckpointError, ValueError) as e:
         raise ExportError(str(e)) from None
+    weight = _check_weight(weight, generator)
     code = None
     if writer is not None:
         generator, z, own_weight, code = _fitted(writer, generator)
         if getattr(generator.cfg, "weight_cond", False):    # `weight` moves the writer's own weight
-            weight = writer_weight(own_weight, _check_weight(weight, generator))
-    weight = _check_weight(weight, generator)
+            weight = writer_weight(own_weight, weight)
     classes = meta["class_list"]
     written = tuple(s for s in wanted.syllables if s in classes)
     missing = tuple(s for s in wanted.syllables if s not in classes)

@@ -16,6 +16,12 @@ from pathlib import Path
 from .font import FontNames
 
 
+def fitted_tag(code: str) -> str:
+    """A fitted writer's short name in a font's family and file name: f + 8 hex of its code's hash."""
+    import hashlib
+    return "f" + hashlib.sha1(code.encode("ascii")).hexdigest()[:8]
+
+
 @dataclass(frozen=True)
 class Writer:
     """The hand: seed and psi, or a fitted writer's code (rkw1....), and the stroke weight for
@@ -36,8 +42,7 @@ class Writer:
         """A short tag for the family name: s<seed>p<psi*100>, or f<8 hex of the code's hash>."""
         w = "" if self.weight is None else f"w{self.weight:+g}".replace("+", "p").replace("-", "m").replace(".", "")
         if self.fitted:
-            import hashlib
-            return f"f{hashlib.sha1(self.fitted.encode('ascii')).hexdigest()[:8]}{w}"
+            return fitted_tag(self.fitted) + w
         return f"s{self.seed}p{round(self.truncation * 100):03d}{w}"
 
 

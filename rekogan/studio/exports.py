@@ -13,7 +13,6 @@ KEEP_FILES are kept, and none older than the studio's output TTL when one is set
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import io
 import re
@@ -96,16 +95,14 @@ def build(*, info: EpochInfo, seed: int, truncation: float, weight: float | None
     prune(folder, "font_*", keep=KEEP_FILES - 1, ttl=ttl)
     out_dir = folder / f"font_{uuid.uuid4().hex[:12]}"
     out_dir.mkdir()
-    hand_tag = f"s{seed}" if writer is None else "w" + hashlib.sha1(writer.encode("ascii")).hexdigest()[:8]
+    from ..export.provenance import fitted_tag
+    hand_tag = f"s{seed}" if writer is None else fitted_tag(writer)
     name = re.sub(r"[^A-Za-z0-9]+", "-", f"ReKOGAN-{info.run}-e{info.epoch}-{hand_tag}").strip("-")
     t0 = time.perf_counter()
-    try:
-        if writer is None:
-            report = build_font(checkpoint=info.path, seed=seed, truncation=truncation, weight=weight,
-                                syllables=spec, out=out_dir / f"{name}.ttf", progress=progress)
-        else:   # weight: the slider's offset from the writer's own (conventions.writer_weight)
-            report = build_font(checkpoint=info.path, writer=writer, weight=weight, syllables=spec,
-                                out=out_dir / f"{name}.ttf", progress=progress)
+    try:   # with a writer code, weight is the slider's offset from the writer's own (conventions.writer_weight)
+        report = build_font(checkpoint=info.path, seed=seed if writer is None else None, truncation=truncation,
+                            writer=writer, weight=weight, syllables=spec, out=out_dir / f"{name}.ttf",
+                            progress=progress)
     except ExportError as e:
         raise StudioError(f"Cannot build the font: {e}.") from None
     lines = tuple(line.replace(str(report.path), report.path.name) for line in report.lines()[1:])
