@@ -218,6 +218,54 @@ def _lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
     return lr * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
 
 
+def train_steps(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, loss_fn, steps: int, batch: int,
+                lr: float, weight_decay: float = 5e-4, augment_strength: float = 1.0, seed: int = 0,
+                accuracy_fn=None, on_step=None, log=print, log_every: int = 50) -> None:
+    """The training loop of every reader of the project (the 520-class classifier, the jamo
+    reader): AdamW (no decay on biases and norms), warmup + cosine lr, random batches of the
+    uint8 glyphs with the GAN's augmentation. `loss_fn(model(x), labels)` is the one thing that
+    differs. Ends with the weights rounded to fp16 (what is shipped is what is measured) and
+    the model in eval mode."""
+    from .data.augment import augment
+    assert steps > 0 and batch > 0, f"steps and batch must be positive, got {steps}, {batch}"
+    assert len(images) == len(labels) and len(images), "images and labels must be non-empty and match"
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    warmup = max(1, min(200, steps // 20))
+    t0 = time.time()
+    model.train()
+    run_loss, run_acc = 0.0, 0.0
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = _lr_at(step, steps, lr, warmup)
+        idx = torch.randint(0, len(images), (batch,), generator=gen)
+        x = augment(to_unit(images[idx].unsqueeze(1)), strength=augment_strength, generator=gen)
+        out = model(x)
+        loss = loss_fn(out, labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        lv = loss.item()
+        run_loss = 0.98 * run_loss + 0.02 * lv if step else lv
+        if accuracy_fn is not None:
+            acc = accuracy_fn(out, labels[idx])
+            run_acc = 0.98 * run_acc + 0.02 * acc if step else acc
+        if (step + 1) % log_every == 0 or step == steps - 1:
+            log(f"step {step + 1}/{steps}: loss {run_loss:.3f}"
+                + (f", train acc (augmented) {run_acc:.3f}" if accuracy_fn is not None else "")
+                + f", lr {opt.param_groups[0]['lr']:.2e}, {time.time() - t0:.0f}s")
+        if on_step is not None:
+            on_step(step)
+    with torch.no_grad():
+        for t in model.state_dict().values():
+            if t.is_floating_point():
+                t.copy_(t.half().float())
+    model.eval()
+
+
 def train_classifier(*, data: str = "fonts", classes: ClassList, size: int = 64, steps: int = 3000, batch: int = 128,
                      lr: float = 3e-3, weight_decay: float = 5e-4, augment_strength: float = 1.0,
                      label_smoothing: float = 0.1, seed: int = 0, cfg: ClassifierConfig | None = None,
@@ -225,51 +273,25 @@ def train_classifier(*, data: str = "fonts", classes: ClassList, size: int = 64,
     """Train on the train split WITH augmentation; returns (model eval with fp16-rounded weights, report).
     `splits` may pass a ready (train, heldout) pair of GlyphSets (tests)."""
     from .data import load_splits
-    from .data.augment import augment
 
     torch.manual_seed(seed)
     train_set, held = splits if splits is not None else load_splits(data, classes=classes, size=size)
     cfg = cfg or ClassifierConfig(n_classes=len(classes), size=size)
     assert cfg.n_classes == len(classes) and cfg.size == size, "classifier config does not match classes/size"
     model = HangulClassifier(cfg, classes)
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    images, labels = train_set.images, train_set.labels
-    warmup = max(1, min(200, steps // 20))
     curve, t0 = [], time.time()
-    model.train()
-    run_loss, run_acc = 0.0, 0.0
-    for step in range(steps):
-        for g in opt.param_groups:
-            g["lr"] = _lr_at(step, steps, lr, warmup)
-        idx = torch.randint(0, len(images), (batch,), generator=gen)
-        x = to_unit(images[idx].unsqueeze(1))
-        x = augment(x, strength=augment_strength, generator=gen)
-        logits = model(x)
-        loss = F.cross_entropy(logits, labels[idx], label_smoothing=label_smoothing)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        lv = loss.item()
-        run_loss = 0.98 * run_loss + 0.02 * lv if step else lv
-        acc = float((logits.argmax(1) == labels[idx]).float().mean())
-        run_acc = 0.98 * run_acc + 0.02 * acc if step else acc
-        if (step + 1) % 50 == 0 or step == steps - 1:
-            log(f"step {step + 1}/{steps}: loss {run_loss:.3f}, train acc (augmented) {run_acc:.3f}, "
-                f"lr {opt.param_groups[0]['lr']:.2e}, {time.time() - t0:.0f}s")
+
+    def on_step(step):
         if eval_every and (step + 1) % eval_every == 0 and step != steps - 1:
             top1, _ = accuracy(model, held.images, held.labels)
             curve.append({"step": step + 1, "heldout_top1": round(top1, 4), "seconds": round(time.time() - t0, 1)})
             log(f"step {step + 1}: held-out top-1 {top1:.4f}")
-    # what is shipped is fp16: measure the shipped weights, not the fp32 ones
-    with torch.no_grad():
-        for t in model.state_dict().values():
-            if t.is_floating_point():
-                t.copy_(t.half().float())
-    model.eval()
+
+    train_steps(model, train_set.images, train_set.labels,
+                loss_fn=lambda out, y: F.cross_entropy(out, y, label_smoothing=label_smoothing),
+                accuracy_fn=lambda out, y: float((out.argmax(1) == y).float().mean()),
+                steps=steps, batch=batch, lr=lr, weight_decay=weight_decay, augment_strength=augment_strength,
+                seed=seed, log=log, on_step=on_step)
     top1, ok = accuracy(model, held.images, held.labels)
     wall = time.time() - t0
     per_face = {}

@@ -194,9 +194,8 @@ def component_accuracy(reader: JamoReader, images, labels) -> dict:
 def train_reader(*, steps: int, batch: int = 128, lr: float = 3e-3, size: int = 64, work_size: int = 32,
                  widths=(32, 64, 128, 256), double=(1, 2), seed: int = 0, data: str = "fonts",
                  log=print) -> tuple[HangulClassifier, dict]:
-    from .classifier import _lr_at
+    from .classifier import train_steps
     from .data import load_splits
-    from .data.augment import augment
     torch.manual_seed(seed)
     syl = reader_train_syllables()
     train_set, _ = load_splits(data, classes=syl, size=size)
@@ -206,31 +205,9 @@ def train_reader(*, steps: int, batch: int = 128, lr: float = 3e-3, size: int = 
     cfg = ClassifierConfig(n_classes=LCOUNT + VCOUNT + TCOUNT, size=size, work_size=work_size,
                            widths=list(widths), double=list(double))
     model = HangulClassifier(cfg, None)
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 5e-4}, {"params": no_decay, "weight_decay": 0.0}], lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    warmup = max(1, min(200, steps // 20))
-    t0, run = time.time(), None
-    model.train()
-    for step in range(steps):
-        for g in opt.param_groups:
-            g["lr"] = _lr_at(step, steps, lr, warmup)
-        idx = torch.randint(0, len(images), (batch,), generator=gen)
-        x = augment(images[idx].unsqueeze(1).float().div_(127.5).sub_(1), strength=1.0, generator=gen)
-        loss = jamo_loss(model(x), labels[idx], label_smoothing=0.1)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        lv = loss.item()
-        run = lv if run is None else 0.98 * run + 0.02 * lv
-        if (step + 1) % 100 == 0 or step == steps - 1:
-            log(f"step {step + 1}/{steps}: loss {run:.3f}, {time.time() - t0:.0f}s")
-    with torch.no_grad():  # measure what is shipped: fp16-rounded weights
-        for t in model.state_dict().values():
-            if t.is_floating_point():
-                t.copy_(t.half().float())
-    model.eval()
+    t0 = time.time()
+    train_steps(model, images, labels, loss_fn=lambda out, y: jamo_loss(out, y, label_smoothing=0.1),
+                steps=steps, batch=batch, lr=lr, seed=seed, log=log, log_every=100)
     report = {**heldout_report(JamoReader(model), size=size, trained=set(syl)),
               "train_syllables": len(syl), "train_images": len(images), "train_faces": len(set(train_set.groups.tolist())),
               "steps": steps, "batch": batch, "lr": lr, "seed": seed,

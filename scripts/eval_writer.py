@@ -1,17 +1,22 @@
-"""Measure fitted writers on hands the model never saw: the 8 held-out font faces.
+"""Measure fitted writers on hands the model never saw: the 8 held-out font faces, and with
+--extra-faces DIR every face in DIR too (the 27 Korean web fonts of scripts/fetch_eval_faces.py,
+none of them a design the runs trained on).
 
-For each held-out face and k in --k: fit a writer to k reference syllables of the face, draw
+For each unseen face and k in --k: fit a writer to k reference syllables of the face, draw
 --others other syllables (never references) and compare them with the face's real glyphs:
   SSIM, L1          per glyph, mean over syllables and faces
   style top-1       the face whose real glyphs are nearest to the drawn set (mean over syllables of
-                    a reader-feature distance) is the reference face; gallery: the held-out faces
+                    a reader-feature distance) is the reference face; gallery: all unseen faces
+                    (and, in the by-group table, only the faces of the reference's own group:
+                    for the 8 held-out system faces that is the figure of the tables before)
   style rank        the reference face's rank among ALL faces (train + held-out) by that distance
   readable          the project's reader reads the intended syllable (fitted writers only matter)
 Baselines in the same table: a random seed; the best of --bank seeds on the k references (same
 objective as the fit); retrieval: the real glyphs of the training face that best matches the k
 references (same objective). Retrieval draws another real face, so its style rank is >= 2.
 
-  python scripts/eval_writer.py --threads 2 --out docs/writer_eval.md
+  python scripts/fetch_eval_faces.py                    # once: ~/.cache/rekogan/eval_faces
+  python scripts/eval_writer.py --threads 2 --extra-faces ~/.cache/rekogan/eval_faces --out docs/writer_eval.md
   python scripts/eval_writer.py --checkpoint checkpoints/hangul/epoch_NNN.safetensors \\
       --reader checkpoints/reader/reader.safetensors --out docs/writer_eval_hangul.md
 
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 import time
@@ -66,7 +72,7 @@ def objective(feats, x, t, tf=None) -> torch.Tensor:
         return pixel_loss(x, t) + feature_distance(feats(x), tf if tf is not None else feats(t))
 
 
-def measures(x, real, emb_all, face_row, heldout_rows, feats, reader, labels_syl, unseen=None) -> dict:
+def measures(x, real, emb_all, face_row, heldout_rows, feats, reader, labels_syl, unseen=None, group_rows=None) -> dict:
     e = style_embedding(feats, x).float()                                   # (M, D)
     d = torch.stack([((emb_all[f].float() - e) ** 2).sum(1).mean() for f in range(len(emb_all))])  # (F,)
     rank = int((d < d[face_row]).sum()) + 1
@@ -75,8 +81,31 @@ def measures(x, real, emb_all, face_row, heldout_rows, feats, reader, labels_syl
     right = (read == labels_syl).float()
     out = {"ssim": float(ssim(x, real).mean()), "l1": float((x - real).abs().mean() / 2),
            "style_top1": float(held_best == face_row), "style_rank": rank, "readable": float(right.mean())}
+    if group_rows is not None:                       # top-1 among the faces of the reference's own group
+        out["style_top1_group"] = float(group_rows[int(d[group_rows].argmin())] == face_row)
     if unseen is not None and bool(unseen.any()):
         out["readable_heldout_syllables"] = float(right[unseen].mean())
+    return out
+
+
+def extra_faces(folder: str, classes, size: int, known: set[str]) -> dict:
+    """name -> (C, S, S) uint8 real glyphs of every face in `folder` that has all `classes`
+    (the others are named and skipped); a name that is also an installed face is refused."""
+    from rekogan.data.fonts import find_faces, render_available
+    faces = find_faces([folder])
+    if not faces:
+        raise SystemExit(f"error: no font files in {folder}; run scripts/fetch_eval_faces.py first")
+    out, skipped = {}, []
+    for f in faces:
+        name = f"web:{f.name}"
+        assert f.name not in known and name not in known, f"{f.name} is also an installed face: not an unseen writer"
+        kept, glyphs = render_available(f, classes, size=size)
+        if len(kept) == len(classes):
+            out[name] = glyphs
+        else:
+            skipped.append(f"{f.name} ({len(classes) - len(kept)} missing)")
+    print(f"extra faces: {len(out)} of {len(faces)} have all {len(classes)} syllables"
+          + (f"; skipped {', '.join(skipped)}" if skipped else ""), flush=True)
     return out
 
 
@@ -111,6 +140,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="docs/writer_eval.md")
     ap.add_argument("--table-from", help="rewrite the table from a results JSON, no computing")
+    ap.add_argument("--extra-faces", metavar="DIR",
+                    help="more writers the run never saw: the faces in DIR (scripts/fetch_eval_faces.py), "
+                         "each used if it has every measured syllable")
     ap.add_argument("--fit", action="append", default=[], metavar="KEY=VALUE",
                     help="a FitConfig field for the fitted rows (e.g. steps_layers=80); repeatable")
     args = ap.parse_args(argv)
@@ -150,6 +182,15 @@ def main(argv=None) -> int:
 
     held_ids = sorted(set(held.groups.tolist()))[:args.faces]
     train_ids = sorted(set(train.groups.tolist()))
+    group_of = {gi: "held-out system faces" for gi in sorted(set(held.groups.tolist()))}
+    extra = extra_faces(args.extra_faces, classes, G.cfg.size, set(full_names)) if args.extra_faces else {}
+    full_names = list(full_names)
+    extra_ids = []
+    for name, imgs in extra.items():                  # new group ids after the font source's
+        gi = len(full_names)
+        full_names.append(name)
+        extra_ids.append(gi)
+        group_of[gi] = "web faces"
     gen = torch.Generator().manual_seed(0)
     perm = torch.randperm(C, generator=gen)
     kmax = max(ks)
@@ -163,11 +204,14 @@ def main(argv=None) -> int:
               f"{int(unseen.sum())} of the {len(others)} compared are held out", flush=True)
     print(f"faces: {[full_names[i] for i in held_ids]}; {len(train_ids)} train faces; refs {''.join(classes.syllable(int(i)) for i in refs)}", flush=True)
     # every face's real glyphs of the other syllables, as style embeddings (the style gallery)
-    all_ids = train_ids + [i for i in sorted(set(held.groups.tolist()))]
-    real = {gi: face_glyphs(train if gi in train_ids else held, gi) for gi in all_ids}
+    all_ids = train_ids + [i for i in sorted(set(held.groups.tolist()))] + extra_ids
+    real = {gi: face_glyphs(train if gi in train_ids else held, gi) for gi in all_ids if gi not in extra_ids}
+    real.update({gi: to_unit(torch.from_numpy(extra[full_names[gi]])[:, None]) for gi in extra_ids})
+    held_ids = held_ids + extra_ids
     emb_all = torch.stack([style_embedding(feats, real[gi][others]) for gi in all_ids])  # (F, M, D)
     row_of = {gi: r for r, gi in enumerate(all_ids)}
-    heldout_rows = [row_of[gi] for gi in sorted(set(held.groups.tolist()))]
+    heldout_rows = [row_of[gi] for gi in sorted(set(held.groups.tolist()))] + [row_of[gi] for gi in extra_ids]
+    group_rows = {g: [row_of[gi] for gi in all_ids if group_of.get(gi) == g] for g in set(group_of.values())}
     print(f"gallery: {len(all_ids)} faces x {len(others)} syllables ({time.time() - t_start:.0f} s)", flush=True)
     # the seed bank: per-glyph objective of every seed on every face's references
     bank_loss = torch.zeros(args.bank, len(held_ids), kmax)
@@ -197,7 +241,8 @@ def main(argv=None) -> int:
 
     for j, gi in enumerate(held_ids):
         R = real[gi][others]
-        m = lambda x: measures(x, R, emb_all, row_of[gi], heldout_rows, feats, reader, syl_others, unseen)  # noqa: E731
+        m = lambda x: measures(x, R, emb_all, row_of[gi], heldout_rows, feats, reader, syl_others, unseen,  # noqa: E731
+                               group_rows[group_of[gi]])
         rnd = m(draw(seed_to_z(10_000 + j, G.cfg.z_dim)[None]))
         for k in ks:
             rows["random seed"][k].append(rnd)
@@ -214,7 +259,8 @@ def main(argv=None) -> int:
                   + f" ({time.time() - t_start:.0f} s)", flush=True)
     res = {"command": "python scripts/eval_writer.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
            "checkpoint": args.checkpoint, "reader": args.reader, "faces": [full_names[i] for i in held_ids],
-           "train_faces": len(train_ids), "gallery_heldout": len(heldout_rows), "refs": "".join(classes.syllable(int(i)) for i in refs),
+           "train_faces": len(train_ids), "gallery_heldout": len(heldout_rows),
+           "groups": {full_names[gi]: group_of[gi] for gi in held_ids}, "extra_faces": args.extra_faces, "refs": "".join(classes.syllable(int(i)) for i in refs),
            "others": len(others), "others_heldout_syllables": int(unseen.sum()), "bank": args.bank, "ks": ks, "threads": args.threads,
            "fit_config": FitConfig(**fit_over).to_dict(), "rows": rows,
            "fit_seconds": {n: {k: sum(v) / len(v) for k, v in d.items()} for n, d in fit_seconds.items()},
@@ -226,26 +272,65 @@ def main(argv=None) -> int:
     return 0
 
 
+def paired(res: dict, a: str, b: str) -> list[str]:
+    """Per-face comparison of method a with method b: on how many faces a is better in each
+    measure, and for top-1 the faces one gets right and the other not, with a two-sided sign test
+    (a top-1 rate over a few dozen faces moves in steps of a face, so say how sure a gap is)."""
+    lines = ["", f"Paired, face by face: {a} vs {b} (faces where {a} is better; top-1: right where the other is "
+             "wrong, and the reverse, with the two-sided sign-test p):", "",
+             "| k | SSIM | L1 | style rank | style top-1 won / lost | sign-test p |", "|---|---|---|---|---|---|"]
+    for k in res["ks"]:
+        xa, xb = (res["rows"][m].get(str(k), res["rows"][m].get(k)) for m in (a, b))
+        n = len(xa)
+        better = lambda key, sign: sum(sign * (p[key] - q[key]) > 0 for p, q in zip(xa, xb))  # noqa: E731
+        won = sum(p["style_top1"] > q["style_top1"] for p, q in zip(xa, xb))
+        lost = sum(p["style_top1"] < q["style_top1"] for p, q in zip(xa, xb))
+        m = won + lost
+        tail = sum(math.comb(m, i) for i in range(max(won, lost), m + 1)) / 2 ** m if m else 1.0
+        lines.append(f"| {k} | {better('ssim', 1)} of {n} | {better('l1', -1)} of {n} | {better('style_rank', -1)} of {n} | "
+                     f"{won} / {lost} | {min(1.0, 2 * tail):.3f} |")
+    return lines
+
+
 def table(res: dict) -> str:
     mean = lambda xs, key: sum(x[key] for x in xs) / len(xs)  # noqa: E731
-    lines = [f"# Fitted writers on held-out faces\n",
+    groups = res.get("groups") or {}
+    n_unseen = res["gallery_heldout"]
+    lines = [f"# Fitted writers on faces the run never saw\n",
              f"Command: `{res['command']}` ({res['wall_seconds']} s, {res['threads']} threads)\n",
              f"Run `{res['checkpoint']}`, reader `{res['reader']}`; faces never seen in training: {', '.join(res['faces'])}; "
              f"references: the first k of {res['refs']}; compared on {res['others']} other syllables per face; "
-             f"style gallery: {res['train_faces']} train + {res['gallery_heldout']} held-out faces. Fit settings: "
+             f"style gallery: {res['train_faces']} train + {n_unseen} unseen faces. Fit settings: "
              f"`{json.dumps(res['fit_config'])}`.\n",
-             "| k | method | SSIM ↑ | L1 ↓ | style top-1 (held-out faces) ↑ | style rank (all faces) ↓ | readable ↑ | "
-             "readable (held-out syl.) ↑ | fit s |",
+             f"| k | method | SSIM ↑ | L1 ↓ | style top-1 (among {n_unseen} unseen faces) ↑ | style rank (all faces) ↓ | "
+             "readable ↑ | readable (held-out syl.) ↑ | fit s |",
              "|---|---|---|---|---|---|---|---|---|"]
+
+    def per_k(name, k):
+        d = res["rows"][name]
+        return d[str(k)] if str(k) in d else d[k]
+
     for k in res["ks"]:
-        for name, per_k in res["rows"].items():
-            xs = per_k[str(k)] if str(k) in per_k else per_k[k]
+        for name in res["rows"]:
+            xs = per_k(name, k)
             fs = res["fit_seconds"].get(name, {})
             sec = fs.get(str(k), fs.get(k))
             held = f"{mean(xs, 'readable_heldout_syllables'):.1%}" if "readable_heldout_syllables" in xs[0] else "–"
             lines.append(f"| {k} | {name} | {mean(xs, 'ssim'):.3f} | {mean(xs, 'l1'):.4f} | {mean(xs, 'style_top1'):.0%} | "
                          f"{mean(xs, 'style_rank'):.1f} | {mean(xs, 'readable'):.1%} | {held} | "
                          f"{'' if sec is None else f'{sec:.1f}'} |")
+    lines += paired(res, "fitted per-layer", "best of bank")
+    names = sorted(set(groups.values()))
+    if len(names) > 1:                               # the same rows per group of faces
+        lines += ["", "By group (style top-1 here: among the faces of the same group):", "",
+                  "| k | method | group (faces) | SSIM ↑ | L1 ↓ | style top-1 (in group) ↑ | style rank (all faces) ↓ | readable ↑ |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for k in res["ks"]:
+            for name in res["rows"]:
+                for g in names:
+                    xs = [x for f, x in zip(res["faces"], per_k(name, k)) if groups[f] == g]
+                    lines.append(f"| {k} | {name} | {g} ({len(xs)}) | {mean(xs, 'ssim'):.3f} | {mean(xs, 'l1'):.4f} | "
+                                 f"{mean(xs, 'style_top1_group'):.0%} | {mean(xs, 'style_rank'):.1f} | {mean(xs, 'readable'):.1%} |")
     return "\n".join(lines) + "\n"
 
 

@@ -48,3 +48,33 @@ def test_reader_test_command_refuses_a_missing_file(tmp_path):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "none.safetensors" in lines[0], proc.stderr
+
+
+def test_the_shared_training_loop_teaches_the_jamo_reader():
+    # the reader trains with classifier.train_steps and its own loss: on 4 fixed glyph pictures the
+    # loss must fall, and what comes back is in eval mode with fp16-representable weights
+    from rekogan.classifier import ClassifierConfig, HangulClassifier, train_steps
+    from rekogan.hangul import LCOUNT, TCOUNT, VCOUNT
+    from rekogan.reader import jamo_loss
+    torch.manual_seed(0)
+    images = (torch.rand(4, 32, 32) > 0.7).to(torch.uint8) * 255
+    labels = torch.tensor([0, 588, 5000, 11171])
+    model = HangulClassifier(ClassifierConfig(n_classes=LCOUNT + VCOUNT + TCOUNT, size=32, work_size=32,
+                                              widths=[8, 16], double=[]), None)
+    losses = []
+
+    def loss_fn(out, y):
+        loss = jamo_loss(out, y)
+        losses.append(float(loss.detach()))
+        return loss
+
+    train_steps(model, images, labels, loss_fn=loss_fn, steps=120, batch=16, lr=1e-2, augment_strength=0.0,
+                log=lambda m: None)
+    assert sum(losses[-10:]) < 0.2 * sum(losses[:10]), losses[::10]
+    assert not model.training
+    for t in model.state_dict().values():
+        if t.is_floating_point():
+            assert torch.equal(t, t.half().float())
+    with torch.no_grad():
+        _, read = JamoReader(model).read(torch.from_numpy(images.numpy()).float().div(127.5).sub(1)[:, None])
+    assert read.tolist() == labels.tolist()
