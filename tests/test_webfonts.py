@@ -86,3 +86,27 @@ def test_extra_faces_keep_only_faces_with_every_measured_syllable(tmp_path):
     # a web face with the name of an installed (maybe trained-on) face is not an unseen writer
     with pytest.raises(AssertionError, match="installed face"):
         extra_faces(str(tmp_path), ClassList(tuple("가")), 32, known={"part"})
+
+
+def test_an_interrupted_fetch_keeps_what_it_got(tmp_path, monkeypatch):
+    import json
+    from rekogan.data import webfonts
+    fetched = []
+
+    def fake_fetch(name, version, dest):
+        if name == "bad" and not fetched.count("retry"):
+            raise RuntimeError("npm pack failed")
+        fetched.append(name)
+        (dest / f"{name}.ttf").write_bytes(b"x")
+        return {"package": f"@fontsource/{name}", "version": version, "file": f"{name}.ttf", "syllables": 1,
+                "category": "handwriting", "licence": "OFL-1.1"}
+
+    monkeypatch.setattr(webfonts, "fetch_package", fake_fetch)
+    pk = {"good": "1.0.0", "bad": "1.0.0"}
+    with pytest.raises(RuntimeError):
+        webfonts.fetch_all(tmp_path, packages=pk, log=lambda m: None)
+    assert [m["package"] for m in json.loads((tmp_path / "faces.json").read_text())] == ["@fontsource/good"]
+    fetched.append("retry")
+    got = webfonts.fetch_all(tmp_path, packages=pk, log=lambda m: None)
+    assert fetched == ["good", "retry", "bad"]                 # good was not fetched again
+    assert [m["package"] for m in got] == ["@fontsource/good", "@fontsource/bad"]

@@ -89,19 +89,25 @@ def fetch_package(name: str, version: str, dest: Path) -> dict:
 
 
 def fetch_all(dest: str | Path = DEFAULT_DIR, *, packages: dict[str, str] | None = None, log=print) -> list[dict]:
-    """Fetch every package not already in dest (its .ttf present and listed); rewrite faces.json."""
+    """Fetch every package not already in dest (its .ttf present and listed in faces.json). The
+    manifest is rewritten (atomically) after each package, so an interrupted fetch keeps what it got."""
     dest = Path(dest).expanduser()
     dest.mkdir(parents=True, exist_ok=True)
     manifest_file = dest / "faces.json"
     have = {m["package"]: m for m in (json.loads(manifest_file.read_text()) if manifest_file.exists() else [])}
+
+    def write_manifest():
+        tmp = manifest_file.with_name(f".faces.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(list(have.values()), ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(tmp, manifest_file)
+
     out = []
     for name, version in (packages or PACKAGES).items():
         m = have.get(f"@fontsource/{name}")
         if not (m and m["version"] == version and (dest / m["file"]).exists()):
             m = fetch_package(name, version, dest)
+            have[m["package"]] = m
+            write_manifest()
             log(f"{name} {version}: {m['syllables']} syllables ({m['category']}, {m['licence']})")
         out.append(m)
-    tmp = manifest_file.with_name(f".faces.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, manifest_file)
     return out
