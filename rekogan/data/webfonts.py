@@ -39,17 +39,16 @@ def merge_subsets(files: list[str | Path], out: str | Path) -> int:
     """Merge one weight's subset fonts (.woff/.ttf of the same family) into one TrueType file at
     `out`, written atomically. Returns how many Hangul syllables the merged face maps."""
     from fontTools.merge import Merger
-    from fontTools.ttLib import TTFont
     assert files, "no subset files to merge"
     merged = Merger().merge([str(f) for f in files])
     merged.flavor = None                                  # plain TrueType, not WOFF
+    syllables = sum(1 for c in merged.getBestCmap() if 0xAC00 <= c <= 0xD7A3)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     merged.save(str(tmp))
-    cmap = TTFont(str(tmp)).getBestCmap()
     os.replace(tmp, out)
-    return sum(1 for c in cmap if 0xAC00 <= c <= 0xD7A3)
+    return syllables
 
 
 def subset_files(package_dir: Path, family_id: str, weight: int) -> list[Path]:
