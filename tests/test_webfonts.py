@@ -1,6 +1,7 @@
 """The web-font subsets used as extra evaluation writers merge back into one usable face."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,9 @@ def test_merge_joins_every_subset(tmp_path):
     assert font.flavor is None
     assert {chr(c) for c in font.getBestCmap()} == {"가", "각", "나"}
     assert not list(tmp_path.glob(".*tmp"))                  # no half-written file left
+    time.sleep(1.1)                                           # fonts carry whole-second timestamps
+    merge_subsets(files, tmp_path / "again.ttf")             # same subsets, same bytes (faces.json's sha256)
+    assert (tmp_path / "again.ttf").read_bytes() == out.read_bytes()
     # the loader opens the merged face and tells its glyphs apart from a missing one
     kept, glyphs = render_available(Face(str(out), 0, "sub"), ClassList(tuple("가나다")), size=32)
     assert kept == [0, 1]

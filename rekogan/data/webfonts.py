@@ -39,9 +39,16 @@ def merge_subsets(files: list[str | Path], out: str | Path) -> int:
     """Merge one weight's subset fonts (.woff/.ttf of the same family) into one TrueType file at
     `out`, written atomically. Returns how many Hangul syllables the merged face maps."""
     from fontTools.merge import Merger
+    from fontTools.ttLib import TTFont
     assert files, "no subset files to merge"
     merged = Merger().merge([str(f) for f in files])
     merged.flavor = None                                  # plain TrueType, not WOFF
+    # keep the subsets' own timestamp: the same subsets give the same file, byte for byte, so
+    # the sha256 in faces.json identifies the face on any machine
+    merged.recalcTimestamp = False
+    heads = [TTFont(str(f), lazy=True)["head"] for f in files]
+    merged["head"].created = min(h.created for h in heads)
+    merged["head"].modified = max(h.modified for h in heads)
     syllables = sum(1 for c in merged.getBestCmap() if 0xAC00 <= c <= 0xD7A3)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
