@@ -17,6 +17,7 @@ import html
 import logging
 import os
 import threading
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # one torch thread per request: requests run side by side (queue concurrency below); on a busy 2-core
@@ -27,10 +28,12 @@ from rekogan.studio import memory  # noqa: E402
 
 # bounded memory: two glibc arenas for all worker threads, set before any thread starts (see memory.py)
 memory.limit_arenas()
-memory.limit_mmap_threshold()           # large activations are mmapped: freed back to the system at once
+memory.limit_mmap_threshold()           # activations of >= 16 MiB are mmapped: freed back to the system at once
+memory.limit_trim_threshold()           # smaller ones are reused from the heap; the trimmer returns them
 OUTPUT_TTL = memory.output_ttl()        # $REKOGAN_OUTPUT_TTL: seconds an answer's file stays on disk
 
 import gradio as gr  # noqa: E402
+from gradio.utils import get_upload_folder  # noqa: E402
 
 from rekogan.studio import (HOW_TO_GET_CHECKPOINTS, MAX_SEED, WALK_MAX_STEPS,  # noqa: E402
                             WALK_MAX_TEXT, Studio, StudioError)
@@ -40,16 +43,23 @@ from rekogan import widgets  # noqa: E402
 
 log = logging.getLogger("rekogan.app")
 CONCURRENCY = int(os.environ.get("REKOGAN_CONCURRENCY", "4"))   # events run at once (2 CPU cores: 2..4)
+# /write and /compare: their glyphs are drawn by the studio's one batcher thread, and a request's own
+# work (layout, PNG) is a few ms, so many may wait at once: the more that wait, the fuller each pass
+WRITE_CONCURRENCY = int(os.environ.get("REKOGAN_WRITE_CONCURRENCY", "16"))
+WRITE_EVENTS = {"concurrency_id": "write", "concurrency_limit": WRITE_CONCURRENCY}
 QUEUE_SIZE = int(os.environ.get("REKOGAN_QUEUE_SIZE", "256"))
 DEFAULT_TEXT = "한글 손글씨\n가나다라마바사"
+# two short lines, English then Korean: what the app does today, and the collapse story (left panel)
 DESCRIPTION = """# ReKOGAN · 손글씨 한글
-A class-conditional GAN that writes the 520 most common Hangul syllables (SERI95) by hand, 64×64.
-The **seed** is the writer (필체); **truncation ψ** trades variety for legibility.
-Left: the original recipe (a 10-d label condition), which *collapsed*: asked for 가, the shipped run draws
-던, 재, 겠, 내…; right: the *fixed* recipe.
-· 시드는 글쓴이, ψ는 다양성과 가독성 사이의 균형입니다. 왼쪽은 붕괴한 원래 모델, 오른쪽은 고친 모델입니다."""
+Handwritten Korean from a GAN: **any syllable** (all 11,172), as an installable **font**, or in **your own hand**
+(My hand). Left: the original recipe, which *collapsed*: asked for 가, it draws 던, 재, 겠…
 
-studio = Studio(output_ttl=OUTPUT_TTL)
+GAN이 쓰는 손글씨 한글: 11,172자 모두, **글꼴**로도, **내 손글씨**로도. 왼쪽은 붕괴한 원래 모델입니다 (가 대신 던, 재, 겠…)."""
+
+# pages are written as PNGs into Gradio's cache, which then serves them as they are (no second
+# encoding, no hashing, no copy); REKOGAN_BATCHER=0: each request draws its own glyphs (for comparison)
+studio = Studio(output_ttl=OUTPUT_TTL, png_dir=Path(get_upload_folder()) / "rekogan-pages",
+                batcher=os.environ.get("REKOGAN_BATCHER", "1") != "0")
 # the shared components, bound to this app's studio (rekogan/widgets.py)
 free_slider, _unchecked, notice, result_image = widgets.free_slider, widgets._unchecked, widgets.notice, widgets.result_image
 seed_slider, psi_slider, weight_slider = widgets.seed_slider, widgets.psi_slider, widgets.weight_slider
@@ -94,7 +104,7 @@ def _panel_notice(page) -> str:
 def write(text, seed, truncation, run, epoch, weight=0.0, writer=""):
     page = studio.write(text=text, seed=seed, truncation=truncation, run=run, epoch=epoch, weight=weight,
                         writer=writer)
-    return page.image, _panel_notice(page)
+    return studio.png(page.image), _panel_notice(page)
 
 
 @friendly
@@ -112,7 +122,7 @@ def compare(text, seed, truncation, run_left, epoch_left, run_right, epoch_right
     def panel(run, epoch):
         page = studio.page(model=studio.generator(run=run, epoch=epoch), text=text, seed=seed, truncation=psi,
                            weight=weight, writer=code)
-        return page.image, _panel_notice(page)
+        return studio.png(page.image), _panel_notice(page)
     return _two_panels(panel, [(run_left, epoch_left), (run_right, epoch_right)])
 
 
@@ -154,7 +164,7 @@ def sheet(run, epoch, seed, truncation, syllables="classes", page=1, weight=0.0)
 @friendly
 def diagnostics(run, epoch):
     info = studio.epoch_info(run=run, epoch=epoch)
-    runs = [r for r in (*studio.default_runs(), info.run) if r]
+    runs = [r for r in (*studio.story_runs(), info.run) if r]
     conf = studio.confusions(run=info.run, epoch=info.epoch)
     table = [list(r) for r in conf.rows] or [["—", "—", "—"]]
     return studio.loss_plot(runs=runs), studio.quality_plot(runs=runs), table, conf.note
@@ -229,7 +239,10 @@ RANDOM_SEED_JS = f"() => Math.floor(Math.random() * {MAX_SEED + 1})"
 
 
 def build() -> gr.Blocks:
+    # Write's right panel, My hand, Font and Sheet open on the best run that writes any syllable (hangul);
+    # Write's left panel, Evolution, Diagnostics and Walk on the collapse story's runs (collapsed, fixed)
     left_run, right_run = studio.default_runs()
+    story_left, story_right = studio.story_runs()
     # answers (PNGs, GIFs) older than $REKOGAN_OUTPUT_TTL are deleted from Gradio's cache by the server
     with gr.Blocks(title="ReKOGAN · 손글씨 한글", analytics_enabled=False,
                    delete_cache=memory.delete_cache_setting(OUTPUT_TTL)) as demo:
@@ -258,7 +271,7 @@ def build() -> gr.Blocks:
                 with gr.Row():
                     for side, run in (("left", left_run), ("right", right_run)):
                         with gr.Column():
-                            r = run_selector(run)
+                            r = run_selector(run, elem_id=f"write-{side}-run")
                             e = epoch_selector(run)
                             img = result_image(f"{side.title()} · {'왼쪽' if side == 'left' else '오른쪽'}",
                                                elem_id=f"write-{side}")
@@ -270,25 +283,28 @@ def build() -> gr.Blocks:
                             panels.append((r, e, img, note, svg_go, svg))
                 dice.click(None, None, seed, js=RANDOM_SEED_JS, api_visibility="private")
                 (rl, el, il, nl, _, _), (rr, er, ir, nr, _, _) = panels
-                go.click(compare, [text, seed, psi, rl, el, rr, er, weight, writer], [il, nl, ir, nr], api_name="compare")
+                go.click(compare, [text, seed, psi, rl, el, rr, er, weight, writer], [il, nl, ir, nr], api_name="compare",
+                         **WRITE_EVENTS)
                 for i, (r, e, img, note, svg_go, svg) in enumerate(panels):
                     # choosing a checkpoint redraws that panel; this is also the one-panel API (/write)
                     e.input(write, [text, seed, psi, r, e, weight, writer], [img, note],
                             api_name="write" if i == 0 else "write_right",
-                            api_visibility="public" if i == 0 else "undocumented")
+                            api_visibility="public" if i == 0 else "undocumented", **WRITE_EVENTS)
                     r.input(epoch_dropdown, r, e, api_visibility="private").then(
-                        write, [text, seed, psi, r, e, weight, writer], [img, note], api_visibility="private")
+                        write, [text, seed, psi, r, e, weight, writer], [img, note], api_visibility="private",
+                        **WRITE_EVENTS)
                     svg_go.click(write_svg, [text, seed, psi, r, e, weight, writer], svg,
                                  api_name="write_svg" if i == 0 else "write_svg_right",
                                  api_visibility="public" if i == 0 else "undocumented")
 
             with gr.Tab("My hand · 내 손글씨"):
                 gr.Markdown("Write the syllables below **on the canvas, left to right in one row**, with a clear "
-                            "space between them (pick the **Brush** tool first; a new line in the box is a new row), or upload one picture per "
+                            "space between them (a new line in the box is a new row), or upload one picture per "
                             "syllable, or one photo of a row or grid. **Fit** learns your hand in seconds; the code "
-                            "it gives is your writer, for the Write tab or the API (`writer`). The fixed run writes "
-                            "its 520 syllables; a run of all 11,172 (hangul) writes any. · 아래 글자를 캔버스에 "
-                            "한 줄로 쓰고 맞추기를 누르세요.")
+                            "it gives is your writer: **Use this writer** takes it to the Write and Font tabs (the "
+                            "API: `writer`). With a run that writes any syllable (hangul, the default), your hand then "
+                            "writes all 11,172. · 아래 글자를 캔버스에 한 줄로 쓰고 맞추기를 누르세요. 내 필체로 "
+                            "모든 글자를 씁니다.")
                 with gr.Row():
                     h_text = gr.Textbox(value=HAND_PROMPT, max_lines=4, elem_id="hand-text",
                                         label="The syllables you write, in order · 쓸 글자 (copy this prompt)")
@@ -297,6 +313,7 @@ def build() -> gr.Blocks:
                 h_canvas = gr.Sketchpad(label="Write here · 여기에 쓰세요", type="numpy", image_mode="RGBA",
                                         canvas_size=(800, 240), layers=False, elem_id="hand-canvas",
                                         brush=gr.Brush(colors=["#000000"], default_size=6, color_mode="fixed"))
+                widgets.brush_ready("hand-canvas")   # the canvas opens (and stays after Clear) ready to draw
                 h_files = gr.File(label="…or upload pictures · 사진 올리기 (one per syllable, or one of a row/grid)",
                                   file_count="multiple", file_types=["image"], type="filepath", elem_id="hand-files")
                 h_go = gr.Button("Fit · 필체 맞추기", variant="primary", elem_id="hand-button")
@@ -322,7 +339,7 @@ def build() -> gr.Blocks:
                     evo_seed, evo_psi = seed_slider(), psi_slider()
                     evo_weight = weight_slider()
                 with gr.Row():
-                    ra, rb = run_selector(left_run), run_selector(right_run)
+                    ra, rb = run_selector(story_left), run_selector(story_right)     # the story: collapsed vs fixed
                 evo_go = gr.Button("Show evolution · 보기", variant="primary", elem_id="evolution-button")
                 with gr.Row():
                     with gr.Column():
@@ -348,8 +365,8 @@ def build() -> gr.Blocks:
 
             with gr.Tab("Diagnostics · 진단"):
                 with gr.Row():
-                    d_run = run_selector(right_run, label="Checkpoint's run · 실행")
-                    d_ep = epoch_selector(right_run)
+                    d_run = run_selector(story_right, label="Checkpoint's run · 실행")
+                    d_ep = epoch_selector(story_right)
                 d_go = gr.Button("Show diagnostics · 보기", variant="primary", elem_id="diagnostics-button")
                 d_loss = gr.Image(label="Losses · 손실", format="png", interactive=False, elem_id="diagnostics-loss")
                 d_quality = gr.Image(label="Readability & diversity · 가독성과 다양성", format="png", interactive=False,
@@ -371,8 +388,8 @@ def build() -> gr.Blocks:
                     w_psi = psi_slider()
                     w_weight = weight_slider()
                 with gr.Row():
-                    w_run = run_selector(right_run)
-                    w_ep = epoch_selector(right_run)
+                    w_run = run_selector(story_right)
+                    w_ep = epoch_selector(story_right)
                 w_go = gr.Button("Walk · 걷기", variant="primary", elem_id="walk-button")
                 with gr.Row():
                     w_gif = gr.Image(label="Animation · 애니메이션 (GIF)", type="filepath", format="gif", interactive=False,
@@ -384,7 +401,6 @@ def build() -> gr.Blocks:
                            api_name="walk")
 
             with gr.Tab("Font · 글꼴"):
-                font_run = "hangul" if "hangul" in studio.run_names() else right_run
                 gr.Markdown("One writer of a checkpoint as an installable TrueType font: every syllable of the set is "
                             "generated, traced to smooth outlines and assembled. Typed text or SERI95 takes seconds, "
                             "KS X 1001 (2,350) about 15 s, **all 11,172 about a minute** on 2 free cores (longer "
@@ -392,7 +408,7 @@ def build() -> gr.Blocks:
                             "A writer code from the My hand tab replaces the seed. The font's name table states the "
                             "run, the epoch, the writer and the training fonts' licences; ReKOGAN claims no rights "
                             "in it. · 한 필체를 설치할 수 있는 글꼴로 만듭니다 (11,172자는 1분쯤 걸립니다).")
-                f_run, f_ep, f_seed, f_psi, f_weight = writer_rows(font_run)
+                f_run, f_ep, f_seed, f_psi, f_weight = writer_rows(right_run)
                 f_writer = writer_code_box(elem_id="font-writer")
                 with gr.Row():
                     f_set = gr.Radio(choices=[(label, key) for key, label in FONT_SETS.items()], value="text",
@@ -417,7 +433,8 @@ def build() -> gr.Blocks:
                     trigger(font_preview, [f_built, f_preview_text], f_preview, api_visibility="private")
             # "Use this writer" (My hand): the code into the Write and Font tabs, with its run and epoch
             h_use.click(use_writer, h_fitted, [writer, rr, er, f_writer, f_run, f_ep], api_visibility="private").success(
-                compare, [text, seed, psi, rl, el, rr, er, weight, writer], [il, nl, ir, nr], api_visibility="private")
+                compare, [text, seed, psi, rl, el, rr, er, weight, writer], [il, nl, ir, nr], api_visibility="private",
+                **WRITE_EVENTS)
         gr.Markdown("Checkpoints are safetensors only (no pickles are ever loaded). · 체크포인트는 safetensors만 읽습니다.")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return demo

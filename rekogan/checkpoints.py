@@ -118,7 +118,7 @@ def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[torch.n
     try:
         model = ModelConfig(**meta["model"])
         classes = ClassList(tuple(meta["classes"]))
-    except (TypeError, AssertionError) as e:
+    except (TypeError, ValueError, AssertionError) as e:
         raise CheckpointError(f"{path}: metadata describes an invalid model: {e}") from None
     if model.n_classes != len(classes):
         raise CheckpointError(f"{path}: model has {model.n_classes} classes but the stored class list has {len(classes)}")

@@ -45,11 +45,16 @@ class ClassifierConfig:
 
     def __post_init__(self):
         self.widths, self.double = list(self.widths), list(self.double)
-        assert self.n_classes >= 1, "n_classes must be >= 1"
-        assert self.size >= 8 and len(self.widths) >= 2, "size must be >= 8 and there must be >= 2 widths"
+        # ValueError, not assert: configs come from files and the command line (python -O drops asserts)
+        if self.n_classes < 1:
+            raise ValueError(f"n_classes must be >= 1, got {self.n_classes}")
+        if self.size < 8 or len(self.widths) < 2:
+            raise ValueError(f"size must be >= 8 and there must be >= 2 widths, got {self.size}, {self.widths}")
         self.work_size = min(self.work_size, self.size)
-        assert self.size % self.work_size == 0, f"size {self.size} must be a multiple of work_size {self.work_size}"
-        assert self.work_size >> (len(self.widths) - 1) >= 1, "too many stages for the working resolution"
+        if self.work_size < 1 or self.size % self.work_size:
+            raise ValueError(f"size {self.size} must be a multiple of work_size {self.work_size}")
+        if self.work_size >> (len(self.widths) - 1) < 1:
+            raise ValueError(f"too many stages ({len(self.widths)} widths) for the working resolution {self.work_size}")
 
     @property
     def feat_dim(self) -> int:

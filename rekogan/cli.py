@@ -11,6 +11,8 @@
   font             a writer as an installable font (.ttf / .otf)
   imitate          a writer fitted to your own handwritten syllables (writer.json)
   space            stage the Hugging Face Space, check it, upload it (upload_folder)
+  upscaler train   the x4 glyph upscaler (64 -> 128 / 256 px); upscaler test measures it
+  upscale          a folder of 64 px glyph PNGs (as sheet writes them) enlarged to 128 or 256 px
 
 Each command is one module with `add_parser(subparsers)` and `run(args) -> int`, listed once in
 COMMANDS below; a module imports torch inside run(), so `--help` stays fast. Bad input (a missing,
@@ -38,6 +40,7 @@ COMMANDS = (
     "rekogan.export.cli",        # font: a writer as an installable font
     "rekogan.writer.cli",        # imitate: a writer fitted to the user's handwritten syllables
     "rekogan.commands.space",    # space: stage, check and upload the Hugging Face Space
+    "rekogan.commands.upscale",  # upscaler train|test, upscale: the x4 glyph upscaler
 )
 
 

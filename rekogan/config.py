@@ -104,20 +104,28 @@ PRESETS: dict[str, dict] = {
 
 
 def resolve(preset: str = "fixed", **overrides) -> TrainConfig:
-    """Preset values, then overrides (unknown names are an error, not ignored)."""
-    assert preset in PRESETS, f"unknown preset {preset!r}; choose from {sorted(PRESETS)}"
+    """Preset values, then overrides (unknown names are an error, not ignored). Bad values raise
+    ValueError with a one-line message (not assert: input checks must survive python -O)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     names = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(overrides) - names)
-    assert not unknown, f"unknown config fields {unknown}; valid: {sorted(names)}"
+    if unknown:
+        raise ValueError(f"unknown config fields {unknown}; valid: {sorted(names)}")
     cfg = TrainConfig(**{**PRESETS[preset], **overrides, "preset": preset})
-    assert cfg.loss in ("hinge", "bce"), f"loss must be hinge or bce, got {cfg.loss!r}"
-    assert cfg.batch >= 2 and cfg.epochs >= 1 and cfg.epoch_images >= cfg.batch, \
-        f"need batch >= 2, epochs >= 1 and epoch_images >= batch (got {cfg.batch}, {cfg.epochs}, {cfg.epoch_images})"
-    assert 0.0 <= cfg.ema < 1.0, f"ema decay must be in [0, 1), got {cfg.ema}"
-    assert re.fullmatch(r"|ksx1001(\+rest\d+)?", cfg.split), \
-        f"split must be '', 'ksx1001' or 'ksx1001+restN' (N extra syllables), got {cfg.split!r}"
-    assert cfg.cond in ("class", "jamo"), f"cond must be 'class' or 'jamo', got {cfg.cond!r}"
-    assert cfg.cond == "class" or cfg.classes == "all", "cond 'jamo' conditions on any syllable: it needs classes 'all'"
+    if cfg.loss not in ("hinge", "bce"):
+        raise ValueError(f"loss must be hinge or bce, got {cfg.loss!r}")
+    if not (cfg.batch >= 2 and cfg.epochs >= 1 and cfg.epoch_images >= cfg.batch):
+        raise ValueError(f"need batch >= 2, epochs >= 1 and epoch_images >= batch "
+                         f"(got {cfg.batch}, {cfg.epochs}, {cfg.epoch_images})")
+    if not 0.0 <= cfg.ema < 1.0:
+        raise ValueError(f"ema decay must be in [0, 1), got {cfg.ema}")
+    if not re.fullmatch(r"|ksx1001(\+rest\d+)?", cfg.split):
+        raise ValueError(f"split must be '', 'ksx1001' or 'ksx1001+restN' (N extra syllables), got {cfg.split!r}")
+    if cfg.cond not in ("class", "jamo"):
+        raise ValueError(f"cond must be 'class' or 'jamo', got {cfg.cond!r}")
+    if cfg.cond != "class" and cfg.classes != "all":
+        raise ValueError("cond 'jamo' conditions on any syllable: it needs classes 'all'")
     return cfg
 
 

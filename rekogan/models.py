@@ -46,13 +46,21 @@ class ModelConfig:
     weight_cond: bool = False  # G takes a stroke weight w (B,) as a third input
 
     def __post_init__(self):
-        assert self.arch in ("proj", "dcgan"), f"arch must be 'proj' or 'dcgan', got {self.arch!r}"
-        assert self.cond in ("class", "jamo"), f"cond must be 'class' or 'jamo', got {self.cond!r}"
-        assert self.cond == "class" or (self.arch == "proj" and self.n_classes == SCOUNT), \
-            f"cond='jamo' needs arch 'proj' and the {SCOUNT} syllables as classes (got {self.arch!r}, {self.n_classes})"
-        assert not self.weight_cond or self.arch == "proj", "weight_cond needs arch 'proj'"
-        assert self.size >= 16 and self.size & (self.size - 1) == 0, f"size must be a power of two >= 16, got {self.size}"
-        assert self.n_classes >= 1 and self.z_dim >= 1 and self.embed_dim >= 1, "n_classes, z_dim, embed_dim must be >= 1"
+        # ValueError, not assert: a config comes from presets, the command line and checkpoint
+        # metadata (input), and python -O drops asserts
+        if self.arch not in ("proj", "dcgan"):
+            raise ValueError(f"arch must be 'proj' or 'dcgan', got {self.arch!r}")
+        if self.cond not in ("class", "jamo"):
+            raise ValueError(f"cond must be 'class' or 'jamo', got {self.cond!r}")
+        if self.cond != "class" and not (self.arch == "proj" and self.n_classes == SCOUNT):
+            raise ValueError(f"cond='jamo' needs arch 'proj' and the {SCOUNT} syllables as classes "
+                             f"(got {self.arch!r}, {self.n_classes})")
+        if self.weight_cond and self.arch != "proj":
+            raise ValueError("weight_cond needs arch 'proj'")
+        if not (self.size >= 16 and self.size & (self.size - 1) == 0):
+            raise ValueError(f"size must be a power of two >= 16, got {self.size}")
+        if not (self.n_classes >= 1 and self.z_dim >= 1 and self.embed_dim >= 1):
+            raise ValueError(f"n_classes, z_dim, embed_dim must be >= 1, got {self.n_classes}, {self.z_dim}, {self.embed_dim}")
 
     @property
     def n_up(self) -> int:  # 4x4 -> size

@@ -175,7 +175,8 @@ def heldout_report(reader: "JamoReader", *, syllables: ClassList | None = None, 
     per_face = {f: round(float(ok[[i for i, g in enumerate(h_face) if g == f]].float().mean()), 4)
                 for f in sorted(set(h_face))}
     return {"heldout_all3": round(acc["all3"], 5), **{f"heldout_{k}": round(v, 5) for k, v in acc.items() if k != "all3"},
-            "heldout_unseen_syllables_all3": round(float(ok[unseen].float().mean()), 5),
+            # None when every test syllable was trained on (a mean over no glyphs is no figure)
+            "heldout_unseen_syllables_all3": round(float(ok[unseen].float().mean()), 5) if unseen.any() else None,
             "heldout_images": len(h_img), "test_syllables": len(test), "per_face": per_face,
             "per_face_glyphs": {f: h_face.count(f) for f in sorted(set(h_face))},
             "heldout_faces": sorted(set(h_face))}
@@ -193,11 +194,14 @@ def component_accuracy(reader: JamoReader, images, labels) -> dict:
 
 def train_reader(*, steps: int, batch: int = 128, lr: float = 3e-3, size: int = 64, work_size: int = 32,
                  widths=(32, 64, 128, 256), double=(1, 2), seed: int = 0, data: str = "fonts",
+                 syllables: ClassList | None = None, test_syllables: ClassList | None = None,
                  log=print) -> tuple[HangulClassifier, dict]:
+    """syllables: the training syllables (default reader_train_syllables()); test_syllables: those
+    of the held-out faces' test (default reader_test_syllables())."""
     from .classifier import train_steps
     from .data import load_splits
     torch.manual_seed(seed)
-    syl = reader_train_syllables()
+    syl = syllables or reader_train_syllables()
     train_set, _ = load_splits(data, classes=syl, size=size)
     lut = torch.tensor([ord(s) - SBASE for s in syl], dtype=torch.int64)
     images, labels = train_set.images, lut[train_set.labels]
@@ -208,7 +212,7 @@ def train_reader(*, steps: int, batch: int = 128, lr: float = 3e-3, size: int = 
     t0 = time.time()
     train_steps(model, images, labels, loss_fn=lambda out, y: jamo_loss(out, y, label_smoothing=0.1),
                 steps=steps, batch=batch, lr=lr, seed=seed, log=log, log_every=100)
-    report = {**heldout_report(JamoReader(model), size=size, trained=set(syl)),
+    report = {**heldout_report(JamoReader(model), syllables=test_syllables, size=size, trained=set(syl)),
               "train_syllables": len(syl), "train_images": len(images), "train_faces": len(set(train_set.groups.tolist())),
               "steps": steps, "batch": batch, "lr": lr, "seed": seed,
               "wall_seconds": round(time.time() - t0, 1), "threads": torch.get_num_threads(), "config": cfg.to_dict(),

@@ -8,18 +8,21 @@ Torch-free, so the app can read records before it has imported torch.
   atomic_path             write to a temporary name in the same folder, fsync, rename: a kill
                           leaves the old complete file or the new one, never half of one
                           (write_text_atomic, write_bytes_atomic are built on it)
-  locked                  an exclusive lock on a run folder around a read-modify-write
+  locked                  an exclusive lock on a run folder around a read-modify-write (filelock:
+                          portable, so the app also starts where there is no fcntl, e.g. Windows)
   best_epoch              THE rule for "the best epoch", used by the app's default epoch,
                           scripts/ship.py, scripts/report.py and `python -m rekogan evaluate`
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
+import threading
 from contextlib import contextmanager
 from pathlib import Path
+
+from filelock import FileLock
 
 # Readabilities this close to the highest one count as a tie (0.1 percentage point: below what
 # 8 seeds x 520 classes can tell apart, 1 glyph in 4,160 is 0.024 points).
@@ -66,21 +69,42 @@ def append_jsonl(path, record: dict) -> None:
 
 
 @contextmanager
-def atomic_path(path, *, mode: int = 0o644):
+def atomic_path(path, *, mode: int = 0o644, fsync: bool = True):
     """Yield a temporary path next to `path`; when the block has written it, fsync it and rename it
-    onto `path`. On any error the temporary file is removed and `path` is left as it was."""
+    onto `path`. On any error the temporary file is removed and `path` is left as it was.
+    fsync=False for disposable files (an app's answer): still never half a file to a reader,
+    but a power cut may lose it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    # one name per process and thread: two app requests (threads) or two ranks may write one file
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     try:
         yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
+        if fsync:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)   # some writers (safetensors) create 0600 files; records are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if fsync:
+        _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename durable (POSIX: the folder's entry is data too); best effort: the file itself
+    is already complete, and Windows cannot open a folder."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_text_atomic(path, text: str) -> None:
@@ -97,16 +121,17 @@ def write_jsonl_atomic(path, records: list[dict]) -> None:
     write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
 
+LOCK_NAME = ".lock"   # the run folder's lock file (a dot file: never staged for the Space)
+
+
 @contextmanager
 def locked(run_dir):
-    """Serialise read-modify-write of a run's records (training and the command line may both write)."""
-    fd = os.open(run_dir, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    """Serialise read-modify-write of a run's records (training and the command line may both write,
+    other threads and other processes alike). filelock, not fcntl: fcntl does not exist on Windows,
+    and this module is on the app's import path. The lock file stays in the folder (on Unix
+    filelock keeps it, so that waiters lock the same inode)."""
+    with FileLock(Path(run_dir) / LOCK_NAME):
         yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def _number(x) -> float | None:

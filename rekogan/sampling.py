@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from .conventions import MAX_SEED, check_seed, check_truncation, to_paper, truncate
 from .hangul import Token
 
-__all__ = ["MAX_SEED", "seed_to_z", "slerp", "generate", "to_uint8", "sample", "grid", "tile", "render_tokens", "hatched"]
+__all__ = ["MAX_SEED", "seed_to_z", "slerp", "generate", "to_uint8", "sample", "grid", "tile", "render_tokens",
+           "layout_tokens", "hatched"]
 
 
 def seed_to_z(seed: int, z_dim: int, *, truncation: float = 1.0) -> torch.Tensor:
@@ -44,12 +45,13 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
 
 @torch.inference_mode()
 def generate(generator: torch.nn.Module, labels: torch.Tensor, z: torch.Tensor, *, weight=None,
-             batch: int = 1024) -> torch.Tensor:
+             batch: int = 1024, forward=None) -> torch.Tensor:
     """labels (N,) and z (N, Z) or (Z,) -> images (N, 1, S, S) float in [-1, 1], white ink on black.
 
     weight: the stroke weight (a float or (N,) tensor, in per-syllable standard deviations: 0 is the
     syllable's typical weight, -2 thin, +2 bold) for runs trained with a weight condition; None is 0.
-    A run without the condition accepts only None."""
+    A run without the condition accepts only None. forward: what computes a batch, called like the
+    module (default: the module; the app passes rekogan.studio.forward.plan(generator))."""
     assert not generator.training, "put the generator in eval mode: in train mode BatchNorm makes a glyph depend on its batch"
     p = next(iter(generator.parameters()), None)
     dev = p.device if p is not None else torch.device("cpu")
@@ -57,14 +59,15 @@ def generate(generator: torch.nn.Module, labels: torch.Tensor, z: torch.Tensor, 
     if z.ndim == 1:
         z = z.expand(len(labels), -1)
     z = z.to(dev)
+    forward = generator if forward is None else forward
     if not getattr(generator.cfg, "weight_cond", False):
         if weight is not None:
             raise ValueError("this run has no stroke-weight control (it was trained without a weight condition)")
-        outs = [generator(z[i:i + batch], labels[i:i + batch]).float() for i in range(0, len(labels), batch)]
+        outs = [forward(z[i:i + batch], labels[i:i + batch]).float() for i in range(0, len(labels), batch)]
         return torch.cat(outs).cpu() if outs else torch.zeros(0, 1, 1, 1)
     w = torch.zeros(len(labels)) if weight is None else torch.as_tensor(weight, dtype=torch.float32).expand(len(labels))
     w = w.to(dev)
-    outs = [generator(z[i:i + batch], labels[i:i + batch], w[i:i + batch]).float() for i in range(0, len(labels), batch)]
+    outs = [forward(z[i:i + batch], labels[i:i + batch], w[i:i + batch]).float() for i in range(0, len(labels), batch)]
     return torch.cat(outs).cpu() if outs else torch.zeros(0, 1, 1, 1)
 
 
@@ -103,12 +106,19 @@ def render_tokens(generator: torch.nn.Module, tokens: list[Token], *, seed: int,
     Spaces leave a half-cell gap, newlines start a new line, and 'unknown' tokens (characters the
     model cannot write) are drawn by `unknown_glyph(char, size) -> (S, S) uint8` (e.g. a grey
     printed glyph) or, by default, as a hatched box, so nothing is dropped silently."""
-    s = generator.cfg.size
-    cell = cell or s
     if z is None:
         z = seed_to_z(seed, generator.cfg.z_dim, truncation=truncation)
     idx = [t.index for t in tokens if t.kind == "syllable"]
     drawn = to_uint8(generate(generator, torch.tensor(idx, dtype=torch.int64), z, weight=weight, batch=batch)) if idx else None
+    return layout_tokens(tokens, drawn, size=generator.cfg.size, cell=cell, unknown_glyph=unknown_glyph)
+
+
+def layout_tokens(tokens: list[Token], drawn: torch.Tensor | None, *, size: int, cell: int | None = None,
+                  unknown_glyph=None) -> torch.Tensor:
+    """The page of render_tokens from its drawn glyphs: `drawn` (n, size, size) uint8, one per
+    'syllable' token in order (None when there is none)."""
+    s = size
+    cell = cell or s
     if drawn is not None and cell != s:
         drawn = F.interpolate(drawn[:, None].float(), size=(cell, cell), mode="bilinear",
                               align_corners=False).round().clamp(0, 255).to(torch.uint8)[:, 0]

@@ -17,6 +17,8 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -79,6 +81,13 @@ def save_grid(G, path: Path, *, n_classes: int, rows: int, seeds: int, pool: lis
 
 # ---- the loop -------------------------------------------------------------------------------
 
+def _test_kill_step() -> int | None:
+    """$REKOGAN_TEST_KILL_AT_STEP=N (tests only): the process SIGKILLs itself right after global step N,
+    a deterministic point inside an epoch for tests/test_training.py's kill-and-resume test; unset, nothing."""
+    v = os.environ.get("REKOGAN_TEST_KILL_AT_STEP")
+    return int(v) if v else None
+
+
 RESUMABLE = ("epochs", "device", "threads", "eval_every", "classifier", "amp")  # may change on --resume
 
 
@@ -113,6 +122,12 @@ def _run_split(cfg: TrainConfig, run_dir: Path, new_spec: str | None, *, main: b
             write_text_atomic(run_dir / "config.json", json.dumps({**config, "split": split.spec}, indent=2,
                                                                   ensure_ascii=False))
     return split
+
+
+def rank_generator(seed: int, rank: int) -> torch.Generator:
+    """The data and latent stream of one DDP rank: each rank draws its own batches (with
+    replacement, from the whole training set) and its own z; DDP averages the gradients."""
+    return torch.Generator().manual_seed(seed * 1000 + rank)
 
 
 def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides: dict | None = None, log=print) -> Path:
@@ -197,7 +212,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
 
-    gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)                   # data + latents
+    gen = rank_generator(cfg.seed, rank)                                          # data + latents
     step, epoch0, images_seen, wall = 0, 0, 0, 0.0
     if resume:
         found = ck.latest_state(run_dir)
@@ -229,6 +244,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
         log(f"training on {device} ({precision}, {torch.get_num_threads()} threads), world size {world}")
     steps_per_epoch = max(1, cfg.epoch_images // (cfg.batch * world))
     from tqdm import tqdm
+    kill_at = _test_kill_step()
 
     for epoch in range(epoch0 + 1, cfg.epochs + 1):
         G.train(); D.train()
@@ -241,6 +257,8 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overrides:
             stats = train_step(G_train, D_train, opt_g, opt_d, real, y_real, cfg=cfg, n_classes=n_classes,
                                gen=gen, autocast=autocast, y_pool=y_pool, ink=ink)
             step += 1
+            if step == kill_at:           # as a power cut would: no epoch output, no cleanup
+                os.kill(os.getpid(), signal.SIGKILL)
             if cfg.ema > 0:
                 ema_update(G_ema, G, cfg.ema if step > cfg.ema_start else 0.0)
             for k, v in stats.items():  # summed as tensors: a float() per step would stall a GPU's queue

@@ -5,6 +5,8 @@ app's Studio, passed in as `studio`.
 """
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 
 from .studio import MAX_SEED, WEIGHT_RANGE, StudioError
@@ -31,17 +33,17 @@ def epoch_options(run, *, studio) -> list[tuple[str, object]]:
     return [(f"best · {best.label}", "best"), *studio.epoch_choices(run=run)]
 
 
-def run_selector(value, label="Run · 실행", *, studio):
-    return gr.Dropdown(choices=studio.run_names(), value=value, label=label, allow_custom_value=True)
+def run_selector(value, label="Run · 실행", *, studio, **kw):
+    return gr.Dropdown(choices=studio.run_names(), value=value, label=label, allow_custom_value=True, **kw)
 
 
-def epoch_selector(run, *, studio):
+def epoch_selector(run, *, studio, **kw):
     try:
         choices = epoch_options(run, studio=studio) if run else []
     except StudioError:
         choices = []
     return gr.Dropdown(choices=choices, value="best", label="Checkpoint · 체크포인트 (epoch · readability)",
-                       allow_custom_value=True)
+                       allow_custom_value=True, **kw)
 
 
 def seed_slider(value=42, label="Seed (writer) · 시드 (필체)"):
@@ -84,3 +86,26 @@ def result_image(label, **kw):
 
 def notice(**kw):
     return gr.Markdown(label="Notice · 알림", **kw)
+
+
+# Gradio 6.31's Sketchpad opens with no tool selected ("select the draw tool to start"; a stroke then
+# draws nothing), and Clear canvas brings that state back. Whenever the editor shows that hint (its
+# .empty.wrap), this clicks its brush. The brush button is found by its label or, in a browser whose
+# language translates the label, by its icon.
+_BRUSH_READY_JS = """
+const pick = () => {
+  const pad = document.getElementById(%s);
+  if (!pad || !pad.querySelector('.empty.wrap')) return;
+  const brush = Array.from(pad.querySelectorAll('button')).find(b => b.getAttribute('aria-label') === 'Brush'
+    || b.querySelector('path[d^="M28.828 3.172"]'));
+  if (brush && !brush.classList.contains('highlight')) brush.click();
+};
+new MutationObserver(pick).observe(document.body, {childList: true, subtree: true});
+pick();
+"""
+
+
+def brush_ready(canvas_id: str) -> gr.HTML:
+    """An empty gr.HTML whose js_on_load keeps the Sketchpad `canvas_id` (its elem_id) ready to draw."""
+    return gr.HTML(value="", js_on_load=_BRUSH_READY_JS % json.dumps(canvas_id), container=False, padding=False,
+                   elem_id=f"{canvas_id}-ready")

@@ -7,8 +7,9 @@
 Every session is its own gradio_client.Client (its own connection and queue session). All sessions
 connect first (each Client fetches the app's config), then start together at a barrier; each sends
 --requests /write calls one after another (a different seed each time). Reports successes,
-p50/p95/max latency of those requests, throughput, the connect times, and the server's resident
-memory (VmRSS) before, at peak and after.
+p50/p95/max latency of those requests, throughput, the connect times, the server's CPU time per
+request (/proc/PID/stat utime+stime, children included, over the timed part; the connects and the
+warm-up request are outside it) and its resident memory (VmRSS) before, at peak and after.
 
 The load generator shares the 2 cores with the server, so its own CPU cost counts against the
 server's latency. One thing is trimmed: gradio_client opens a new httpx client for every request,
@@ -60,6 +61,20 @@ def rss_mb(pid: int | None) -> float | None:
             if p == pid:
                 return None
     return total / 1024
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """CPU time (user + system) the process has used, its waited-for children's included (/proc/PID/stat
+    utime + stime + cutime + cstime), in seconds; None where unavailable."""
+    if not pid:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()       # after "(comm)": the name may hold spaces
+    ticks = sum(int(x) for x in fields[11:15])          # fields 14..17 of proc(5): utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -208,10 +223,12 @@ def main():
                 start.wait(a.overall_timeout)
             except threading.BrokenBarrierError:
                 pass
+            cpu_before = cpu_seconds(pid)         # every session is connected: only the timed requests count
             t0 = time.perf_counter()
             for f in as_completed(futs):
                 results += f.result()
         wall = time.perf_counter() - t0
+        cpu_after = cpu_seconds(pid)
         timer.cancel()
         done.set()
         rss_after = rss_mb(pid)
@@ -238,6 +255,12 @@ def main():
     if ok:
         print(f"latency   p50 {statistics.median(ok) * 1000:.0f} ms   p95 {pct(ok, 0.95) * 1000:.0f} ms   "
               f"max {max(ok) * 1000:.0f} ms")
+    if cpu_before is not None and cpu_after is not None and results:
+        cpu = cpu_after - cpu_before
+        print(f"server CPU {cpu:.1f} s for {len(results)} requests: {cpu / len(results) * 1000:.0f} ms per request "
+              f"(user+system, children included; {cpu / wall:.2f} of {os.cpu_count()} cores)")
+    else:
+        print("server CPU n/a (no pid: pass --pid with --url)")
     fmt = (lambda m: f"{m:.0f} MB" if m else "n/a")
     print(f"server RSS before {fmt(rss_before)}   peak {fmt(peak[0])}   after {fmt(rss_after)}")
     for msg, n in errors.most_common(5):

@@ -5,6 +5,9 @@
              (shutil.copytree) before resuming, deleting or corrupting anything in it.
   tiny_ckpt  Path of its last generator checkpoint (epoch_002.safetensors).
   tiny_model (generator in eval mode, metadata) loaded from tiny_ckpt; read-only as well.
+  font_set   fails (never skips) unless every face the shipped runs were trained on is installed,
+             naming the missing Debian packages (font_set_problem): ask for it first in a test whose
+             figures come from the installed fonts.
 
 Helpers: REPO (the repository root), TIMEOUT (seconds per subprocess), python_env() (environment
 for subprocesses: the repository on PYTHONPATH, one OpenMP thread), run_py(args) (run
@@ -87,6 +90,39 @@ def tiny_model(tiny_ckpt):
     """(generator in eval mode, metadata) from tiny_ckpt. Do not train or modify it."""
     from rekogan.checkpoints import load_generator
     return load_generator(tiny_ckpt)
+
+
+def font_set_problem(font_dirs: list[str] | None = None) -> str | None:
+    """Why the installed fonts are not the set the tests expect (every face the shipped runs were
+    trained on, from checkpoints/*/data.json), naming the missing Debian packages and the command
+    that installs them; None when it is complete."""
+    from rekogan.data.fonts import missing_packages, trained_faces
+    expected = trained_faces(sorted((REPO / "checkpoints").iterdir()))
+    assert expected, "no shipped run records its training faces (checkpoints/*/data.json)"
+    missing = missing_packages(expected, font_dirs)
+    if not missing:
+        return None
+    n = sum(len(faces) for faces in missing.values())
+    which = "; ".join(f"{pkg} ({', '.join(faces[:3])}{', …' if len(faces) > 3 else ''})"
+                      for pkg, faces in missing.items())
+    return (f"the installed font set is incomplete: {n} of the {len(expected)} faces the tests read are missing, "
+            f"from {which}. Install them with: sudo apt-get install {' '.join(missing)} "
+            "(scripts/test.sh installs every missing package of its list)")
+
+
+def require_font_set() -> None:
+    """pytest.fail (never a skip: CI must not pass by skipping) with font_set_problem's message."""
+    problem = font_set_problem()
+    if problem:
+        pytest.fail(problem, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def font_set() -> None:
+    """Tests whose figures come from the installed fonts (the `fonts` source) ask for this first, so
+    a machine with only some of the font packages gets a message naming them rather than a numeric
+    assertion that fails for no visible reason."""
+    require_font_set()
 
 
 def pytest_configure(config):

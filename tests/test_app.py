@@ -28,6 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from fontcheck import check_font  # noqa: E402  (every font a test builds is sanitised and shaped)
+
 TEXT = "가각 간\n갈가A"            # the tiny classes, a space, a newline and one unknown character
 START_TIMEOUT = float(os.environ.get("REKOGAN_TEST_START_TIMEOUT", "240"))   # the CI machine may be busy
 CALL_TIMEOUT = 180.0
@@ -182,6 +184,17 @@ def png(path) -> np.ndarray:
         return np.asarray(im.convert("L"))
 
 
+C0, C1 = (0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E)         # matplotlib's first two line colours: a plot's runs
+
+
+def run_colour_pixels(path, rgb) -> int:
+    """Pixels of a PNG within a few levels of `rgb` (a run's line colour in the Diagnostics plots)."""
+    from PIL import Image
+    with Image.open(path) as im:
+        a = np.asarray(im.convert("RGB")).astype(int)
+    return int((np.abs(a - np.array(rgb)).max(axis=2) <= 8).sum())
+
+
 # ---- the app through gradio_client ---------------------------------------------------------------
 
 def test_every_api_name_is_listed(client):
@@ -214,7 +227,10 @@ def test_evolution_sheet_diagnostics_walk(client):
     sheet, note = call(client, "fixed", 1, 5, 1.0, api_name="/sheet")
     assert png(sheet).shape == (2 + 18, 2 + 4 * 18) and "epoch 1" in note     # 4 classes in one row, pad 2
     loss, quality, table, note = call(client, "fixed", 2, api_name="/diagnostics")
-    assert png(loss).ndim == 2 and png(quality).ndim == 2
+    # the collapse story's two runs (collapsed: matplotlib's C0, fixed: C1) drawn as curves; their losses are
+    # the same tiny run's, so fixed's curve covers collapsed's there, and only their readabilities differ
+    assert run_colour_pixels(loss, C1) > 300 and run_colour_pixels(quality, C1) > 300
+    assert run_colour_pixels(quality, C0) > 300
     assert table["data"][0][:2] == ["갈", "각"] and "5 of 8" in table["data"][0][2]
     assert "failing" in note
     gif, strip, note = call(client, "가각", 1, 2, 5, 0.8, "fixed", "last", api_name="/walk")
@@ -334,10 +350,44 @@ def test_studio_errors_are_one_type_with_a_message(studio):
 
 def test_registry_lists_runs_epochs_and_readability(studio):
     assert studio.run_names() == ["collapsed", "fixed", "broken", "hangul"]  # classifier/ is not a run
-    assert studio.default_runs() == ("collapsed", "fixed")
+    assert studio.default_runs() == ("collapsed", "hangul")    # the story's left beside the run that writes any
+    assert studio.story_runs() == ("collapsed", "fixed")
     assert studio.epoch_choices(run="fixed") == [("epoch 1 · 60.0% readable", 1), ("epoch 2 · 90.0% readable", 2)]
     # broken: no evaluation, so the last epoch whose file is readable (98 is truncated, 99 a pickle)
     assert studio.default_epoch(run="collapsed") == 2 and studio.default_epoch(run="broken") == 1
+
+
+def test_default_runs_take_the_best_run_that_writes_any_syllable_else_fixed(app, tmp_path):
+    from rekogan.studio import Studio
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    for name in ("collapsed", "fixed"):
+        (root / name).symlink_to(app.root / name)
+    assert Studio(root=root).default_runs() == ("collapsed", "fixed")        # no run writes any syllable
+    # of the runs that write any syllable, the one that reads best at its default epoch (unevaluated: last)
+    for name, readability in (("unread", None), ("hangul", 0.2), ("jamo", 0.5)):
+        shutil.copytree(app.root / "hangul", root / name, ignore=shutil.ignore_patterns("evaluation.jsonl"))
+        if readability is not None:
+            (root / name / "evaluation.jsonl").write_text("".join(
+                json.dumps({"epoch": e, "readability": readability, "diversity": 0.5}) + "\n" for e in (1, 2)))
+        if name == "hangul":
+            assert Studio(root=root).default_runs() == ("collapsed", "hangul")
+    assert Studio(root=root).default_runs() == ("collapsed", "jamo")
+    assert Studio(root=root).story_runs() == ("collapsed", "fixed")
+
+
+def test_the_first_screen_writes_typed_korean_in_full_on_the_right(client, app):
+    """The Write tab opens with collapsed on the left (the story) and, on the right, the run that
+    writes any syllable: typed 안녕하세요 comes back whole there, with no unknown glyph."""
+    with urllib.request.urlopen(app.url + "config", timeout=60) as r:
+        config = json.loads(r.read().decode("utf-8"))
+    value = {c["props"].get("elem_id"): c["props"].get("value") for c in config["components"]}
+    assert (value["write-left-run"], value["write-right-run"]) == ("collapsed", "hangul"), value
+    left, left_note, right, right_note = call(client, "안녕하세요", 42, 0.8, value["write-left-run"], "best",
+                                              value["write-right-run"], "best", 0.0, api_name="/compare")
+    assert png(right).shape == (16, 5 * 16) and "hangul" in right_note
+    assert "not among" not in right_note.lower() and "grey print" not in right_note, right_note
+    assert "'hangul' run writes any syllable" in left_note        # the collapsed panel names the run that can
 
 
 def test_corrupt_epoch_files_are_named_and_the_good_ones_served(studio, client, app):
@@ -362,14 +412,64 @@ def test_corrupt_epoch_files_are_named_and_the_good_ones_served(studio, client, 
     assert conf.rows[0] == ("갈", "각", "5 of 8 draws") and "1 failing classes: 갈" in conf.note
 
 
-def test_generator_cache_is_a_bounded_lru(studio):
-    studio.cache.clear()
-    for epoch in (1, 2, 1, 2):
-        studio.generator(run="fixed", epoch=epoch)
-    studio.generator(run="collapsed", epoch=1)
-    assert len(studio.cache) == 2
-    m = studio.generator(run="collapsed", epoch=1)
-    assert m is studio.generator(run="collapsed", epoch=1)
+def _epochs(tiny_run, base):
+    """EpochInfo for three generator files (copies of the tiny run's epochs 1, 2, 1) under base/run."""
+    import shutil
+    from rekogan.studio.registry import EpochInfo
+    (base / "run").mkdir()
+    out = []
+    for n, src in ((1, 1), (2, 2), (3, 1)):
+        path = base / "run" / f"epoch_{n:03d}.safetensors"
+        shutil.copy2(tiny_run / f"epoch_{src:03d}.safetensors", path)
+        out.append(EpochInfo(run="run", epoch=n, path=path))
+    return out
+
+
+def test_generator_cache_is_a_bounded_lru(tiny_run, tmp_path):
+    from rekogan.studio.cache import GeneratorCache
+    a, b, c = _epochs(tiny_run, tmp_path)
+    cache = GeneratorCache(size=2)
+    first = cache.get(a)
+    cache.get(b)
+    assert cache.get(a) is first and cache.loads == 2       # a hit: a is now the most recently used
+    cache.get(c)                                            # full: evicts the least recently used, b
+    # (FIFO would evict a, the oldest load)
+    assert cache.peek(a) is first and cache.peek(b) is None and cache.peek(c) is not None
+    assert len(cache) == 2 and cache.loads == 3
+    cache.get(b)                                            # reloaded; a is now the least recently used
+    assert cache.loads == 4 and cache.peek(a) is None and cache.peek(c) is not None
+
+
+def test_generator_cache_bounds_its_bytes(tiny_run, tmp_path):
+    from rekogan.studio.cache import GeneratorCache, nbytes
+    a, b, c = _epochs(tiny_run, tmp_path)
+    one = nbytes(GeneratorCache(size=1).get(a).generator)
+    cache = GeneratorCache(size=10, max_bytes=2 * one + one // 2)    # room for two generators, not three
+    for info in (a, b, c):
+        cache.get(info)
+    assert len(cache) == 2 and cache.nbytes == 2 * one and cache.peek(a) is None
+    small = GeneratorCache(size=10, max_bytes=one // 2)               # smaller than one generator: the newest stays
+    small.get(a)
+    small.get(b)
+    assert len(small) == 1 and small.peek(b) is not None and small.peek(a) is None
+
+
+def test_generator_cache_reloads_a_replaced_file(tiny_run, tmp_path):
+    import os
+    import shutil
+    import torch
+    from rekogan.studio.cache import GeneratorCache
+    a, _, _ = _epochs(tiny_run, tmp_path)
+    cache = GeneratorCache(size=2)
+    old = cache.get(a)
+    assert cache.get(a) is old and cache.loads == 1
+    st = a.path.stat()
+    shutil.copy2(tiny_run / "epoch_002.safetensors", a.path)           # same name, other weights
+    os.utime(a.path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))       # a new mtime, as a real write gives
+    new = cache.get(a)
+    assert new is not old and cache.loads == 2 and new.meta["epoch"] == 2
+    fresh = GeneratorCache(size=1).get(a).generator
+    assert all(torch.equal(p, q) for p, q in zip(new.generator.state_dict().values(), fresh.state_dict().values()))
 
 
 # ---- the hangul run, stroke weight, sheet sets and pages, SVG and font (issues 11 and 12) ---------
@@ -415,7 +515,10 @@ def test_a_panel_that_cannot_write_a_syllable_names_the_run_that_can(client):
     assert "'hangul' run writes any syllable" in left_note and "is not among" not in right_note
     a, a_note, b, b_note = call(client, "녕", 1, 0.8, "fixed", "hangul", 0.0, api_name="/evolution")
     assert a is None and "'녕' is not one of the 4 classes of run 'fixed'; the 'hangul' run writes" in a_note
-    assert png(b).ndim == 2 and "2 epochs" in b_note
+    assert "2 epochs" in b_note
+    _, _, known, _ = call(client, "가", 1, 0.8, "fixed", "hangul", 0.0, api_name="/evolution")
+    # the hangul panel draws 녕 as it draws a syllable of its training data: the same strip, another glyph
+    assert png(b).shape == png(known).shape and not np.array_equal(png(b), png(known))
 
 
 def test_sheet_sets_and_pages(client):
@@ -450,6 +553,7 @@ def test_font_endpoint_builds_a_font_with_a_browser_preview(client, app):
     from fontTools.ttLib import TTFont
     path, preview, note = call(client, "hangul", "best", 1, 0.8, 0.5, "text", "가나다 가A", "가나다",   # State: not sent
                                api_name="/font")
+    check_font(path, text="가나다 다나가")
     font = TTFont(path)
     cmap = font.getBestCmap()
     assert all(ord(c) in cmap for c in "가나다") and ord("A") not in cmap
@@ -545,6 +649,7 @@ def test_hand_on_the_hangul_run_from_separate_uploads(client, studio, tmp_path):
     assert not np.array_equal(png(bold), png(one))           # the weight slider moves the writer's weight
     from fontTools.ttLib import TTFont                       # the Font tab takes the same code
     path, _, font_note = call(client, "hangul", "best", 1, 0.8, 0.0, "text", "안녕 뷁", "안녕", code, api_name="/font")
+    check_font(path, text="안녕 녕안")
     family = TTFont(path)["name"].getDebugName(1)
     assert "Writer code" in font_note and "3 syllables" in font_note, font_note
     assert " f" in family and "s1p080" not in family, f"a fitted writer's font is named by its code: {family!r}"

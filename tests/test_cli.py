@@ -240,6 +240,18 @@ def test_sheet_reads_syllables_from_a_file_and_named_sets(tiny_ckpt, tmp_path, c
     assert_one_line_error(rc, out, err, "cannot write 2346")
 
 
+def test_sheet_reads_a_long_text_as_syllables_not_as_a_file_name(tiny_ckpt, tmp_path, capsys):
+    # 1,000 syllables (3,000 bytes of UTF-8) are far longer than a file name may be: Path.is_file()
+    # raised 'File name too long' on them; text that is not an existing file is read as text
+    text = "가각간갈" * 250
+    rc, out, err = run_main(["sheet", "--checkpoint", tiny_ckpt, "--out", tmp_path / "a", "--syllables", text], capsys)
+    assert rc == 0, err
+    assert sorted(pngs(tmp_path / "a")) == ["AC00.png", "AC01.png", "AC04.png", "AC08.png"]   # repeats written once
+    distinct = "".join(chr(0xAC00 + i) for i in range(1000))            # 가 .. 1,000 syllables, 4 of them the run's
+    rc, out, err = run_main(["sheet", "--checkpoint", tiny_ckpt, "--out", tmp_path / "b", "--syllables", distinct], capsys)
+    assert_one_line_error(rc, out, err, "cannot write 996 of them")
+
+
 def test_sheet_of_a_hangul_run_writes_any_syllable_with_a_weight(tmp_path, capsys):
     from test_training import _syllable_folder
     from rekogan.split import make_split

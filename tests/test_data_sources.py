@@ -238,3 +238,43 @@ def test_folder_dispatch_and_split(tmp_path):
     train, held = gs.split()
     assert len(held) == len(held_stems) and len(train) == 40 - len(held_stems)
     assert set(held.groups.tolist()) <= {0, 10}
+
+
+# ---- the installed font set: complete, or a failure that names the missing packages ---------------
+
+def test_missing_packages_maps_the_missing_faces_to_their_packages(tmp_path):
+    from rekogan.data.fonts import missing_packages
+    for name in ("Alpha.ttf", "Beta.otf"):
+        (tmp_path / name).write_bytes(b"\0" * 10)    # find_faces goes by the file names
+    expected = {"Alpha": "fonts-a", "Beta": "fonts-a", "Gamma": "fonts-b", "Delta": "fonts-b", "Eps": "fonts-c"}
+    assert missing_packages(expected, [str(tmp_path)]) == {"fonts-b": ["Delta", "Gamma"], "fonts-c": ["Eps"]}
+    assert missing_packages({"Alpha": "fonts-a"}, [str(tmp_path)]) == {}
+
+
+def test_an_incomplete_font_set_fails_naming_the_packages_and_the_command(monkeypatch):
+    import rekogan.data.fonts as fonts
+    from conftest import REPO, font_set_problem, require_font_set
+    expected = fonts.trained_faces(sorted((REPO / "checkpoints").iterdir()))
+    eco = sorted(n for n, pkg in expected.items() if pkg == "fonts-nanum-eco")
+    assert eco, "the shipped runs were trained on fonts-nanum-eco's faces"
+    # a machine with every package but fonts-nanum-eco (the case of issue 22)
+    monkeypatch.setattr(fonts, "find_faces", lambda font_dirs=None: [
+        fonts.Face(f"/x/{n}.ttf", 0, n) for n in expected if n not in eco])
+    problem = font_set_problem()
+    assert problem and f"{len(eco)} of the {len(expected)} faces" in problem and eco[0] in problem, problem
+    assert "sudo apt-get install fonts-nanum-eco (" in problem, problem       # that package alone
+    with pytest.raises(pytest.fail.Exception, match="fonts-nanum-eco"):
+        require_font_set()                                                  # a failure, not a skip
+    monkeypatch.setattr(fonts, "find_faces", lambda font_dirs=None: [fonts.Face(f"/x/{n}.ttf", 0, n) for n in expected])
+    assert font_set_problem() is None
+    require_font_set()
+
+
+def test_scripts_test_sh_installs_every_package_the_shipped_runs_were_trained_on():
+    import re
+    from conftest import REPO
+    from rekogan.data.fonts import trained_faces
+    script = (REPO / "scripts" / "test.sh").read_text(encoding="utf-8")
+    listed = set(re.search(r'^FONTS="([^"]+)"', script, re.M).group(1).split())
+    needed = set(trained_faces(sorted((REPO / "checkpoints").iterdir())).values())
+    assert needed and needed <= listed, f"scripts/test.sh does not install {sorted(needed - listed)}"

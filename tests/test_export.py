@@ -2,6 +2,7 @@
 a handful of glyphs of the shipped fixed run)."""
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -10,6 +11,7 @@ from fontTools.ttLib import TTFont
 from PIL import Image, ImageFont
 
 from conftest import REPO, run_py
+from fontcheck import check_font, sanitize, shape
 from rekogan.export import build as build_mod
 from rekogan.export import build_font, line_svg, syllable_set, ExportError
 from rekogan.export.font import ADVANCE, ASCENDER, SPACE, FontNames, assemble, font_from_bitmaps, make_glyph
@@ -75,8 +77,16 @@ def test_name_table_carries_run_epoch_writer_and_provenance(tiny_font, tiny_ckpt
     run = tiny_ckpt.parent.name
     assert f"run {run}" in licence and "epoch 2" in licence and "seed 3, psi 0.8" in licence, licence
     assert "claims no rights" in licence, "the provenance must not claim rights in the outlines"
-    if (tiny_ckpt.parent / "data.json").exists():
-        assert "licences" in licence or "not recorded" in licence, licence
+    # the tiny run trained on the installed fonts: its data.json names each face's package and licence
+    data = json.loads((tiny_ckpt.parent / "data.json").read_text(encoding="utf-8"))
+    held = set(data["heldout_faces"])
+    trained = [f for f in data["faces"] if f not in held]
+    assert f"rendered from {len(trained)} font faces under these licences" in licence, licence
+    for face in trained:
+        info = data["face_files"][face]
+        assert info["licence"] in licence and info["package"] in licence, (face, info, licence)
+    from rekogan.export.provenance import training_licences
+    assert "provenance was not recorded" in training_licences(None), "a run without data.json says so"
 
 
 def test_missing_syllable_is_reported_and_the_rest_is_built(tiny_font, tiny_model):
@@ -85,6 +95,52 @@ def test_missing_syllable_is_reported_and_the_rest_is_built(tiny_font, tiny_mode
     assert set(report.written) == set(tiny_syllables(tiny_model))
     assert ord("뷁") not in TTFont(out).getBestCmap()
     assert any("cannot write 1" in line and "뷁" in line for line in report.lines()), report.lines()
+
+
+def test_font_passes_the_sanitizer_and_harfbuzz_maps_each_syllable_to_its_glyph(tiny_font, tiny_model):
+    syl = "".join(tiny_syllables(tiny_model))
+    check_font(tiny_font[1], text=f"{syl} {syl[::-1]}")
+    assert shape(tiny_font[1], "뷁")[0][0] == ".notdef", "a syllable the font lacks must not borrow a glyph"
+
+
+def test_os2_says_installable_hangul_korean_and_regular(tiny_font):
+    os2 = TTFont(tiny_font[1])["OS/2"]
+    assert os2.fsType == 0, "fsType: installable, no embedding restriction"
+    assert os2.ulUnicodeRange2 >> (56 - 32) & 1, "Unicode range bit 56 (Hangul Syllables) is not set"
+    assert os2.ulUnicodeRange1 == 0 and os2.ulUnicodeRange2 == 1 << (56 - 32), "claims ranges it does not cover"
+    assert os2.ulCodePageRange1 >> 19 & 1, "code page bit 19 (Korean Wansung, 949) is not set"
+    assert os2.usWeightClass == 400, "a writer without a stroke weight is Regular"
+    assert os2.fsSelection & 0x40 and not os2.fsSelection & 0x21, "Regular: neither italic nor bold"
+
+
+def test_weight_class_follows_the_stroke_weight(tmp_path):
+    # the shipped hangul run has the stroke-weight control: -2 (thin) and +2 (bold) on two syllables
+    hangul = REPO / "checkpoints" / "hangul" / "epoch_068.safetensors"
+    classes = {}
+    for weight in (-2.0, 0.0, 2.0):
+        out = tmp_path / f"w{weight:+g}.ttf"
+        build_font(checkpoint=hangul, seed=1, truncation=0.8, weight=weight, syllables="한글", out=out, processes=1)
+        check_font(out, text="한글 글한")
+        classes[weight] = TTFont(out)["OS/2"].usWeightClass
+    assert classes == {-2.0: 200, 0.0: 400, 2.0: 600}, classes
+
+
+def test_the_font_checks_can_fail(tiny_font, tmp_path):
+    data = tiny_font[1].read_bytes()
+    cut = tmp_path / "cut.ttf"
+    cut.write_bytes(data[:len(data) // 2])      # a font cut short, as by a killed download
+    with pytest.raises(AssertionError, match="Sanitizer rejects"):
+        sanitize(cut)
+    font = TTFont(tiny_font[1])
+    first, second = sorted(c for c in font.getBestCmap() if c >= 0xAC00)[:2]
+    for table in font["cmap"].tables:           # two syllables swapped: the cmap lies
+        if first in table.cmap:                 # (a new dict: subtables may share one)
+            table.cmap = {**table.cmap, first: table.cmap[second], second: table.cmap[first]}
+    swapped = tmp_path / "swapped.ttf"
+    font.save(str(swapped))
+    sanitize(swapped)                           # a valid font ...
+    with pytest.raises(AssertionError, match="HarfBuzz shaped"):
+        check_font(swapped, text=chr(first))   # ... that draws the wrong syllable
 
 
 def test_progress_reaches_the_total(tiny_font, tiny_model):
@@ -105,11 +161,28 @@ def test_written_atomically_no_temporary_left(tiny_font):
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name]
 
 
+def test_a_failed_save_keeps_the_old_font_and_leaves_no_temporary(tiny_font, tiny_ckpt, tmp_path, monkeypatch):
+    out = tmp_path / "f.ttf"
+    out.write_bytes(tiny_font[1].read_bytes())
+
+    def disk_full(self, target, *args, **kwargs):
+        with open(target, "wb") as f:
+            f.write(b"half a font")
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(TTFont, "save", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        build_font(checkpoint=tiny_ckpt, seed=3, truncation=0.8, syllables="seri95", out=out, processes=1)
+    assert out.read_bytes() == tiny_font[1].read_bytes(), "a failed save changed the old font"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.ttf"], "a temporary file was left behind"
+
+
 def test_pool_gives_the_same_glyphs_as_one_process(tiny_ckpt, tmp_path, monkeypatch):
     build_font(checkpoint=tiny_ckpt, seed=1, truncation=1.0, syllables="seri95", out=tmp_path / "a.ttf", processes=1)
     monkeypatch.setattr(build_mod, "PARALLEL_MIN", 0)
     monkeypatch.setattr(build_mod, "TASK", 1)  # one glyph per task: the order must survive the pool
     build_font(checkpoint=tiny_ckpt, seed=1, truncation=1.0, syllables="seri95", out=tmp_path / "b.ttf", processes=2)
+    sanitize(tmp_path / "a.ttf")
+    sanitize(tmp_path / "b.ttf")
     a, b = TTFont(tmp_path / "a.ttf"), TTFont(tmp_path / "b.ttf")
     assert a.getGlyphOrder() == b.getGlyphOrder()
     for g in a.getGlyphOrder():
@@ -122,6 +195,7 @@ def test_pool_gives_the_same_glyphs_as_one_process(tiny_ckpt, tmp_path, monkeypa
 def test_hole_stays_open_in_both_outline_formats(tmp_path, cff):
     path = tmp_path / ("ring.otf" if cff else "ring.ttf")
     font_from_bitmaps({"가": ring()}, names=NAMES, cff=cff).save(str(path))
+    check_font(path, text="가 가")
     font = TTFont(path)
     assert ("CFF " in font) == cff and ("glyf" in font) != cff
     img = render_char(ImageFont.truetype(str(path), 64), "가", px=64)
@@ -157,6 +231,8 @@ def test_outlines_show_no_pixel_staircase_at_256px(fixed_bitmaps, tmp_path):
     few = list(fixed_bitmaps)[:3]  # a square per ink pixel is slow to convert: three glyphs are enough
     squares = {c: make_glyph(_pixel_squares(fixed_bitmaps[c]), size=64, cff=False) for c in few}
     assemble(squares, names=NAMES).save(str(tmp_path / "stairs.ttf"))
+    check_font(tmp_path / "smooth.ttf", text="".join(fixed_bitmaps))
+    check_font(tmp_path / "stairs.ttf", text="".join(few))
     smooth = ImageFont.truetype(str(tmp_path / "smooth.ttf"), 256)
     stairs = ImageFont.truetype(str(tmp_path / "stairs.ttf"), 256)
     for c, bitmap in fixed_bitmaps.items():
@@ -172,6 +248,7 @@ def test_outlines_show_no_pixel_staircase_at_256px(fixed_bitmaps, tmp_path):
 
 def test_rendered_at_64px_the_font_lands_on_its_bitmaps(fixed_bitmaps, tmp_path):
     font_from_bitmaps(fixed_bitmaps, names=NAMES).save(str(tmp_path / "f.ttf"))
+    sanitize(tmp_path / "f.ttf")
     pil = ImageFont.truetype(str(tmp_path / "f.ttf"), 64)
     for c, bitmap in fixed_bitmaps.items():
         agree = ((render_char(pil, c, px=64) < 128) == (bitmap < 128)).mean()
@@ -269,6 +346,8 @@ def test_cli_writes_a_font(tiny_ckpt, tiny_model, tmp_path):
                    "--syllables", "seri95", "--out", out, "--no-progress"])
     assert proc.returncode == 0, proc.stderr
     assert "CFF " in TTFont(out), ".otf is CFF"
+    syl = "".join(tiny_syllables(tiny_model))
+    check_font(out, text=f"{syl} {syl}")
     assert f"{len(tiny_syllables(tiny_model))} syllables" in proc.stdout
     assert "cannot write 516 of the 520" in proc.stdout, proc.stdout
 
@@ -285,6 +364,7 @@ def test_font_of_a_fitted_writer_is_traced_from_that_writers_glyphs(tiny_ckpt, t
     layers = n_layers(G) if per_layer else 1
     code = encode(torch.randn(layers, G.cfg.z_dim, generator=torch.Generator().manual_seed(5)))
     report = build_font(checkpoint=tiny_ckpt, writer=code, syllables="seri95", out=tmp_path / "w.ttf", processes=1)
+    check_font(report.path, text="".join(tiny_syllables(tiny_model)))
     classes = tiny_syllables(tiny_model)
     wl = writer_latent(code, generator=G)
     bitmaps = to_uint8(generate(wl.generator, torch.arange(len(classes)), wl.z)).numpy()
@@ -316,6 +396,7 @@ def test_cli_writes_a_font_from_a_writer_file(tiny_ckpt, tiny_model, tmp_path):
                    "--out", out, "--no-progress"])
     assert proc.returncode == 0, proc.stderr
     assert "fitted writer" in TTFont(out)["name"].getDebugName(13)
+    check_font(out, text="".join(tiny_syllables(tiny_model)))
 
 
 def test_vtracer_svg_parser_reads_lines_curves_and_translate():
@@ -327,3 +408,24 @@ def test_vtracer_svg_parser_reads_lines_curves_and_translate():
     assert outer[0].tolist() == [[5, 6], [15, 6], [15, 6]], "a line is a cubic with controls at its ends, translated"
     assert outer[-1, 2].tolist() == [5, 6], "the contour closes on its start"
     assert inner.shape == (3, 3, 2) and inner[-1, 2].tolist() == [7, 8]
+
+
+def test_vtracer_svg_parser_reads_any_attribute_order_and_spaced_transforms():
+    from rekogan.export.trace import parse_vtracer_svg
+    square = "M0 0 L10 0 L10 10 L0 10 Z"
+    plain, = parse_vtracer_svg(f'<svg><path d="{square}" transform="translate(3,4)"/></svg>')
+    assert plain[0].tolist() == [[3, 4], [13, 4], [13, 4]]
+    for svg in (f'<svg><path fill="#000000" transform="translate(3,4)" d="{square}"/></svg>',   # d not first
+                f'<svg><path d="{square}" transform="translate(3, 4)"/></svg>',                # a space
+                f"<svg><path transform='translate(3 4)' d='{square}' /></svg>",               # other quotes
+                '<svg><g transform="translate(1, 1)"><path d="m2 3 l10 0 l0 10 l-10 0 z" '     # relative, a group
+                'transform="translate(0 0)"/></g></svg>'):
+        got = parse_vtracer_svg(svg)
+        assert len(got) == 1 and np.array_equal(got[0], plain), svg
+
+
+@pytest.mark.parametrize("transform", ["translate(3,4", "shear(2)", "translate(a,b)", "translate(1,2) junk"])
+def test_vtracer_svg_parser_refuses_a_transform_it_cannot_read(transform):
+    from rekogan.export.trace import parse_vtracer_svg
+    with pytest.raises(ValueError, match="SVG transform"):
+        parse_vtracer_svg(f'<svg><path d="M0 0 L1 0 L1 1 Z" transform="{transform}"/></svg>')

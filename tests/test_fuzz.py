@@ -216,17 +216,36 @@ def test_hgu1_record_claiming_255x255_and_zero_size(tmp_path, tiny_classes):
     assert gs is None and "zero-sized" in err, err
 
 
-@given(content=st.one_of(st.just(b""), st.binary(max_size=200), st.just(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)))
+def _glyph_png() -> bytes:
+    """A readable 24x24 PNG of a dark stroke on white: the folder loader's happy path."""
+    import io
+    from PIL import Image
+    a = np.full((24, 24), 255, np.uint8)
+    a[4:20, 10:14] = 0
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@given(content=st.one_of(st.just(b""), st.binary(max_size=200), st.just(b"\x89PNG\r\n\x1a\n" + b"\0" * 20),
+                         st.just(_glyph_png())))
 def test_folder_images_broken_or_empty_are_skipped_or_refused(tmp_path, tiny_classes, content):
+    import torch
     from rekogan.data.folder import load_folder
     d = tmp_path / "data"
     shutil.rmtree(d, ignore_errors=True)
     (d / "b0a1").mkdir(parents=True)
     (d / "b0a1" / "x.png").write_bytes(content)
     try:
-        load_folder(str(d), classes=tiny_classes, size=16)
+        gs = load_folder(str(d), classes=tiny_classes, size=16)
     except ValueError as e:
         assert "no usable image" in str(e) and str(d) in str(e)
+        assert content != _glyph_png(), "a readable glyph was refused"
+        return
+    # read: exactly the one picture, as 가 (b0a1), normalised to 16x16 white ink on black
+    assert gs.images.shape == (1, 16, 16) and gs.images.dtype == torch.uint8 and gs.labels.tolist() == [0]
+    assert int(gs.images.max()) > 128 and int(gs.images[0, 0, 0]) < 128, "white ink on black"
+    assert gs.info["image_files"] == 1 and gs.info["unreadable_count"] == 0 and gs.info["skipped_blank"] == 0
 
 
 def test_folder_huge_and_zero_size_images(tmp_path, tiny_classes):

@@ -22,6 +22,7 @@ from rekogan.hangul import seri95
 from rekogan.models import ModelConfig, build_generator
 from rekogan.original import OriginalImportError, convert, import_original, infer_shape, load_pth
 from rekogan.sampling import generate, sample, seed_to_z, to_uint8
+from rekogan.studio import Studio
 
 from conftest import run_py
 
@@ -255,10 +256,9 @@ def test_sheet_command_reads_an_imported_epoch(small_original, tmp_path):
 
 
 def test_studio_lists_the_imported_run_and_writes_with_it(small_original, tmp_path):
-    studio_mod = pytest.importorskip("rekogan.studio")
     mods, root = small_original
     import_original(root, out=tmp_path / "checkpoints" / "original")
-    studio = studio_mod.Studio(root=tmp_path / "checkpoints", tmp_dir=tmp_path / "tmp")
+    studio = Studio(root=tmp_path / "checkpoints", tmp_dir=tmp_path / "tmp")
     assert "original" in studio.run_names()
     assert [epoch for _, epoch in studio.epoch_choices(run="original")] == [1, 8], "the epoch selector's choices"
     page = studio.write(text="가나다", seed=3, truncation=1.0, run="original", epoch=8)

@@ -91,9 +91,119 @@ def test_the_run_lock_serialises_writers(tmp_path):
     assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
 
 
+def test_the_run_lock_holds_against_another_process(tmp_path):
+    # a child process takes the run lock and waits for a line on stdin; while it holds the lock a
+    # non-blocking attempt here must fail, and once it has let go `locked` must get it
+    import subprocess
+    import sys
+    from filelock import FileLock, Timeout
+    from conftest import REPO, python_env
+    from rekogan.records import LOCK_NAME
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from rekogan.records import locked\n"
+         f"with locked({str(tmp_path)!r}):\n    print('held', flush=True); sys.stdin.readline()\n"
+         "print('released', flush=True)"],
+        cwd=REPO, env=python_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "held"
+        with pytest.raises(Timeout):
+            FileLock(tmp_path / LOCK_NAME, timeout=0).acquire()
+        child.stdin.write("\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "released"
+        with locked(tmp_path):
+            pass
+    finally:
+        child.kill()
+        child.wait()
+
+
+# fcntl does not exist on Windows: made unavailable before anything imports it, as there
+BLOCK_FCNTL = "import sys; sys.modules['fcntl'] = None\n"
+
+
+@pytest.mark.parametrize("module", ["rekogan.records", "rekogan.studio", "app"])
+def test_the_app_imports_without_fcntl(module, tmp_path):
+    from conftest import REPO, run_py
+    code = (BLOCK_FCNTL + f"import {module}\n"
+            "from rekogan.records import locked, write_text_atomic\n"
+            f"with locked({str(tmp_path)!r}):\n"
+            f"    write_text_atomic({str(tmp_path / 'a.txt')!r}, 'ok')\n"
+            "print('imported')")
+    proc = run_py(["-W", "ignore", "-c", code], cwd=REPO)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("imported"), proc.stderr[-3000:]
+    assert (tmp_path / "a.txt").read_text() == "ok"
+
+
 def test_the_tests_use_a_temporary_cache():
     from conftest import CACHE, python_env, run_py
     home = os.path.expanduser("~/.cache/rekogan")
     assert os.environ["REKOGAN_CACHE"] == str(CACHE) != home
     out = run_py(["-c", "import os; print(os.environ['REKOGAN_CACHE'])"], env=python_env(), check=True).stdout
     assert out.strip() == str(CACHE)
+
+
+# ---- every writer of a whole file goes through atomic_path ----------------------------------------
+
+def _half_then_fail(target, *args, **kwargs):
+    """Stands in for a library's save: writes the start of a file, then fails like a full disk."""
+    if hasattr(target, "write"):
+        target.write(b"half")
+    else:
+        open(target, "wb").write(b"half")
+    raise OSError(28, "No space left on device")
+
+
+def _save_packed(path):
+    from packed_util import synthetic_glyphs
+    from rekogan.data.packed import save_packed
+    save_packed(path, synthetic_glyphs(size=8))
+
+
+def _save_npz(path):
+    import numpy as np
+    from rekogan.data.fonts import _save_npz
+    _save_npz(path, images=np.zeros((2, 8, 8), np.uint8))
+
+
+def _merge_subsets(path):
+    from test_webfonts import _subset
+    from rekogan.data.webfonts import merge_subsets
+    sub = path.with_name("sub-0.woff")
+    if not sub.exists():                       # made once, before TTFont.save is made to fail
+        _subset(sub, {"가": 200})
+    merge_subsets([sub], path)
+
+
+def _numpy():
+    import numpy
+    return numpy
+
+
+def _ttfont():
+    from fontTools.ttLib import TTFont
+    return TTFont
+
+
+WRITERS = {   # name -> (write a file at path, the owner of the library call that writes, its name, a method?)
+    "packed": (_save_packed, _numpy, "savez_compressed", False),
+    "glyph cache": (_save_npz, _numpy, "savez", False),
+    "merged web font": (_merge_subsets, _ttfont, "save", True),
+}
+
+
+@pytest.mark.parametrize("name", list(WRITERS))
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(name, tmp_path, monkeypatch):
+    write, owner, attr, method = WRITERS[name]
+    folder = tmp_path / "out"
+    folder.mkdir()
+    path = folder / ("f.ttf" if "font" in name else "f.npz")
+    write(path)                                    # a good file first: it must survive the failure
+    good = path.read_bytes()
+    fail = (lambda self, target, *a, **k: _half_then_fail(target)) if method else _half_then_fail
+    monkeypatch.setattr(owner(), attr, fail)
+    with pytest.raises(OSError, match="No space left"):
+        write(path)
+    assert path.read_bytes() == good, f"{name}: a failed write changed the file"
+    assert sorted(p.name for p in folder.iterdir() if p.suffix != ".woff") == [path.name], \
+        f"{name}: a temporary file was left behind"

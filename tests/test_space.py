@@ -17,11 +17,15 @@ The boot test (test_staged_space_boots_in_a_fresh_venv) stands in for the Space'
   3. `python app.py` in HOME/app with the environment a Space sets (SYSTEM=spaces, SPACE_ID,
      GRADIO_SERVER_NAME=0.0.0.0, GRADIO_SERVER_PORT and PORT), a temporary HOME and TMPDIR,
      REKOGAN_FONTS="" (no Korean font) and nothing inherited from this process's environment;
-  4. /write through gradio_client; then every file the app's process opened or listed (Python audit
+  4. through gradio_client: /write on fixed (twice), /write on hangul (a syllable outside KS X 1001
+     too), /imitate on hangul (a canvas drawing of two syllables the Space itself wrote, fitted with
+     the staged component reader) and /font on hangul with the fitted writer code (three typed
+     syllables); then every file the app's process opened or listed (Python audit
      hooks: open, os.listdir, os.scandir, ctypes.dlopen; the hook is a .pth file in the test venv) must
      lie in the app folder, the venv, the temporary HOME/TMPDIR, the base interpreter's standard
      library or the system (/etc, /proc, /sys, /dev, /usr/lib...): never the repository, ../shared,
-     the real home folder, the base interpreter's site-packages or a font folder.
+     the real home folder, the base interpreter's site-packages or a font folder; the only font files
+     opened outside the venv are the ones the app built (under TMPDIR).
 """
 from __future__ import annotations
 
@@ -61,6 +65,10 @@ def test_plan_holds_what_the_space_needs_and_nothing_else():
     assert "checkpoints/fixed/epoch_186.safetensors" in files and "checkpoints/collapsed/epoch_040.safetensors" in files
     assert "checkpoints/fixed/evaluation.jsonl" in files and "checkpoints/fixed/metrics.jsonl" in files  # Diagnostics
     assert "checkpoints/classifier/classifier.safetensors" in files
+    # the flagship: the hangul run with its split (the held-out sheet) and records, and the component
+    # reader the My hand tab fits with
+    assert {"checkpoints/hangul/epoch_068.safetensors", "checkpoints/hangul/split.json",
+            "checkpoints/hangul/evaluation.jsonl", "checkpoints/reader/reader.safetensors"} <= set(files)
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
     assert not [f for f in files if f.split("/")[0] in ("tests", "scripts", "runs", "data", ".venv", "train.py")]
     assert not [f for f in files if Path(f).name.startswith("state_")]
@@ -72,8 +80,9 @@ def test_plan_holds_what_the_space_needs_and_nothing_else():
 def test_runs_option_picks_runs_and_keeps_the_classifier():
     files = space.plan(REPO, ["fixed"])
     assert "checkpoints/fixed/epoch_200.safetensors" in files
-    assert not [f for f in files if f.startswith("checkpoints/collapsed/")]
+    assert not [f for f in files if f.startswith(("checkpoints/collapsed/", "checkpoints/hangul/"))]
     assert "checkpoints/classifier/classifier.safetensors" in files
+    assert "checkpoints/reader/reader.safetensors" in files           # a support folder: always staged
     with pytest.raises(UsageError, match="no run nope"):
         space.plan(REPO, ["fixed", "nope"])
     with pytest.raises(UsageError, match="no run classifier"):     # a support folder is not a run
@@ -289,6 +298,30 @@ def allowed(path: str, roots: list[Path], forbidden: list[Path]) -> bool:
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts")
 
 
+def _gray(path) -> np.ndarray:
+    from PIL import Image
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L"))
+
+
+def _canvas_drawing(page: np.ndarray, n: int, path: Path, *, scale: int = 2, gap: int = 40) -> Path:
+    """The first n cells of a written page (dark on white) as the Sketchpad sends a drawing: black ink
+    on a transparent 800x240 canvas, one row, each cell scaled up, a clear gap between them."""
+    from PIL import Image
+    cell = page.shape[0]
+    big = cell * scale
+    alpha = np.zeros((240, 800), np.uint8)
+    top = (240 - big) // 2
+    for i in range(n):
+        glyph = Image.fromarray(255 - page[:, cell * i:cell * (i + 1)]).resize((big, big), Image.BILINEAR)
+        x0 = gap + i * (big + gap)
+        alpha[top:top + big, x0:x0 + big] = np.asarray(glyph)
+    rgba = np.zeros((240, 800, 4), np.uint8)
+    rgba[..., 3] = alpha
+    Image.fromarray(rgba, "RGBA").save(path)
+    return path
+
+
 def without_fonts(command: list[str], empty: Path) -> tuple[list[str], bool]:
     """`command` in a private mount namespace whose font folders are empty (a machine without any
     font), where `unshare --mount` is allowed (root, or a user namespace); else unchanged."""
@@ -304,7 +337,7 @@ def without_fonts(command: list[str], empty: Path) -> tuple[list[str], bool]:
     return command, False
 
 
-@pytest.mark.slow      # 80-100 s on the shared 2-core VM (a fresh venv of 34 k files, pip check, the app's start)
+@pytest.mark.slow      # 80-100 s on the shared 2-core VM (a fresh venv of 34 k files, pip check, the app's start), + ~10-20 s for hangul, /imitate and /font
 def test_staged_space_boots_in_a_fresh_venv(tmp_path, capsys):
     figures = {}
     t0 = time.perf_counter()
@@ -315,6 +348,10 @@ def test_staged_space_boots_in_a_fresh_venv(tmp_path, capsys):
     names = staged_names(stage) - {space.MARKER}
     listed = {m.group(1) for line in listing.splitlines() if (m := re.match(r"^ *[\d,]+  (\S.*)$", line))}
     assert names == listed and "app.py" in names     # the dry run lists exactly what it staged
+    assert {"checkpoints/hangul/epoch_068.safetensors", "checkpoints/hangul/split.json",
+            "checkpoints/reader/reader.safetensors", "checkpoints/classifier/classifier.safetensors"} <= names
+    assert "loads: checkpoints/hangul/epoch_068.safetensors: generator, epoch 68, 11172 classes" in listing
+    assert "loads: checkpoints/reader/reader.safetensors: JamoReader" in listing
     figures["staged_files"] = len(names)
     figures["staged_bytes"] = sum((stage / n).stat().st_size for n in names)
     assert f"total: {len(names)} files, {space.size_text(figures['staged_bytes'])}" in listing
@@ -376,7 +413,7 @@ def test_staged_space_boots_in_a_fresh_venv(tmp_path, capsys):
         figures["startup_s"] = round(time.perf_counter() - t2, 1)
         print("space boot figures so far:", json.dumps(figures), file=sys.stderr)
 
-        from gradio_client import Client
+        from gradio_client import Client, handle_file
         client = Client(url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / "downloads"))
         t3 = time.perf_counter()
         image, notice = client.submit("한글 손글씨", 7, 0.8, "fixed", None, api_name="/write").result(timeout=BOOT_TIMEOUT)
@@ -384,6 +421,23 @@ def test_staged_space_boots_in_a_fresh_venv(tmp_path, capsys):
         t4 = time.perf_counter()
         client.submit("가나다라마바사", 8, 0.8, "fixed", None, api_name="/write").result(timeout=BOOT_TIMEOUT)
         figures["second_write_s"] = round(time.perf_counter() - t4, 2)
+        # the flagship: the hangul run writes any syllable (뷁 is outside KS X 1001) ...
+        t5 = time.perf_counter()
+        h_image, h_notice = client.submit("가나 뷁", 3, 0.8, "hangul", "best", 0.0, "",
+                                          api_name="/write").result(timeout=BOOT_TIMEOUT)
+        figures["hangul_write_s"] = round(time.perf_counter() - t5, 2)
+        # ... My hand fits a writer to a drawing of two of its syllables (drawn here from that page) ...
+        drawing = _canvas_drawing(_gray(h_image), 2, tmp_path / "drawing.png")
+        t6 = time.perf_counter()
+        pair, code, writer_file, hand_note = client.submit(
+            "가 나", {"background": None, "layers": [], "composite": handle_file(str(drawing))}, [], "hangul", "best",
+            api_name="/imitate").result(timeout=BOOT_TIMEOUT)
+        figures["imitate_s"] = round(time.perf_counter() - t6, 2)
+        # ... and the Font tab builds that writer as a font of three typed syllables
+        t7 = time.perf_counter()
+        font_path, font_preview, font_note = client.submit(
+            "hangul", "best", 1, 0.8, 0.0, "text", "가나 뷁", "가나", code, api_name="/font").result(timeout=BOOT_TIMEOUT)
+        figures["font_s"] = round(time.perf_counter() - t7, 2)
     finally:
         proc.terminate()
         try:
@@ -397,11 +451,28 @@ def test_staged_space_boots_in_a_fresh_venv(tmp_path, capsys):
         page = np.asarray(im.convert("L"))
     assert page.shape[0] >= 32 and page.shape[1] >= 5 * 32 and (page < 128).mean() > 0.01, page.shape
     assert "fixed" in notice and "epoch 186" in notice, notice     # the best shipped epoch, from the staged records
+    h_page = _gray(h_image)
+    cell = h_page.shape[0]
+    assert cell == 64 and h_page.shape[1] == 3 * cell + cell // 2, h_page.shape    # 가 나, a half-cell space, 뷁
+    for i in (0, 1, 2):                                # every syllable drawn, 뷁 (outside KS X 1001) too
+        x0 = i * cell + (cell // 2 if i == 2 else 0)
+        assert (h_page[:, x0:x0 + cell] < 128).mean() > 0.02, f"cell {i} of the hangul page is blank"
+    assert "hangul" in h_notice and "epoch 68" in h_notice and "Not among" not in h_notice, h_notice
+    assert code.startswith("rkw1.") and "2 syllables (가나)" in hand_note and "hangul" in hand_note, hand_note
+    assert _gray(pair).shape == (2 + 2 * (cell + 2), 2 + 2 * (cell + 2))      # yours over the fitted, 2 columns
+    assert json.loads(Path(writer_file).read_text(encoding="utf-8"))["code"] == code
+    from fontTools.ttLib import TTFont
+    font = TTFont(font_path)
+    assert {ord(c) for c in "가나뷁"} <= set(font.getBestCmap()), sorted(font.getBestCmap())[:10]
+    assert "3 syllables" in font_note and "Writer code" in font_note, font_note
+    assert "@font-face" in font_preview and font["name"].getDebugName(1) in font_note
 
     opened = [line.split("\t", 1) for line in audit.read_text(encoding="utf-8", errors="replace").splitlines()]
     paths = {p for _, p in opened}
     # the positive control: the hook saw the app read its runs from the staged copy
     assert str(app_dir / "checkpoints" / "fixed" / "evaluation.jsonl") in paths, sorted(paths)[:50]
+    for used in ("hangul/epoch_068.safetensors", "hangul/evaluation.jsonl", "reader/reader.safetensors"):
+        assert str(app_dir / "checkpoints" / used) in paths, f"the app did not read the staged {used}"
     assert any(p.startswith(str(venv)) and "/gradio/" in p for p in paths)
     base = Path(sys.base_prefix).resolve()
     roots = [app_dir, venv, home, tmp, base, Path("/etc"), Path("/proc"), Path("/sys"), Path("/dev"),
@@ -416,7 +487,9 @@ def test_staged_space_boots_in_a_fresh_venv(tmp_path, capsys):
     outside = sorted(p for p in paths if not allowed(p, roots, forbidden)
                      and p not in FONT_DIRS)    # matplotlib lists the (empty) system font folders themselves
     assert not outside, f"the staged app reached outside its folder: {outside[:30]}"
-    assert not [p for p in paths if p.lower().endswith((".ttf", ".otf", ".ttc")) and not p.startswith(str(venv))]
+    # font files: matplotlib's own (in the venv) and the fonts the app built (under TMPDIR), nothing else
+    assert not [p for p in paths if p.lower().endswith((".ttf", ".otf", ".ttc"))
+                and not p.startswith((str(venv) + os.sep, str(tmp) + os.sep))]
     figures["total_s"] = round(time.perf_counter() - t0, 1)
     print("space boot figures:", json.dumps(figures))
     out = os.environ.get("REKOGAN_SPACE_FIGURES")

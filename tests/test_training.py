@@ -4,12 +4,8 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
@@ -20,7 +16,7 @@ from rekogan.checkpoints import list_epochs, load_generator, read_metadata
 from rekogan.config import resolve
 from rekogan.training import read_jsonl
 
-from conftest import REPO, TIMEOUT, TINY_ARGS, python_env, run_py
+from conftest import TINY_ARGS, python_env, run_py
 
 
 def metrics(run) -> list[dict]:
@@ -133,28 +129,15 @@ def test_rerun_into_an_existing_run_refuses(tiny_run, tmp_path):
 # ---- kill and resume -------------------------------------------------------------------------------
 
 def test_sigkill_mid_epoch_then_resume(tmp_path):
-    run, log = tmp_path / "run", tmp_path / "train.log"
+    run = tmp_path / "run"
+    steps = 1024 // 16                                                # steps an epoch: 1024 images, batch 16
     args = ["train.py", *TINY_ARGS, "--out", str(run), "--epochs", "3", "--epoch-images", "1024"]
-    with open(log, "w") as lf:
-        proc = subprocess.Popen([sys.executable, *args], cwd=REPO, env=python_env(), stdout=lf, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.time() + TIMEOUT
-            # epoch 1 is complete once its resume state exists (the last thing an epoch writes)
-            while not (run / "state_001.safetensors").exists():
-                assert proc.poll() is None, f"training exited early ({proc.returncode}):\n{log.read_text()[-3000:]}"
-                assert time.time() < deadline, "epoch 1 never finished"
-                time.sleep(0.02)
-            time.sleep(0.2)                                           # well inside epoch 2 (64 steps)
-            mid_epoch = not (run / "epoch_002.safetensors").exists()
-            os.kill(proc.pid, signal.SIGKILL)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
-    assert not (run / "epoch_003.safetensors").exists()
-    killed_at = max(e for e, _ in list_epochs(run))
-    assert mid_epoch and killed_at == 1, "the kill was meant to land inside epoch 2"
+    # the trainer SIGKILLs itself halfway through epoch 2 (rekogan/training.py: a deterministic point, not a timer)
+    proc = run_py(args, env=python_env(REKOGAN_TEST_KILL_AT_STEP=str(steps + steps // 2)))
+    assert proc.returncode == -signal.SIGKILL, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert [e for e, _ in list_epochs(run)] == [1], "the kill was meant to land inside epoch 2"
+    assert sorted(p.name for p in run.glob("state_*")) == ["state_001.safetensors"]
+    assert [r["epoch"] for r in metrics(run)] == [1]
     config_before = (run / "config.json").read_bytes()
 
     # resume: --epochs may change; the recipe (--batch here) is the saved one and must not
@@ -166,8 +149,7 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
 
     rows = metrics(run)
     assert [r["epoch"] for r in rows] == [1, 2, 3], "exactly one metrics line per epoch"
-    steps = 1024 // 16                                                # the saved batch (16), not --batch 8
-    assert [r["step"] for r in rows] == [steps, 2 * steps, 3 * steps]
+    assert [r["step"] for r in rows] == [steps, 2 * steps, 3 * steps]   # the saved batch (16), not --batch 8
     assert [r["images_seen"] for r in rows] == [1024, 2048, 3072]
     meta = read_metadata(run / "epoch_003.safetensors")
     assert meta["epoch"] == 3 and meta["step"] == 3 * steps and meta["config"]["batch"] == 16
@@ -312,6 +294,11 @@ def test_hangul_run_trains_on_its_split_and_writes_any_syllable(tmp_path):
             "--out", out], check=True)
     sj = json.loads((out / "split.json").read_text(encoding="utf-8"))
     assert sj["counts"] == {"train": 2115, "heldout_ksx1001": 235, "heldout_other": 500, "extra": 0}
+    # the held-out syllable's 10 images never reach training: 6 folders x 10 images are read, its folder is skipped
+    info = json.loads((out / "data.json").read_text(encoding="utf-8"))
+    assert info["class_dirs"] == 6 and info["image_files"] == 60, info
+    assert info["skipped_dirs"] == [held] and info["skipped_other_class"] == 1, info
+    assert info["train_images"] + info["heldout_images"] == 60, f"a held-out syllable leaked into the data: {info}"
     G, meta = load_generator(out / "epoch_001.safetensors")
     assert len(meta["class_list"]) == 11172 and G.cfg.cond == "jamo" and G.cfg.weight_cond
     assert "".join(meta["trained"]) == sj["train"] and held not in meta["trained"]
@@ -321,6 +308,7 @@ def test_hangul_run_trains_on_its_split_and_writes_any_syllable(tmp_path):
     a = generate(G, y, z, weight=-2.0)
     b = generate(G, y, z, weight=2.0)
     assert a.shape == (3, 1, 16, 16) and torch.isfinite(a).all()
+    assert not torch.equal(a, b), "the stroke weight must reach the generator"   # its direction: test_behaviour.py
     assert torch.equal(generate(G, y, z), generate(G, y, z, weight=0.0))   # weight None is 0
     rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert "ink_err" in rows[0] and math.isfinite(rows[0]["ink_err"])

@@ -9,6 +9,7 @@ from fontTools.fontBuilder import FontBuilder
 from fontTools.pens.ttGlyphPen import TTGlyphPen
 from fontTools.ttLib import TTFont
 
+from fontcheck import check_font
 from rekogan.data.fonts import Face, render_available
 from rekogan.data.webfonts import merge_subsets, subset_files
 from rekogan.hangul import ClassList
@@ -56,7 +57,8 @@ def test_merge_joins_every_subset(tmp_path):
     font = TTFont(str(out))
     assert font.flavor is None
     assert {chr(c) for c in font.getBestCmap()} == {"가", "각", "나"}
-    assert not list(tmp_path.glob(".*tmp"))                  # no half-written file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["files", "sub.ttf"]   # no temporary file left
+    check_font(out, text="가각나")                            # what a merged face maps, OTS and HarfBuzz agree on
     time.sleep(1.1)                                           # fonts carry whole-second timestamps
     merge_subsets(files, tmp_path / "again.ttf")             # same subsets, same bytes (faces.json's sha256)
     assert (tmp_path / "again.ttf").read_bytes() == out.read_bytes()

@@ -41,11 +41,37 @@ def test_layered_forward_with_equal_layers_is_the_generator(tiny_model):
         assert not torch.equal(layered_forward(G, moved, y), same), "the last layer's latent must change the glyph"
 
 
-def test_fit_recovers_a_known_writer_and_the_error_falls_with_k(tiny_model, feats):
+@pytest.fixture(scope="module")
+def writerly_G():
+    """A tiny-preset generator (4 classes, 16x16) in which the writer matters: random weights, z-dependent
+    BatchNorm gains and shifts at every layer, standing statistics, and a last layer scaled so that
+    glyphs span the grey range. Two writers differ by ~0.4 (mean |x - x'| in [-1, 1]) here, where a
+    2-epoch tiny run differs by ~0.002, below the fit's noise. Deterministic; no fonts, no training."""
+    import math
+    from rekogan.config import resolve
+    from rekogan.models import build_generator, init_weights
+    from rekogan.steps import standing_stats
+    torch.manual_seed(0)
+    G = build_generator(resolve("tiny").model_config(4))
+    G.apply(init_weights)
+    with torch.no_grad():
+        for norm in G.norms:
+            std = 0.3 / math.sqrt(norm.gain.in_features)
+            norm.gain.weight.normal_(0, std)
+            norm.bias.weight.normal_(0, std)
+        standing_stats(G, n_classes=4)
+        G.eval()
+        z, y = torch.randn(64, G.cfg.z_dim), torch.arange(4).repeat(16)
+        pre = torch.atanh(G(z, y).clamp(-0.999, 0.999)).std()
+        G.ups[-1].weight.mul_(1.5 / pre)                     # tanh's input: std ~1.5
+    return G
+
+
+def test_fit_recovers_a_known_writer_and_the_error_falls_with_k(writerly_G, feats):
     from rekogan.sampling import generate
     from rekogan.writer import FitConfig, fit
     from rekogan.writer.latent import layered_forward
-    G, _ = tiny_model
+    G = writerly_G
     y, zs, truth = _known_writers(G)
     err = {}
     for k in (1, 3):
@@ -59,10 +85,13 @@ def test_fit_recovers_a_known_writer_and_the_error_falls_with_k(tiny_model, feat
     with torch.no_grad():   # what a writer picked at random gets wrong, on the same glyphs
         chance = torch.stack([(generate(G, y, torch.randn(G.cfg.z_dim, generator=torch.Generator().manual_seed(7 + i)))
                                - x).abs().mean(dim=(1, 2, 3)) for i, x in enumerate(truth)]).mean(0)
-    assert err[3][:3].mean() < 0.5 * chance[:3].mean(), f"fitted references {err[3][:3]} vs a random writer {chance[:3]}"
+    assert chance.min() > 0.3, f"the writer must matter in this generator: a random writer is off by only {chance}"
+    assert err[3][:3].mean() < 0.1 * chance[:3].mean(), f"fitted references {err[3][:3]} vs a random writer {chance[:3]}"
     # class 3 is never a reference: the writer, not the glyphs, was recovered
-    assert err[3][3] < 0.5 * chance[3], f"unseen class: fitted {float(err[3][3]):.4f} vs random {float(chance[3]):.4f}"
-    assert err[3][3] < err[1][3], f"error on the unseen class must fall from k=1 ({float(err[1][3]):.4f}) to k=3 ({float(err[3][3]):.4f})"
+    assert err[3][3] < 0.1 * chance[3], f"unseen class: fitted {float(err[3][3]):.4f} vs random {float(chance[3]):.4f}"
+    # measured 0.015-0.026 at k=1 and 0.008-0.016 at k=3 over three such generators (seeds 0-2)
+    assert err[3][3] < 0.8 * err[1][3], \
+        f"error on the unseen class must fall from k=1 ({float(err[1][3]):.4f}) to k=3 ({float(err[3][3]):.4f})"
 
 
 def test_z_only_fit_and_zero_steps(tiny_model, feats):
@@ -216,7 +245,9 @@ def test_cli_imitate_writes_a_writer_file(tiny_ckpt, tmp_path):
     assert (tmp_path / "fit.png").is_file()
     bad = run_py(["-m", "rekogan.writer", "imitate", "--checkpoint", tiny_ckpt, "--samples", tmp_path / "row.png",
                   "--text", "가각간갈가", "--out", out])
-    assert bad.returncode == 2 and "error:" in bad.stderr and "expected" in bad.stderr, bad.stderr[-2000:]
+    lines = bad.stderr.strip().splitlines()
+    assert bad.returncode == 2 and len(lines) == 1, bad.stderr[-2000:]
+    assert lines[0].startswith("error:") and "expected" in lines[0] and "Traceback" not in bad.stderr, lines
 
 
 @pytest.fixture(scope="module")

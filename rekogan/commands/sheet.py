@@ -47,7 +47,7 @@ def select_classes(spec: str, class_list) -> list[str]:
         return class_list.to_list()
     if name in ("seri95", "ksx1001"):
         spec = "".join(seri95() if name == "seri95" else ksx1001())
-    elif Path(spec).is_file():
+    elif _is_file(spec):
         try:
             spec = Path(spec).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
@@ -64,6 +64,15 @@ def select_classes(spec: str, class_list) -> list[str]:
         raise UsageError(f"--syllables: this run cannot write {len(missing)} of them (not among its "
                          f"{len(class_list)} classes): {shown}")
     return wanted
+
+
+def _is_file(spec: str) -> bool:
+    """Whether `spec` names an existing file. Text that cannot be a file name (longer than the system
+    allows, or with a NUL) is not one: is_file() raises on it, and it is read as syllables."""
+    try:
+        return Path(spec).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def png_name(syllable: str) -> str:

@@ -61,27 +61,82 @@ def _raw():
 
 # ---- what the Space needs ------------------------------------------------------------------------
 
-def front_matter(readme_text: str) -> dict[str, str]:
-    """The README's YAML front matter as flat `key: value` strings (all the Space config uses)."""
-    lines = readme_text.splitlines()
-    if not lines or lines[0].strip() != "---":
-        raise UsageError("README.md has no front matter (the Space config between two '---' lines)")
-    out = {}
-    for line in lines[1:]:
-        if line.strip() == "---":
-            return out
-        m = re.match(r"^([A-Za-z_][\w-]*)\s*:\s*(.*?)\s*$", line)
-        if m:
-            out[m.group(1)] = m.group(2).strip("\"'")
-    raise UsageError("README.md's front matter is not closed by a '---' line")
+def front_matter(readme_text: str) -> dict:
+    """The README's YAML front matter (the Space config), read as the Hub reads it: huggingface_hub's
+    SpaceCard (a YAML parser: quoting, comments and nesting as YAML has them)."""
+    import yaml                          # PyYAML: huggingface_hub's own dependency, SpaceCard's parser
+    from huggingface_hub import SpaceCard
+    from huggingface_hub.repocard import REGEX_YAML_BLOCK
+    if not REGEX_YAML_BLOCK.search(readme_text):
+        raise UsageError("README.md has no front matter (the Space config between two '---' lines at its top)")
+    try:
+        return SpaceCard(readme_text).data.to_dict()
+    except (ValueError, yaml.YAMLError) as e:
+        raise UsageError(f"README.md's front matter is not a YAML mapping: {' '.join(str(e).split())}") from None
 
 
-def pinned(requirements_text: str, package: str) -> str | None:
-    """The version pinned with == for `package` in a requirements file, or None."""
-    for line in requirements_text.splitlines():
-        m = re.match(rf"^\s*{re.escape(package)}\s*==\s*([^\s;#]+)", line, re.IGNORECASE)
-        if m:
-            return m.group(1)
+def pinned(requirements_text: str, package: str, *, base: Path | None = None) -> str | None:
+    """The version pinned with == for `package` in a requirements file (extras and environment
+    markers allowed: `gradio[oauth]==6.31.0 ; python_version >= "3.10"`), or None. Each line is
+    read by packaging's Requirement, as pip reads it: comments dropped, names compared the way
+    PyPI compares them, other options (--index-url, -e ...) skipped. `-r FILE` includes are
+    followed from `base` (the folder of the file) when it is given; one that is missing there is
+    an error (pip would stop on it too)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+    want = canonicalize_name(package)
+    for line in _requirement_lines(requirements_text):
+        include = _include(line)
+        if include is not None:
+            if base is None:
+                continue
+            path = Path(base) / include
+            if not path.is_file():
+                raise UsageError(f"requirements.txt includes {include} (-r), which is not in {base}")
+            found = pinned(path.read_text(encoding="utf-8"), package, base=path.parent)
+            if found is not None:
+                return found
+            continue
+        if line.startswith("-"):
+            continue                        # another pip option: not a requirement
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue                        # a URL or a local path: no name to compare
+        if canonicalize_name(req.name) != want:
+            continue
+        exact = [s.version for s in req.specifier if s.operator in ("==", "===") and "*" not in s.version]
+        if exact:
+            return exact[0]
+    return None
+
+
+def _requirement_lines(text: str) -> list[str]:
+    """The logical lines of a requirements file: continuations (a trailing backslash) joined,
+    comments (# at the start or after a space, as pip has it) and blank lines dropped."""
+    out, pending = [], ""
+    for raw in text.splitlines():
+        if raw.endswith("\\"):
+            pending += raw[:-1]
+            continue
+        line = pending + raw
+        pending = ""
+        hash_at = next((i for i, ch in enumerate(line) if ch == "#" and (i == 0 or line[i - 1].isspace())), None)
+        line = (line if hash_at is None else line[:hash_at]).strip()
+        if line:
+            out.append(line)
+    return out
+
+
+def _include(line: str) -> str | None:
+    """The file a `-r FILE` / `--requirement FILE` / `--requirement=FILE` line includes, else None."""
+    parts = line.split(maxsplit=1)
+    if parts[0] in ("-r", "--requirement") and len(parts) == 2:
+        return parts[1].strip()
+    if parts[0].startswith("--requirement="):
+        return parts[0].split("=", 1)[1]
+    if parts[0].startswith("-r") and len(parts[0]) > 2 and not parts[0].startswith("--"):
+        return parts[0][2:]
     return None
 
 
@@ -191,13 +246,24 @@ def check_config(out: Path) -> dict[str, str]:
     app_file = meta.get("app_file", "app.py")
     if not (out / app_file).is_file():
         raise UsageError(f"README.md front matter: app_file {app_file} is not staged")
-    want = pinned((out / "requirements.txt").read_text(encoding="utf-8"), "gradio")
+    want = pinned((out / "requirements.txt").read_text(encoding="utf-8"), "gradio", base=out)
     if want is None:
         raise UsageError("requirements.txt does not pin gradio (gradio==X.Y.Z); the Space's sdk_version must match it")
-    if meta.get("sdk_version") != want:
-        raise UsageError(f"README.md front matter: sdk_version {meta.get('sdk_version')!r} differs from "
-                         f"gradio=={want} in requirements.txt; make them equal")
-    return meta
+    have = meta.get("sdk_version")
+    if not _same_version(have, want):
+        # YAML reads an unquoted 6.30 as a number: the message shows what the Hub will read
+        raise UsageError(f"README.md front matter: sdk_version {str(have) if have is not None else None!r} differs "
+                         f"from gradio=={want} in requirements.txt; make them equal")
+    return {**meta, "sdk_version": str(have)}
+
+
+def _same_version(have, want: str) -> bool:
+    """PEP 440 equality (6.31 == 6.31.0); a value that is no version equals nothing."""
+    from packaging.version import InvalidVersion, Version
+    try:
+        return have is not None and Version(str(have)) == Version(want)
+    except InvalidVersion:
+        return False
 
 
 def check_weights(out: Path) -> list[str]:

@@ -13,20 +13,38 @@ import torch
 import torch.nn.functional as F
 
 
+# The declared ranges at strength 1; each scales with the strength (the stroke blend with min(strength, 1)).
+ROTATION_DEG = 8.0            # rotation, ± degrees
+SHEAR = 0.25                  # x-shear, ±
+SCALE = 0.12                  # x and y scale, 1 ± this, drawn apart
+SHIFT = 0.08                  # translation, ± in [-1, 1] image coordinates
+ELASTIC = 0.05                # the 4x4 elastic field's control-point displacement, ±
+STROKE_BLEND = (0.3, 1.0)     # how far a thicker / thinner glyph moves toward the 3x3 dilation / erosion
+
+
+def draw(b: int, *, strength: float, generator: torch.Generator | None = None, device="cpu") -> dict:
+    """The random parameters of `b` augmentations, drawn from `generator` in a fixed order (CPU, so
+    a seeded generator gives the same draws on every device): rotation (radians), shear, scale (B, 2),
+    shift (B, 2), the elastic field (B, 2, 4, 4), stroke pick (< 1/3 thicker, > 2/3 thinner) and blend."""
+    def u(*shape, lo=-1.0, hi=1.0):  # uniform in [lo, hi)
+        return torch.rand(*shape, generator=generator, device="cpu").to(device) * (hi - lo) + lo
+
+    s = strength
+    return {"rotation": u(b) * math.radians(ROTATION_DEG) * s,
+            "shear": u(b) * SHEAR * s,
+            "scale": 1 + u(b, 2) * SCALE * s,
+            "shift": u(b, 2) * SHIFT * s,
+            "elastic": u(b, 2, 4, 4) * ELASTIC * s,
+            "pick": u(b, lo=0, hi=1),
+            "blend": u(b, lo=STROKE_BLEND[0], hi=STROKE_BLEND[1]) * min(s, 1.0)}
+
+
 def augment(x: torch.Tensor, *, strength: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     if strength <= 0:
         return x
     b, _, h, w = x.shape
-    dev = x.device
-
-    def u(*shape, lo=-1.0, hi=1.0):  # uniform in [lo, hi)
-        return torch.rand(*shape, generator=generator, device="cpu").to(dev) * (hi - lo) + lo
-
-    s = strength
-    rot = u(b) * math.radians(8) * s
-    shear = u(b) * 0.25 * s
-    scale = 1 + u(b, 2) * 0.12 * s                                  # (B, 2): x and y scale
-    shift = u(b, 2) * 0.08 * s
+    p = draw(b, strength=strength, generator=generator, device=x.device)
+    rot, shear, scale, shift = p["rotation"], p["shear"], p["scale"], p["shift"]
     cos, sin = torch.cos(rot), torch.sin(rot)
     # inverse map output -> input coordinates in [-1, 1]
     theta = torch.stack([
@@ -35,15 +53,14 @@ def augment(x: torch.Tensor, *, strength: float = 1.0, generator: torch.Generato
     ], 1)                                                           # (B, 2, 3)
     grid = F.affine_grid(theta, (b, 1, h, w), align_corners=False)  # (B, H, W, 2)
     # elastic: a 4x4 random displacement field, smoothly upsampled
-    disp = u(b, 2, 4, 4) * 0.05 * s
-    disp = F.interpolate(disp, size=(h, w), mode="bicubic", align_corners=False).permute(0, 2, 3, 1)  # (B, H, W, 2)
+    disp = F.interpolate(p["elastic"], size=(h, w), mode="bicubic", align_corners=False).permute(0, 2, 3, 1)
     out = F.grid_sample(x, grid + disp, mode="bilinear", padding_mode="border", align_corners=False)
     # stroke weight: a third thicker, a third thinner, a third unchanged
-    pick = u(b, lo=0, hi=1)
+    pick = p["pick"]
     thick = F.max_pool2d(out, 3, 1, 1)
     thin = -F.max_pool2d(-out, 3, 1, 1)
     # blend so the change is partial (a 3x3 dilation at 64 px is a big step)
-    a = (u(b, lo=0.3, hi=1.0) * min(s, 1.0))[:, None, None, None]
+    a = p["blend"][:, None, None, None]
     out = torch.where((pick < 1 / 3)[:, None, None, None], out + a * (thick - out),
                       torch.where((pick > 2 / 3)[:, None, None, None], out + a * (thin - out), out))
     return out.clamp(-1, 1)

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..hangul import ClassList
+from ..records import atomic_path
 from .normalize import normalize_glyph
 
 FONT_DIRS = ["/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts"]
@@ -77,15 +78,16 @@ def _collection_size(path: Path) -> int:
 
 
 def _draw(font: ImageFont.FreeTypeFont, ch: str) -> np.ndarray:
-    img = Image.new("L", (RENDER_PX * 2, RENDER_PX * 2), 0)
-    ImageDraw.Draw(img).text((RENDER_PX // 2, RENDER_PX // 2), ch, fill=255, font=font)
+    px = font.size                       # RENDER_PX, or a multiple of it for larger glyphs (the upscaler's)
+    img = Image.new("L", (px * 2, px * 2), 0)
+    ImageDraw.Draw(img).text((px // 2, px // 2), ch, fill=255, font=font)
     return np.asarray(img)
 
 
-def _open_face(face: Face):
-    """(the face at RENDER_PX, the pictures its missing glyphs draw), or None when it cannot be opened."""
+def _open_face(face: Face, *, px: int = RENDER_PX):
+    """(the face at px, the pictures its missing glyphs draw), or None when it cannot be opened."""
     try:
-        font = ImageFont.truetype(face.path, RENDER_PX, index=face.index)
+        font = ImageFont.truetype(face.path, px, index=face.index)
     except OSError:
         return None
     # glyphs the face does not have all render as the same .notdef picture
@@ -113,10 +115,13 @@ def render_face(face: Face, classes: ClassList, *, size: int) -> np.ndarray | No
     return out
 
 
-def render_available(face: Face, classes: ClassList, *, size: int) -> tuple[list[int], np.ndarray]:
+def render_available(face: Face, classes: ClassList, *, size: int,
+                     render_px: int = RENDER_PX) -> tuple[list[int], np.ndarray]:
     """(indices of the classes the face has a glyph for, their (n, size, size) uint8 glyphs): for
-    evaluating a face on what it covers (render_face refuses a face that lacks any class)."""
-    opened = _open_face(face)
+    evaluating a face on what it covers (render_face refuses a face that lacks any class).
+    render_px: the font size drawn before normalising (size / 64 * RENDER_PX keeps the training
+    glyphs' proportions at a larger size)."""
+    opened = _open_face(face, px=render_px)
     kept, out = [], []
     for i, ch in enumerate(classes if opened is not None else ()):
         g = _glyph(opened, ch, size)
@@ -134,10 +139,10 @@ def _cache_file(prefix: str, faces: list[Face], rest: list, cache_dir: str | Non
 
 
 def _save_npz(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")  # per process: ranks may race
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    # atomic_path's temporary name is per process and thread (ranks may race); a file object,
+    # because np.savez would append .npz to a name without it
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def package_licences(paths: list[str]) -> dict[str, dict]:
@@ -244,3 +249,30 @@ def font_set_id(font_dirs: list[str] | None = None) -> str:
     faces = find_faces(font_dirs)
     return hashlib.sha1(json.dumps([[f.path, f.index, os.path.getmtime(f.path), os.path.getsize(f.path)]
                                     for f in faces]).encode()).hexdigest()[:16]
+
+
+def trained_faces(run_dirs) -> dict[str, str]:
+    """face name -> Debian package, over the runs in `run_dirs` trained on the `fonts` source: the
+    faces their data.json lists (face_files, with the package dpkg named when the run was trained).
+    What a complete font set is: the tests that read the fonts expect these faces."""
+    faces: dict[str, str] = {}
+    for d in run_dirs:
+        try:
+            info = json.loads((Path(d) / "data.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue                     # not a run, or one without a data record
+        if info.get("source") != "fonts":
+            continue
+        for name, f in (info.get("face_files") or {}).items():
+            faces[name] = (f or {}).get("package") or "unknown package"
+    return faces
+
+
+def missing_packages(expected: dict[str, str], font_dirs: list[str] | None = None) -> dict[str, list[str]]:
+    """package -> its faces (of `expected`, face name -> package) that find_faces does not find
+    under font_dirs (default: the system's), packages and faces sorted; {} when all are there."""
+    present = {f.name for f in find_faces(font_dirs)}
+    missing: dict[str, list[str]] = {}
+    for name in sorted(set(expected) - present):
+        missing.setdefault(expected[name], []).append(name)
+    return dict(sorted(missing.items()))

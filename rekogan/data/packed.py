@@ -18,7 +18,6 @@ kept, so a packed font set splits exactly like the fonts it came from.
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..hangul import ClassList
+from ..records import atomic_path
 from .glyphset import GlyphSet
 
 KEYS = ("images", "labels", "groups", "group_names", "classes", "info")
@@ -35,13 +35,12 @@ KEYS = ("images", "labels", "groups", "group_names", "classes", "info")
 def save_packed(path: str | Path, data: GlyphSet) -> Path:
     """Write `data` to `path` (.npz) atomically: a killed pack never leaves a half file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez_compressed(
-        tmp, images=data.images.numpy(), labels=data.labels.numpy(), groups=data.groups.numpy(),
-        group_names=np.array(data.group_names, dtype=str), classes=np.array(list(data.classes), dtype=str),
-        info=np.array(json.dumps(data.info, ensure_ascii=False)))
-    os.replace(tmp, path)
+    # a file object, not the temporary name: np.savez would append .npz to a name without it
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(
+            f, images=data.images.numpy(), labels=data.labels.numpy(), groups=data.groups.numpy(),
+            group_names=np.array(data.group_names, dtype=str), classes=np.array(list(data.classes), dtype=str),
+            info=np.array(json.dumps(data.info, ensure_ascii=False)))
     return path
 
 

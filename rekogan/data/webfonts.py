@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
+
+from ..records import atomic_path, write_text_atomic
 
 # Fontsource families with Hangul whose designs are NOT among the Debian faces the runs train
 # on (jua, do-hyeon, kirang-haerang, yeon-sung, nanum-* are the BM / Nanum faces already
@@ -50,11 +51,8 @@ def merge_subsets(files: list[str | Path], out: str | Path) -> int:
     merged["head"].created = min(h.created for h in heads)
     merged["head"].modified = max(h.modified for h in heads)
     syllables = sum(1 for c in merged.getBestCmap() if 0xAC00 <= c <= 0xD7A3)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    merged.save(str(tmp))
-    os.replace(tmp, out)
+    with atomic_path(Path(out)) as tmp:
+        merged.save(str(tmp))
     return syllables
 
 
@@ -103,9 +101,7 @@ def fetch_all(dest: str | Path = DEFAULT_DIR, *, packages: dict[str, str] | None
     have = {m["package"]: m for m in (json.loads(manifest_file.read_text()) if manifest_file.exists() else [])}
 
     def write_manifest():
-        tmp = manifest_file.with_name(f".faces.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(list(have.values()), ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(tmp, manifest_file)
+        write_text_atomic(manifest_file, json.dumps(list(have.values()), ensure_ascii=False, indent=1))
 
     out = []
     for name, version in (packages or PACKAGES).items():

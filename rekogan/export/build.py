@@ -21,6 +21,7 @@ import torch
 
 from ..checkpoints import CheckpointError, load_generator
 from ..conventions import writer_weight
+from ..records import atomic_path
 from ..sampling import generate, seed_to_z, to_uint8
 from .font import assemble, trace_glyphs
 from .provenance import Writer, font_names, read_data_json
@@ -145,19 +146,10 @@ def build_font(*, checkpoint, seed: int | None = None, truncation: float = 1.0, 
     names = font_names(checkpoint=checkpoint, meta=meta, writer=hand, data=read_data_json(checkpoint))
     font = assemble(dict(zip(written, glyphs)), names=names, cff=cff)
     t3 = time.perf_counter()
-    _atomic_save(font, path)
+    with atomic_path(path) as tmp:   # a failed write keeps any old font and leaves no temporary behind
+        font.save(str(tmp))
     t4 = time.perf_counter()
     return FontReport(path=path, family=names.family, requested=len(wanted.syllables), written=written,
                       missing=missing, ignored=wanted.ignored, size_bytes=path.stat().st_size,
                       seconds={"load": t1 - t0, "generate_trace": t2 - t1, "assemble": t3 - t2,
                                "save": t4 - t3, "total": t4 - t0})
-
-
-def _atomic_save(font, path: Path):
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        font.save(str(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a failed write keeps any old font and leaves no temporary behind
-        raise

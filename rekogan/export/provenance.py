@@ -103,7 +103,8 @@ def font_names(*, checkpoint: Path, meta: dict, writer: Writer, data: dict | Non
 
 
 def _weight_class(weight: float | None) -> int:
-    """Stroke weight (standard deviations, -2 thin .. +2 bold) -> OS/2 weight class 200..700."""
+    """Stroke weight (standard deviations, -2 thin .. +2 bold) -> OS/2 weight class 200..600, symmetric
+    about Regular (400); round() halves to even, so 150 -> 200 and 650 -> 600 (tests/test_export.py)."""
     if weight is None:
         return 400
     return int(min(900, max(100, round(400 + 125 * weight, -2))))

@@ -28,7 +28,8 @@ import numpy as np
 from ..conventions import WEIGHT_RANGE, truncate
 from ..hangul import MAX_TEXT, Token, tokenize
 from ..records import read_jsonl
-from .pictures import label_cells, save_gif, strip, unknown_glyph
+from .batcher import Batcher
+from .pictures import label_cells, save_gif, save_png, strip, unknown_glyph
 from .plots import confusion_rows, failing_classes, line_plots
 from .cache import GeneratorCache, Loaded, inference_mode, load, mtime, torch_module
 from .inputs import (WALK_MAX_TEXT, WRAP_CELLS, StudioError, check_page, check_seed, check_steps, check_text,
@@ -43,6 +44,7 @@ RENDER_BATCH = 64             # glyphs per forward pass: bounds a long text's ac
 SHEET_MAX_CELLS = 1040        # a sheet draws at most this many classes at once (a jamo run has 11,172)
 SVG_MAX_TEXT = 1000           # characters in an SVG line (every syllable is traced)
 EVOLUTION_CACHE = 16          # evolution pictures kept (each loads every epoch of a run)
+PAGES_KEPT = 4096             # written pages' PNGs kept in png_dir (~27 KB each), besides the TTL
 
 
 @dataclass(frozen=True)
@@ -95,12 +97,19 @@ class Studio:
     """Everything the app does with models, in small keyword-only methods."""
 
     def __init__(self, *, root: str | Path | None = None, cache_size: int = 6, tmp_dir: str | Path | None = None,
-                 cache_bytes: int = CACHE_BYTES, output_ttl: float | None = None):
+                 cache_bytes: int = CACHE_BYTES, output_ttl: float | None = None, png_dir: str | Path | None = None,
+                 batcher: Batcher | None | bool = True):
+        """png_dir: where png() writes pages (the app: a folder in Gradio's cache, so Gradio serves the
+        file as it is, without re-encoding, hashing or copying it; default tmp_dir/pages).
+        batcher: True (a Batcher of RENDER_BATCH glyphs), a Batcher, or None/False: each write draws
+        its glyphs in its own thread (the forward plan still applies)."""
         self.registry = Registry(root)
         self.cache = GeneratorCache(cache_size, max_bytes=cache_bytes)
         self.output_ttl = output_ttl          # seconds a walk GIF is kept (None: only the newest 64 are kept)
         self.tmp_dir = Path(tmp_dir) if tmp_dir else Path(tempfile.mkdtemp(prefix="rekogan-studio-"))
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.png_dir = Path(png_dir) if png_dir else self.tmp_dir / "pages"
+        self.batcher = Batcher(max_glyphs=RENDER_BATCH) if batcher is True else (batcher or None)
         self._evolution_cache: OrderedDict[tuple, Evolution] = OrderedDict()
         self._evo_lock = threading.Lock()
 
@@ -113,13 +122,10 @@ class Studio:
         return self.registry.names()
 
     def default_runs(self) -> tuple[str | None, str | None]:
-        """(left, right) for a comparison: collapsed and fixed when present, else the first two runs."""
-        names = self.run_names()
-        if not names:
-            return None, None
-        left = "collapsed" if "collapsed" in names else names[0]
-        right = "fixed" if "fixed" in names else next((n for n in names if n != left), left)
-        return left, right
+        return sets.default_runs(self.registry)      # Write's (left, right): collapsed, the run that writes any
+
+    def story_runs(self) -> tuple[str | None, str | None]:
+        return sets.story_runs(self.registry)        # the collapse story's pair: collapsed, fixed
 
     def epoch_choices(self, *, run) -> list[tuple[str, int]]:
         """[(label, epoch)] for a dropdown, e.g. ('epoch 12 · 96.1% readable', 12)."""
@@ -192,10 +198,28 @@ class Studio:
 
     @inference_mode
     def render(self, *, generator, tokens: list[Token], z, weight=None) -> np.ndarray:
-        """One batched forward pass for all syllables of `tokens`, all by the writer z -> (H, W) uint8 page."""
-        from ..sampling import render_tokens
-        return render_tokens(generator, tokens, seed=0, z=z, unknown_glyph=unknown_glyph, weight=weight,
-                             batch=RENDER_BATCH).numpy()
+        """All syllables of `tokens` by the writer z -> (H, W) uint8 page. The glyphs come from the
+        batcher (forward passes shared with concurrent requests on the same generator), else from
+        passes of at most RENDER_BATCH glyphs in this thread; either way through forward.plan."""
+        from ..sampling import layout_tokens
+        idx = [t.index for t in tokens if t.kind == "syllable"]
+        drawn = self.glyphs(generator=generator, labels=idx, z=z, weight=weight) if idx else None
+        return layout_tokens(tokens, drawn, size=generator.cfg.size, unknown_glyph=unknown_glyph).numpy()
+
+    def glyphs(self, *, generator, labels, z, weight=None):
+        """Class indices `labels` by the writer z (Z,) -> (N, S, S) uint8, dark on white."""
+        if self.batcher is not None:
+            return self.batcher.glyphs(generator=generator, labels=labels, z=z, weight=weight)
+        torch = torch_module()
+        from ..sampling import generate, to_uint8
+        from .forward import plan
+        with torch.inference_mode():
+            return to_uint8(generate(generator, torch.as_tensor(labels, dtype=torch.int64), z, weight=weight,
+                                     batch=RENDER_BATCH, forward=plan(generator)))
+
+    def png(self, image: np.ndarray) -> str:
+        """A page as a PNG file in png_dir (its path, as text: what a gr.Image output takes)."""
+        return str(save_png(image, self.png_dir / f"page_{uuid.uuid4().hex}.png"))
 
     def write_svg(self, *, text, seed, truncation, run, epoch, weight=None, wrap: int = WRAP_CELLS,
                   writer=None) -> Path:
@@ -354,7 +378,9 @@ class Studio:
                     n_classes=len(m.classes), seeds=(a, b), notes=notes)
 
     def prune_outputs(self, *, keep: int = 64):
-        """Keep the newest `keep` walk GIFs, none older than output_ttl s (the app also calls this on a timer)."""
+        """Keep the newest `keep` walk GIFs and PAGES_KEPT pages, none older than output_ttl s (the app
+        also calls this on a timer)."""
+        exports.prune(self.png_dir, "page_*.png", keep=PAGES_KEPT, ttl=self.output_ttl)
         files = sorted(self.tmp_dir.glob("walk_*.gif"), key=mtime)
         old = files[:-keep]
         if self.output_ttl is not None:

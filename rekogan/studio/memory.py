@@ -8,11 +8,24 @@ and a periodic malloc_trim(0) return it to the system. Linux/glibc only; elsewhe
 
   REKOGAN_MALLOC_ARENAS  glibc arenas (default 2; 0 leaves glibc's default of 8 per core)
   REKOGAN_MMAP_THRESHOLD bytes from which an allocation gets its own mmap, returned to the
-                         system when freed (default 1 MiB; 0 leaves glibc's dynamic threshold,
+                         system when freed (default 16 MiB; 0 leaves glibc's dynamic threshold,
                          which rises to 32 MiB after the first large free, so a request's
                          activations then come from the heap and stay there until a trim)
+  REKOGAN_TRIM_THRESHOLD bytes of free memory at the top of a heap that glibc keeps instead of
+                         returning at once (default 32 MiB; 0 leaves glibc's 128 KiB once a
+                         threshold above is fixed); the trimmer returns it every few seconds
   REKOGAN_TRIM_SECONDS   seconds between malloc_trim(0) calls (default 2; 0: never)
   REKOGAN_OUTPUT_TTL     seconds an answer's file (PNG, GIF) is kept on disk (default 3600)
+
+Issue 22 (docs/RESULTS.md, "Many writers at once"): with the 1 MiB threshold of issue 15 every
+activation of a /write pass (1-13 MiB for 20-64 glyphs) was a fresh mapping, zeroed and
+faulted in page by page: ~20 ms of CPU (mostly system time) per 20-syllable request, as much as
+the forward pass itself. The app's passes now run one at a time on one thread (batcher.py) in
+passes of at most 64 glyphs, so their activations stay under 16 MiB and are reused from the heap;
+a 32 MiB trim threshold stops glibc giving them back after every pass (with a fixed mmap
+threshold it would trim anything above 128 KiB), and the trimmer still returns what is free every
+few seconds. Larger blocks (a sheet's or a font's pass of 1,024 glyphs) are still mapped and
+returned at once.
 
 Disk: gr.Blocks(delete_cache=(frequency, age)) is set, but in a soak with delete_cache alone (TTL
 30 s) Gradio 6.31 deleted nothing in 10 minutes (1,003 files, 105 MB, the oldest 690 s old), while a
@@ -35,8 +48,10 @@ log = logging.getLogger("rekogan.memory")
 
 M_ARENA_MAX = -8            # glibc's mallopt parameter numbers (malloc.h)
 M_MMAP_THRESHOLD = -3
+M_TRIM_THRESHOLD = -1
 DEFAULT_ARENAS = 2
-DEFAULT_MMAP_THRESHOLD = 1 << 20
+DEFAULT_MMAP_THRESHOLD = 16 << 20
+DEFAULT_TRIM_THRESHOLD = 32 << 20
 DEFAULT_TRIM_SECONDS = 2.0
 DEFAULT_OUTPUT_TTL = 3600
 
@@ -99,6 +114,16 @@ def limit_mmap_threshold(n: int | None = None) -> int | None:
     if not n or lib is None:
         return None
     return n if lib.mallopt(M_MMAP_THRESHOLD, int(min(n, 32 << 20))) == 1 else None
+
+
+def limit_trim_threshold(n: int | None = None) -> int | None:
+    """mallopt(M_TRIM_THRESHOLD, n): free memory at the top of a heap is kept up to n bytes (the
+    trimmer returns it); returns n, or None when not applied."""
+    n = env_int("REKOGAN_TRIM_THRESHOLD", DEFAULT_TRIM_THRESHOLD) if n is None else n
+    lib = _libc()
+    if not n or lib is None:
+        return None
+    return n if lib.mallopt(M_TRIM_THRESHOLD, int(n)) == 1 else None
 
 
 def start_trimmer(seconds: float | None = None) -> threading.Thread | None:

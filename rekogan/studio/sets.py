@@ -6,10 +6,12 @@
   paging      a set of up to SHEET_WHOLE syllables is one page (a 520-class run's sheet as it always
               was); a larger one is split into pages of SHEET_PAGE
   suggestion  when a panel's run cannot write some typed syllables, the run that can, named in a note
+  defaults    the app's runs: the collapse story (collapsed, fixed), and the best run that writes
+              every syllable (the Write tab's right panel, My hand, Font, Sheet)
   SheetPage   one drawn page of a set and its notice (what, which page, what the run cannot write)
 
-A run's class list is read from its default checkpoint's metadata (no model is built) and cached
-per file (path, mtime). Torch is imported only by that read (rekogan.checkpoints).
+A run's class list is read from its default checkpoint's metadata (no model is built, torch is not
+imported: only the safetensors header is read) and cached per file (path, mtime).
 """
 from __future__ import annotations
 
@@ -39,16 +41,18 @@ _LOCK = threading.Lock()
 
 
 def epoch_classes(info: EpochInfo) -> tuple[str, ...] | None:
-    """The class list (syllables) of a checkpoint from its metadata, or None when unreadable."""
+    """The class list (syllables) of a checkpoint from its metadata, or None when unreadable. Reads
+    only the safetensors header, without torch: the app picks its default runs by it while it builds
+    the page, before torch is imported (cache.py)."""
     key = (str(info.path), mtime(info.path))
     with _LOCK:
         if key in _CLASS_CACHE:
             return _CLASS_CACHE[key]
-    from ..checkpoints import CheckpointError, read_metadata
+    from safetensors import SafetensorError, safe_open
     try:
-        classes = read_metadata(info.path)["classes"]
-        out = tuple(classes)
-    except (CheckpointError, OSError, ValueError, KeyError, TypeError):
+        with safe_open(str(info.path), framework="numpy") as f:
+            out = tuple(json.loads((f.metadata() or {})["classes"]))
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError):
         out = None
     with _LOCK:
         _CLASS_CACHE[key] = out
@@ -58,6 +62,41 @@ def epoch_classes(info: EpochInfo) -> tuple[str, ...] | None:
 def run_classes(run: RunInfo) -> tuple[str, ...] | None:
     """The class list of a run's default (best, else last) epoch; None when it cannot be read."""
     return epoch_classes(run.best)
+
+
+def story_runs(registry: Registry) -> tuple[str | None, str | None]:
+    """(left, right) of the collapse story (Evolution, Diagnostics, Walk): collapsed and fixed when
+    present, else the first two runs."""
+    names = registry.names()
+    if not names:
+        return None, None
+    left = "collapsed" if "collapsed" in names else names[0]
+    right = "fixed" if "fixed" in names else next((n for n in names if n != left), left)
+    return left, right
+
+
+def default_runs(registry: Registry) -> tuple[str | None, str | None]:
+    """(left, right) of the Write tab (right: also My hand, Font and Sheet): the story's left
+    beside the best run that writes any syllable (hangul); without one, the story's pair."""
+    left, right = story_runs(registry)
+    if left is None:
+        return None, None
+    return left, any_syllable_run(registry, besides=left) or right
+
+
+def any_syllable_run(registry: Registry, *, besides: str | None = None) -> str | None:
+    """The run that writes every Hangul syllable (all 11,172 classes) and reads best at its default
+    epoch (an unevaluated one last; a tie goes to the registry's order), other than `besides`; None
+    when no run does."""
+    best, best_r = None, None
+    for name, run in registry.runs().items():
+        classes = run_classes(run) if name != besides else None
+        if classes is None or len(classes) < SCOUNT:
+            continue
+        r = run.best.readability if run.best.readability is not None else -1.0
+        if best is None or r > best_r:
+            best, best_r = name, r
+    return best
 
 
 def suggest_run(registry: Registry, *, current: str, missing) -> str:

@@ -7,7 +7,9 @@
                   stroke width, slant and shape, which is the hand.
   pixel_loss      L1 at full size and on 4x4-averaged images: the coarse term gives a gradient
                   when a stroke is a few pixels off, where plain L1 has none.
-  ssim            the usual Gaussian-window SSIM (11 px, sigma 1.5) on ink in [0, 1].
+  ssim            the usual Gaussian-window SSIM (11 px, sigma 1.5) on ink in [0, 1], averaged over
+                  the window centres whose window lies in the image ('valid', as Wang et al.'s code
+                  and scikit-image); equal to torchmetrics' SSIM map on that region (tests/test_ssim.py).
 """
 from __future__ import annotations
 

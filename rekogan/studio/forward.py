@@ -1,0 +1,144 @@
+"""The app's forward pass: a generator's eval-mode computation rearranged for a CPU, the same pixels within PIXEL_TOLERANCE.
+
+  plan(generator)  -> a callable like generator(z, y) / generator(z, y, w) for the two architectures
+                      of rekogan/models.py, or None for any other module (e.g. a writer code's
+                      WriterGenerator): the caller then calls the module itself
+
+Why (docs/RESULTS.md, "Many writers at once (issue 22)"): at one thread a 20-glyph forward pass
+took ~29 ms of CPU, of which the last transposed convolution (one output channel) was ~5 ms and the
+conditional BatchNorms' separate passes (batch_norm, mul, add, relu, each a new tensor) ~2 ms.
+The rearrangement is exact algebra, only the floating-point rounding differs:
+
+  ProjGenerator  the fc layer and every CondBatchNorm's gain and bias read the same condition c: one
+                 matrix product gives them all. A CondBatchNorm in eval mode is, per (sample,
+                 channel), x * scale + shift with scale = (1 + gain(c)) / sqrt(var + eps) and
+                 shift = bias(c) - mean * scale: one addcmul, then an in-place ReLU.
+  DCGANGenerator the first transposed convolution reads a 1x1 input: a matrix product. Each
+                 BatchNorm (eval) is folded into the convolution before it (weights scaled per
+                 output channel, its shift as the convolution's bias).
+  both           the last transposed convolution (4x4, stride 2, one output channel) is a matrix
+                 product and a col2im (F.fold), ~2.5x cheaper than oneDNN's deconvolution here.
+
+bf16 autocast (this CPU has avx512_bf16), torch.compile and ONNX Runtime were measured too: bf16
+moved 19 % of the pixels (up to 18 grey levels), torch.compile took minutes to compile for ~the
+same speed, ONNX Runtime matched this plan's speed (a new dependency for nothing): none is used.
+
+A plan holds its own (fused) copies of the weights, built once per module and kept while the
+module lives (a WeakKeyDictionary keyed by the module); it does not keep the module alive.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+
+import torch
+import torch.nn.functional as F
+
+from ..models import DCGANGenerator, ProjGenerator
+
+# How far a plan's pixels may be from the module's (uint8 pages, tests/test_forward.py): the
+# rounding of a rearranged sum moves a value by ~1e-6, which changes a rounded grey level only next
+# to a .5 boundary. The same rule as the pinned renders (tests/behaviour_pixels.py).
+PIXEL_TOLERANCE = {"max_levels": 1, "max_share": 1e-4}
+
+_PLANS: "weakref.WeakKeyDictionary[torch.nn.Module, object]" = weakref.WeakKeyDictionary()
+_NONE = object()                  # "this module has no plan", cached like a plan
+_LOCK = threading.Lock()
+
+
+def plan(generator):
+    """The fused forward of `generator` (built on first use, then cached), or None when it is not a
+    plain eval-mode ProjGenerator / DCGANGenerator."""
+    with _LOCK:
+        p = _PLANS.get(generator)
+        if p is None:
+            p = _build(generator)
+            _PLANS[generator] = _NONE if p is None else p
+    return None if p is _NONE else p
+
+
+def _build(generator):
+    if generator.training or type(generator) not in (ProjGenerator, DCGANGenerator):
+        return None                       # a subclass or a wrapper may compute something else
+    with torch.inference_mode():
+        return ProjPlan(generator) if isinstance(generator, ProjGenerator) else DCGANPlan(generator)
+
+
+def _last_layer(up: torch.nn.ConvTranspose2d) -> torch.Tensor:
+    """The last ConvTranspose2d's weight (Cin, Cout, 4, 4) as the (Cin, Cout*16) matrix of col2im."""
+    assert (up.kernel_size, up.stride, up.padding) == ((4, 4), (2, 2), (1, 1)) and up.bias is None, up
+    return up.weight.reshape(up.in_channels, -1).contiguous()
+
+
+def _col2im(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """ConvTranspose2d(k=4, s=2, p=1) of h (B, C, H, W) as one matrix product and F.fold."""
+    b, c, hh, ww = h.shape
+    cols = h.permute(0, 2, 3, 1).reshape(b * hh * ww, c) @ weight          # (B*H*W, Cout*16)
+    cols = cols.view(b, hh * ww, weight.shape[1]).transpose(1, 2)          # (B, Cout*16, H*W)
+    return F.fold(cols, (2 * hh, 2 * ww), 4, stride=2, padding=1)          # (B, Cout, 2H, 2W)
+
+
+class ProjPlan:
+    """ProjGenerator.forward (eval) as one matrix product, addcmul + ReLU per layer and a col2im."""
+
+    def __init__(self, g: ProjGenerator):
+        self.cfg = g.cfg
+        self.embed = g.embed                                   # a submodule: the plan never holds g
+        weights, biases, self.norms = [g.fc.weight], [g.fc.bias], []
+        at = g.fc.out_features
+        for norm in g.norms:
+            bn, n = norm.bn, norm.gain.out_features
+            weights += [norm.gain.weight, norm.bias.weight]
+            biases += [norm.gain.bias, norm.bias.bias]
+            inv_std = torch.rsqrt(bn.running_var + bn.eps)
+            self.norms.append((at, n, inv_std, bn.running_mean.clone()))
+            at += 2 * n
+        self.weight = torch.cat(weights).t().contiguous()    # (C, fc + 2 * sum(channels))
+        self.bias = torch.cat(biases)
+        self.c0 = g.ups[0].in_channels
+        self.ups = [u.weight.detach() for u in g.ups[:-1]]       # shared with g (channels_last, as loaded)
+        self.last = _last_layer(g.ups[-1])
+
+    def __call__(self, z, y, w=None):
+        parts = [z, self.embed(y)]
+        if self.cfg.weight_cond:
+            assert w is not None, "this generator has a stroke-weight input: pass w (B,)"
+            parts.append(w.to(z.dtype)[:, None])
+        c = torch.cat(parts, 1)
+        out = torch.addmm(self.bias, c, self.weight)           # fc | gain_0 | bias_0 | gain_1 | ...
+        h = out[:, :self.c0 * 16].reshape(len(c), self.c0, 4, 4)
+        for i, (at, n, inv_std, mean) in enumerate(self.norms):
+            scale = (1 + out[:, at:at + n]) * inv_std
+            shift = out[:, at + n:at + 2 * n] - mean * scale
+            h = torch.addcmul(shift[:, :, None, None], h, scale[:, :, None, None]).relu_()
+            h = F.conv_transpose2d(h, self.ups[i], stride=2, padding=1) if i < len(self.ups) else _col2im(h, self.last)
+        return h.tanh_()
+
+
+class DCGANPlan:
+    """DCGANGenerator.forward (eval): BatchNorms folded into the convolutions, the ends as matrix products."""
+
+    def __init__(self, g: DCGANGenerator):
+        self.cfg = g.cfg
+        self.embed = g.embed
+        layers = list(g.net)
+        convs = [m for m in layers if isinstance(m, torch.nn.ConvTranspose2d)]
+        norms = [m for m in layers if isinstance(m, torch.nn.BatchNorm2d)]
+        assert len(norms) == len(convs) - 1 and all(c.bias is None for c in convs), g
+        folded = []
+        for conv, bn in zip(convs, norms):
+            scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+            folded.append((conv.weight * scale[None, :, None, None], bn.bias - bn.running_mean * scale))
+        first, first_bias = folded[0]                          # (Z+E, C0, 4, 4) on a 1x1 input
+        self.c0 = first.shape[1]
+        self.first = first.reshape(first.shape[0], -1).contiguous()
+        self.first_bias = first_bias.repeat_interleave(16)
+        self.ups = [(w.contiguous(memory_format=torch.channels_last), b) for w, b in folded[1:]]
+        self.last = _last_layer(convs[-1])
+
+    def __call__(self, z, y):
+        c = torch.cat([z, self.embed(y)], 1)
+        h = torch.addmm(self.first_bias, c, self.first).view(len(c), self.c0, 4, 4).relu_()
+        for w, b in self.ups:
+            h = F.conv_transpose2d(h, w, b, stride=2, padding=1).relu_()
+        return _col2im(h, self.last).tanh_()

@@ -1,0 +1,122 @@
+"""Using an upscaler: its file (save / load), and `GlyphUpscaler.upscale` for any caller.
+
+    from rekogan.upscale import load
+    up = load()                                   # checkpoints/upscaler/upscaler.safetensors
+    big = up.upscale(glyphs, size=256)            # (N, 64, 64) uint8 -> (N, 256, 256) uint8
+
+Glyphs follow the project's ink convention (rekogan/conventions.py): uint8 white ink (255) on
+black (0), a torch tensor or a numpy array (the answer is of the same kind). Size 64 returns a
+copy, 128 is the 256 px glyph reduced by 2 x 2 box averages (sharper than the network's own
+128 px head: `python -m rekogan upscaler test` measures both), 256 is the network's output.
+Batched, under torch.inference_mode, on the caller's torch threads; the model is fp32 on the CPU.
+
+Sharpness: the file's `sharpness` (metadata, default 1) multiplies the network's logits before
+the sigmoid. The network is trained to match the truth's ink, so where it is unsure (a generated
+glyph's fuzzy edge) it answers grey; a sharpness above 1 turns that grey into ink or paper. The
+mid-grey contour, and so the ink IoU, does not move; `upscaler test` measures the grey share.
+
+A file holds the weights in fp16 (safetensors, never pickles) with the model config and the
+training figures as JSON metadata; it is written atomically (rekogan.checkpoints.save_tensors).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..checkpoints import CheckpointError, read_tensors, save_tensors
+from .model import Upscaler, UpscalerConfig
+
+FORMAT_U = "rekogan-upscaler-1"
+UPSCALER_FILE = "checkpoints/upscaler/upscaler.safetensors"   # the shipped upscaler, from the repository root
+SIZES = (64, 128, 256)
+BATCH = 64                     # glyphs per forward pass: bounded memory (~0.2 GB at 256 px)
+
+
+def default_file() -> Path:
+    """UPSCALER_FILE under the working folder, else next to the package (like the registry's root)."""
+    here = Path(UPSCALER_FILE)
+    return here if here.exists() else Path(__file__).resolve().parents[2] / UPSCALER_FILE
+
+
+def save_upscaler(path, model: Upscaler, *, epoch: int, step: int, metrics: dict | None = None,
+                  config: dict | None = None, sharpness: float = 1.0) -> None:
+    """fp16 weights + metadata (format, model config, epoch, step, figures, training config,
+    sharpness), atomically."""
+    sd = {k: v.detach().half() for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT_U, "model": json.dumps(model.cfg.to_dict()), "epoch": str(epoch), "step": str(step),
+            "metrics": json.dumps(metrics or {}), "config": json.dumps(config or {}, ensure_ascii=False),
+            "sharpness": repr(float(sharpness))}
+    save_tensors(path, sd, meta)
+
+
+def load_model(path) -> tuple[Upscaler, dict]:
+    """(the network in eval mode, fp32; its metadata) from an upscaler file; anything else is refused."""
+    tensors, meta = read_tensors(path)             # refuses pickles and broken files
+    if meta.get("format") != FORMAT_U:
+        raise CheckpointError(f"{path} is not a ReKOGAN upscaler (format={meta.get('format')!r}, expected {FORMAT_U!r})")
+    try:
+        cfg = UpscalerConfig(**json.loads(meta["model"]))
+        info = {"model": cfg.to_dict(), "epoch": int(meta["epoch"]), "step": int(meta["step"]),
+                "metrics": json.loads(meta.get("metrics", "{}")), "config": json.loads(meta.get("config", "{}")),
+                "sharpness": float(meta.get("sharpness", "1.0"))}
+        if not 0 < info["sharpness"] < 100:
+            raise ValueError(f"sharpness {info['sharpness']} is outside (0, 100)")
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} has broken metadata ({e})") from None
+    model = Upscaler(cfg)
+    try:
+        model.load_state_dict({k: v.float() for k, v in tensors.items()})
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not match the stored architecture: {e}") from None
+    return model.to(memory_format=torch.channels_last).eval(), info
+
+
+class GlyphUpscaler:
+    """A loaded upscaler: `upscale(glyphs, size=...)` for whoever shows or exports glyphs."""
+
+    def __init__(self, model: Upscaler, info: dict, *, path: Path | None = None):
+        self.model, self.info, self.path = model.eval(), info, path
+        self.sharpness = float(info.get("sharpness", 1.0))
+
+    @torch.inference_mode()
+    def logits(self, ink: torch.Tensor, *, size: int = 256) -> torch.Tensor:
+        """(N, 1, 64, 64) float ink in [0, 1] -> (N, 1, size, size) logits of ink (size 128 or 256,
+        from that head), in batches of BATCH."""
+        outs = [self.model(ink[i:i + BATCH].contiguous(memory_format=torch.channels_last), sizes=(size,))[size]
+                for i in range(0, len(ink), BATCH)]
+        return torch.cat(outs) if outs else torch.zeros(0, 1, size, size)
+
+    @torch.inference_mode()
+    def upscale(self, glyphs, *, size: int = 256):
+        """(N, 64, 64) uint8 white-on-black glyphs (tensor or numpy) -> (N, size, size) uint8 of
+        the same kind; size is 64, 128 or 256. ValueError for anything else."""
+        if size not in SIZES:
+            raise ValueError(f"size must be one of {', '.join(map(str, SIZES))} (pixels per glyph), got {size!r}")
+        as_numpy = isinstance(glyphs, np.ndarray)
+        x = torch.from_numpy(glyphs) if as_numpy else glyphs
+        if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.ndim != 3 or tuple(x.shape[1:]) != (64, 64):
+            raise ValueError("the upscaler takes (N, 64, 64) uint8 glyphs, white ink on black; got "
+                             f"{getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}")
+        x = x.cpu()
+        if size == 64:
+            out = x.clone()
+        else:
+            ink = torch.sigmoid(self.sharpness * self.logits(x.unsqueeze(1).float().div(255), size=256))
+            if size == 128:
+                ink = F.avg_pool2d(ink, 2)
+            out = ink.mul(255).round().to(torch.uint8)[:, 0]
+        return out.numpy() if as_numpy else out
+
+
+def load(path=None) -> GlyphUpscaler:
+    """The upscaler in `path` (default: the shipped one, UPSCALER_FILE); CheckpointError with a
+    one-line reason when the file is missing, not an upscaler, or broken."""
+    path = Path(path) if path is not None else default_file()
+    if not path.is_file():
+        raise CheckpointError(f"upscaler not found: {path}; train one with `python -m rekogan upscaler train`")
+    model, info = load_model(path)
+    return GlyphUpscaler(model, info, path=path)

@@ -1,0 +1,68 @@
+"""Ship an upscaler run's epoch as checkpoints/upscaler/ (the file the app and commands load).
+
+    python scripts/ship_upscaler.py runs/upscaler [--epoch N] [--out checkpoints/upscaler]
+
+Copies upscaler_NNN.safetensors (fp16 EMA weights; default: the last epoch, no choosing by the
+held-out figures) as upscaler.safetensors, with the run's config.json, metrics.jsonl and that
+epoch's samples_NNN.png, and writes provenance.json: the Debian package and licence of every
+training face, the held-out faces, and how the run trained. Every file is written atomically.
+The names keep the folder out of the app's list of generator runs (it lists epoch_NNN files).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rekogan.records import read_jsonl, write_bytes_atomic, write_text_atomic  # noqa: E402
+
+EPOCH = re.compile(r"^upscaler_(\d+)\.safetensors$")
+
+
+def provenance(run: Path, epoch: int) -> dict:
+    cfg = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    data = cfg.get("data", {})
+    packages: dict[str, dict] = {}
+    for face, v in sorted(data.get("face_files", {}).items()):
+        p = packages.setdefault(v.get("package", "unknown"), {"licence": v.get("licence", "unknown"), "train_faces": []})
+        p["train_faces"].append(face)
+    rows = [r for r in read_jsonl(run / "metrics.jsonl") if isinstance(r.get("epoch"), int) and r["epoch"] <= epoch]
+    train = cfg.get("train", {})
+    return {"what": "the x4 glyph upscaler (rekogan/upscale)", "epoch": epoch,
+            "steps": epoch * train.get("epoch_steps", 0), "images_seen": epoch * train.get("epoch_steps", 0) * train.get("batch", 0),
+            "train_glyphs": data.get("glyphs"), "syllables": data.get("syllables"),
+            "packages": packages, "heldout_faces_never_trained_on": data.get("heldout_faces", []),
+            "training": {"first_epoch_at": rows[0].get("time") if rows else None,
+                         "last_epoch_at": rows[-1].get("time") if rows else None,
+                         "threads": sorted({r.get("threads") for r in rows if r.get("threads")}),
+                         "precision": "fp32", "device": "cpu"}}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", type=Path)
+    p.add_argument("--epoch", type=int, default=None)
+    p.add_argument("--out", type=Path, default=Path("checkpoints/upscaler"))
+    args = p.parse_args()
+    epochs = sorted(int(m.group(1)) for f in args.run.glob("upscaler_*.safetensors") if (m := EPOCH.match(f.name)))
+    if not epochs:
+        sys.exit(f"error: no upscaler_NNN.safetensors in {args.run}")
+    epoch = args.epoch if args.epoch is not None else epochs[-1]
+    if epoch not in epochs:
+        sys.exit(f"error: {args.run} has no epoch {epoch} (it has {', '.join(map(str, epochs))})")
+    out = args.out
+    write_bytes_atomic(out / "upscaler.safetensors", (args.run / f"upscaler_{epoch:03d}.safetensors").read_bytes())
+    for name in ("config.json", "metrics.jsonl"):
+        write_bytes_atomic(out / name, (args.run / name).read_bytes())
+    write_bytes_atomic(out / "samples.png", (args.run / f"samples_{epoch:03d}.png").read_bytes())
+    write_text_atomic(out / "provenance.json", json.dumps(provenance(args.run, epoch), indent=1, ensure_ascii=False))
+    print(f"shipped {args.run} epoch {epoch} to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

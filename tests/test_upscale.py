@@ -1,0 +1,178 @@
+"""The x4 glyph upscaler (rekogan/upscale): shapes, exact resume, the `upscale` command, the shipped file."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from conftest import REPO
+from rekogan.cli import main
+from rekogan.hangul import ClassList
+from rekogan.upscale import UPSCALER_FILE, load
+from rekogan.upscale.apply import GlyphUpscaler, save_upscaler
+from rekogan.upscale.data import Glyphs256, quantize, reduce, to_ink
+from rekogan.upscale.model import Upscaler, UpscalerConfig
+from rekogan.upscale.train import TrainConfig, train, upscaler_file
+
+TINY = UpscalerConfig(c64=4, c32=4, blocks32=1)
+SHIPPED = REPO / UPSCALER_FILE
+
+
+def _strokes(n: int, size: int = 256, seed: int = 0) -> torch.Tensor:
+    """(n, size, size) uint8: a few random thick lines per image, white on black (glyph-like data
+    without fonts)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        im = Image.new("L", (size, size), 0)
+        d = ImageDraw.Draw(im)
+        for _ in range(4):
+            d.line([tuple(rng.integers(30, size - 30, 2).tolist()) for _ in range(2)], fill=255,
+                   width=int(rng.integers(8, 24)))
+        out.append(np.asarray(im))
+    return torch.from_numpy(np.stack(out))
+
+
+def _tiny_data(n: int = 6) -> tuple[Glyphs256, tuple[torch.Tensor, torch.Tensor]]:
+    images = _strokes(n)
+    glyphs = Glyphs256(images, ["lines"], torch.zeros(n, dtype=torch.int64), ClassList(("가",)),
+                       torch.zeros(n, dtype=torch.int64), {"source": "test strokes"})
+    truth = to_ink(_strokes(2, seed=1))
+    return glyphs, (quantize(reduce(truth)), truth)
+
+
+def _tiny_file(path) -> None:
+    torch.manual_seed(0)
+    save_upscaler(path, Upscaler(TINY), epoch=1, step=1)
+
+
+def test_model_shapes_for_128_and_256():
+    model = Upscaler(TINY).eval()
+    out = model(torch.rand(3, 1, 64, 64), sizes=(128, 256))
+    assert out[128].shape == (3, 1, 128, 128) and out[256].shape == (3, 1, 256, 256)
+    up = GlyphUpscaler(model, {})
+    glyphs = (torch.rand(5, 64, 64) * 255).to(torch.uint8)
+    for size in (64, 128, 256):
+        big = up.upscale(glyphs, size=size)
+        assert big.shape == (5, size, size) and big.dtype == torch.uint8
+    as_np = up.upscale(glyphs.numpy(), size=128)
+    assert isinstance(as_np, np.ndarray) and as_np.shape == (5, 128, 128) and as_np.dtype == np.uint8
+    assert up.upscale(glyphs[:0], size=256).shape == (0, 256, 256)
+    with pytest.raises(ValueError, match="size must be one of"):
+        up.upscale(glyphs, size=512)
+    with pytest.raises(ValueError, match="uint8"):
+        up.upscale(glyphs.float(), size=256)
+    with pytest.raises(ValueError, match="64, 64"):
+        up.upscale(torch.zeros(2, 32, 32, dtype=torch.uint8), size=256)
+
+
+def test_an_untrained_upscaler_starts_at_its_prior():
+    """Zero-initialised heads: before training, the output is the bilinear enlargement's ink."""
+    model = Upscaler(TINY).eval()
+    x = torch.rand(2, 1, 64, 64)
+    with torch.inference_mode():
+        out = model(x, sizes=(256,))[256]
+    assert torch.allclose(out, Upscaler.prior(x, 256))
+
+
+def test_training_resumes_exactly(tmp_path):
+    glyphs, probe = _tiny_data()
+    cfg = TrainConfig(model=TINY, batch=2, epochs=2, epoch_steps=2, warmup_steps=1)
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train(whole, cfg=cfg, glyphs=glyphs, probe=probe, log=lambda s: None)
+    train(parts, cfg=cfg, glyphs=glyphs, probe=probe, stop_after=3, log=lambda s: None)   # mid-epoch 2
+    assert not (parts / upscaler_file(2)).exists() and (parts / "state_002.safetensors").is_file()
+    with pytest.raises(ValueError, match="--resume"):
+        train(parts, cfg=cfg, glyphs=glyphs, probe=probe, log=lambda s: None)
+    train(parts, resume=True, glyphs=glyphs, probe=probe, log=lambda s: None)
+    a, b = load(whole / upscaler_file(2)).model.state_dict(), load(parts / upscaler_file(2)).model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], Upscaler(TINY).state_dict()[k]) for k in a if "head" in k), "it did not train"
+    cfg_saved = json.loads((parts / "config.json").read_text())
+    assert cfg_saved["train"]["epochs"] == 2 and cfg_saved["train"]["model"] == TINY.to_dict()
+    recs = [json.loads(line) for line in (parts / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in recs] == [1, 2] and (parts / "samples_002.png").is_file()
+
+
+def _sheet_folder(path, names=("AC00.png", "AC01.png", "D7A3.png"), size=64):
+    path.mkdir()
+    for i, name in enumerate(names):
+        im = Image.new("L", (size, size), 255)
+        ImageDraw.Draw(im).rectangle([10 + i, 12, 40, 50], fill=0)          # dark ink on white, as sheet writes
+        im.save(path / name)
+    (path / "notes.txt").write_text("not a glyph")
+    return path
+
+
+def test_upscale_command_enlarges_a_sheet_folder(tmp_path, capsys):
+    ckpt = tmp_path / "up.safetensors"
+    _tiny_file(ckpt)
+    src = _sheet_folder(tmp_path / "sheet")
+    out = tmp_path / "big"
+    assert main(["upscale", str(src), "--out", str(out), "--size", "128", "--checkpoint", str(ckpt)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["AC00.png", "AC01.png", "D7A3.png"]
+    big = np.asarray(Image.open(out / "AC00.png"))
+    assert big.shape == (128, 128) and big.dtype == np.uint8
+    assert big[0, 0] > 200 and big[64, 50] < 60, "dark ink on white paper, where the glyph's ink was"
+    assert "wrote 3 PNGs (128x128)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("case, message", [
+    ("small", "is 32x32 pixels; the upscaler takes 64x64"),
+    ("empty", "holds no glyph PNGs named as"),
+    ("missing", "is not a folder"),
+    ("broken", "is not a readable PNG"),
+    ("bad_ckpt", "is a pickle"),
+])
+def test_upscale_command_refuses_bad_input_in_one_line(tmp_path, capsys, case, message):
+    ckpt = tmp_path / "up.safetensors"
+    _tiny_file(ckpt)
+    src = tmp_path / "sheet"
+    if case == "small":
+        _sheet_folder(src, size=32)
+    elif case == "empty":
+        src.mkdir()
+    elif case == "broken":
+        _sheet_folder(src)
+        (src / "AC02.png").write_bytes(b"not a png")
+    elif case == "bad_ckpt":
+        _sheet_folder(src)
+        ckpt.write_bytes(b"\x80\x04garbage")
+    out = tmp_path / "big"
+    assert main(["upscale", str(src), "--out", str(out), "--checkpoint", str(ckpt)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err, err
+    assert not out.exists() or not any(out.iterdir()), "nothing is written for bad input"
+
+
+def _heldout_real(n_faces: int = 4, syllables: str = "가힣뷁꽃밟읊쌍됐") -> torch.Tensor:
+    """Real glyphs of installed held-out faces at 256 px (never trained on)."""
+    from rekogan.data.fonts import HELDOUT_FACES, find_faces, render_available
+    from rekogan.upscale.data import HIGH_RENDER_PX
+    faces = {f.name: f for f in find_faces()}
+    out = []
+    for name in [n for n in HELDOUT_FACES if n in faces][:n_faces]:
+        out.append(render_available(faces[name], ClassList(tuple(syllables)), size=256, render_px=HIGH_RENDER_PX)[1])
+    assert out, "no held-out face is installed"
+    return torch.from_numpy(np.concatenate(out))
+
+
+def test_shipped_upscaler_is_small_fp16_and_beats_bicubic_on_real_glyphs(font_set):
+    from rekogan.checkpoints import read_tensors
+    from rekogan.upscale.evaluate import bicubic, iou
+    assert SHIPPED.is_file(), f"the shipped upscaler {UPSCALER_FILE} is missing"
+    assert SHIPPED.stat().st_size <= 5 * 1024 * 1024
+    tensors, meta = read_tensors(SHIPPED)
+    assert meta["format"] == "rekogan-upscaler-1" and all(v.dtype == torch.float16 for v in tensors.values())
+    up = load()
+    truth_u8 = _heldout_real()
+    small = quantize(reduce(to_ink(truth_u8)))                                   # the 64 px input, as a PNG holds it
+    small_u8 = (small[:, 0] * 255).round().to(torch.uint8)
+    big = up.upscale(small_u8, size=256)
+    truth, ours = to_ink(truth_u8), to_ink(big)
+    assert iou(ours, truth) > iou((bicubic(small, 256) >= 0.5).float(), truth)
+    # it keeps the glyph: its output reduced back to 64 px is close to its input
+    assert float((reduce(ours) - small).abs().mean()) < 0.03
