@@ -1,9 +1,11 @@
 """Ship an upscaler run's epoch as checkpoints/upscaler/ (the file the app and commands load).
 
-    python scripts/ship_upscaler.py runs/upscaler [--epoch N] [--out checkpoints/upscaler]
+    python scripts/ship_upscaler.py runs/upscaler [--epoch N] [--sharpness K] [--out checkpoints/upscaler]
 
-Copies upscaler_NNN.safetensors (fp16 EMA weights; default: the last epoch, no choosing by the
-held-out figures) as upscaler.safetensors, with the run's config.json, metrics.jsonl and that
+Writes upscaler_NNN.safetensors (fp16 EMA weights; default: the last epoch, no choosing by the
+held-out figures) as upscaler.safetensors with its `sharpness` set to K (the logit gain
+GlyphUpscaler applies; `python -m rekogan upscaler test` prints the grey share for several),
+with the run's config.json, metrics.jsonl and that
 epoch's samples_NNN.png, and writes provenance.json: the Debian package and licence of every
 training face, the held-out faces, and how the run trained. Every file is written atomically.
 The names keep the folder out of the app's list of generator runs (it lists epoch_NNN files).
@@ -23,7 +25,7 @@ from rekogan.records import read_jsonl, write_bytes_atomic, write_text_atomic  #
 EPOCH = re.compile(r"^upscaler_(\d+)\.safetensors$")
 
 
-def provenance(run: Path, epoch: int) -> dict:
+def provenance(run: Path, epoch: int, sharpness: float) -> dict:
     cfg = json.loads((run / "config.json").read_text(encoding="utf-8"))
     data = cfg.get("data", {})
     packages: dict[str, dict] = {}
@@ -32,7 +34,7 @@ def provenance(run: Path, epoch: int) -> dict:
         p["train_faces"].append(face)
     rows = [r for r in read_jsonl(run / "metrics.jsonl") if isinstance(r.get("epoch"), int) and r["epoch"] <= epoch]
     train = cfg.get("train", {})
-    return {"what": "the x4 glyph upscaler (rekogan/upscale)", "epoch": epoch,
+    return {"what": "the x4 glyph upscaler (rekogan/upscale)", "epoch": epoch, "sharpness": sharpness,
             "steps": epoch * train.get("epoch_steps", 0), "images_seen": epoch * train.get("epoch_steps", 0) * train.get("batch", 0),
             "train_glyphs": data.get("glyphs"), "syllables": data.get("syllables"),
             "packages": packages, "heldout_faces_never_trained_on": data.get("heldout_faces", []),
@@ -46,6 +48,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", type=Path)
     p.add_argument("--epoch", type=int, default=None)
+    p.add_argument("--sharpness", type=float, default=1.0)
     p.add_argument("--out", type=Path, default=Path("checkpoints/upscaler"))
     args = p.parse_args()
     epochs = sorted(int(m.group(1)) for f in args.run.glob("upscaler_*.safetensors") if (m := EPOCH.match(f.name)))
@@ -55,12 +58,16 @@ def main() -> int:
     if epoch not in epochs:
         sys.exit(f"error: {args.run} has no epoch {epoch} (it has {', '.join(map(str, epochs))})")
     out = args.out
-    write_bytes_atomic(out / "upscaler.safetensors", (args.run / f"upscaler_{epoch:03d}.safetensors").read_bytes())
+    if not 0 < args.sharpness < 100:
+        sys.exit(f"error: --sharpness must be in (0, 100), got {args.sharpness}")
+    from rekogan.checkpoints import read_tensors, save_tensors
+    tensors, meta = read_tensors(args.run / f"upscaler_{epoch:03d}.safetensors")
+    save_tensors(out / "upscaler.safetensors", tensors, {**meta, "sharpness": repr(args.sharpness)})
     for name in ("config.json", "metrics.jsonl"):
         write_bytes_atomic(out / name, (args.run / name).read_bytes())
     write_bytes_atomic(out / "samples.png", (args.run / f"samples_{epoch:03d}.png").read_bytes())
-    write_text_atomic(out / "provenance.json", json.dumps(provenance(args.run, epoch), indent=1, ensure_ascii=False))
-    print(f"shipped {args.run} epoch {epoch} to {out}")
+    write_text_atomic(out / "provenance.json", json.dumps(provenance(args.run, epoch, args.sharpness), indent=1, ensure_ascii=False))
+    print(f"shipped {args.run} epoch {epoch} (sharpness {args.sharpness:g}) to {out}")
     return 0
 
 

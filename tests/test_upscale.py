@@ -63,6 +63,8 @@ def test_model_shapes_for_128_and_256():
     assert up.upscale(glyphs[:0], size=256).shape == (0, 256, 256)
     with pytest.raises(ValueError, match="size must be one of"):
         up.upscale(glyphs, size=512)
+    with pytest.raises(ValueError, match="sharpness"):
+        up.upscale(glyphs, size=256, sharpness=0)
     with pytest.raises(ValueError, match="uint8"):
         up.upscale(glyphs.float(), size=256)
     with pytest.raises(ValueError, match="64, 64"):

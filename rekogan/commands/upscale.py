@@ -107,7 +107,8 @@ def _test(args) -> int:
           flush=True)
     f = fidelity(up, syllables=args.syllables)
     print(f"held-out faces ({len(f['faces'])}) x {f['syllables']} syllables = {f['glyphs']} glyphs, 64 px made by "
-          f"reducing the 256 px rendering; truth grey share {f['rows']['truth']['grey']:.3f}")
+          f"reducing the 256 px rendering; truth grey share {f['rows']['truth']['grey']:.3f} "
+          f"(at 128 px {f['rows']['truth']['grey_128']:.3f})")
     print(f"  {'':24s} {'ink IoU':>8s} {'L1':>8s} {'grey':>6s}")
     for name, r in f["rows"].items():
         if name != "truth":
@@ -127,7 +128,8 @@ def _test(args) -> int:
             print(f"{g['run']} ({g['checkpoint']}, {g['seeds']} writers x {g['syllables']} syllables, {g['reader']} "
                   f"reader): grey share at 256 px {g['grey_upscaler_256']:.3f} (bicubic {g['grey_bicubic_256']:.3f}); "
                   f"readability 64 px {g['readability_64']:.2%}, upscaled and reduced back "
-                  f"{g['readability_upscaled']:.2%} ({(g['readability_upscaled'] - g['readability_64']) * 100:+.2f} points); "
+                  f"{g['readability_upscaled']:.2%} ({(g['readability_upscaled'] - g['readability_64']) * 100:+.2f} points; "
+                  f"bicubic-then-threshold {g['readability_bicubic_threshold']:.2%}); "
                   "grey share by sharpness " + ", ".join(f"{k:g}: {v:.3f}" for k, v in g["grey_by_sharpness"].items()),
                   flush=True)
     return 0

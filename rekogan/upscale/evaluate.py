@@ -92,7 +92,7 @@ def fidelity(upscaler, *, syllables: int = TEST_SYLLABLES) -> dict:
     truth128 = reduce(truth, 2)
     bic = bicubic(x, 256)
     rows = {
-        "truth": {"grey": round(grey_share(truth), 4)},
+        "truth": {"grey": round(grey_share(truth), 4), "grey_128": round(grey_share(truth128), 4)},
         "bicubic": _figures(bic, truth),
         "bicubic_threshold": _figures((bic >= MID).float(), truth),
         "upscaler": _figures(out[256], truth),
@@ -160,10 +160,13 @@ def generated(upscaler, *, run_dir, reader, syllables: int = GENERATED_SYLLABLES
     target = torch.tensor([ord(s) - SBASE for s in chosen]).repeat(seeds)
     read_up = torch.cat([reader.read(to_unit((back[i:i + 512] * 255).round()))[1] for i in range(0, len(back), 512)])
     read_64 = torch.cat([reader.read(to_unit(u8[i:i + 512].unsqueeze(1)))[1] for i in range(0, len(u8), 512)])
+    sharp = reduce((bicubic(ink64, 256) >= MID).float())                     # the sharp baseline, reduced back
+    read_bt = torch.cat([reader.read(to_unit((sharp[i:i + 512] * 255).round()))[1] for i in range(0, len(sharp), 512)])
     return {"run": run_dir.name, "checkpoint": ckpt.name, "reader": reader.kind, "syllables": len(chosen),
             "seeds": seeds, "glyphs": len(u8),
             "readability_64": round(float((read_64 == target).float().mean()), 5),
             "readability_upscaled": round(float((read_up == target).float().mean()), 5),
+            "readability_bicubic_threshold": round(float((read_bt == target).float().mean()), 5),
             "grey_upscaler_256": round(grey_share(big), 4), "grey_bicubic_256": round(grey_share(bicubic(ink64, 256)), 4),
             "grey_by_sharpness": {k: round(grey_share(torch.sigmoid(k * logits)), 4) for k in SHARPNESS_SWEEP},
             "seconds": round(time.time() - t0, 1)}

@@ -10,6 +10,7 @@ under 0.1 G multiply-adds per second), so the enlargement is all sub-pixel (ESPC
 Each head adds its correction to an enlargement of the input in logits (the prior:
 PRIOR_GAIN * (bilinear ink - 0.5)), so an untrained network already draws the glyph and training
 spends its steps on edges and artefacts. sigmoid(logits) is ink in [0, 1], white ink on black.
+With the defaults: 54 k parameters, 83 M multiply-adds per glyph at 256 px (count_macs).
 """
 from __future__ import annotations
 
