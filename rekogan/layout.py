@@ -1,0 +1,283 @@
+"""Layout: glyph images (and their ink boxes) -> a written line or page, uint8 dark ink on white.
+
+One knob, `natural` in [0, 1]:
+  0      today's fixed cells, pixel for pixel as rekogan.sampling.render_tokens lays them out: every
+         glyph in a cell of `cell` px, a space half a cell, a newline a new row of `cell` px, a
+         character the run cannot write drawn by `unknown_glyph(char, cell)` (default: a hatched box)
+  > 0    a hand's line: an advance from each glyph's ink (proportional spacing, so 이 sits closer
+         to its neighbours than 많), a small baseline offset, size and rotation per glyph, a gentle
+         baseline drift over each line (a slope and a long wave), word spaces of a hand's width and
+         rows a little further apart so the jitter of one never reaches the next
+Proportional spacing is a mode, not noise: it ramps in fully by natural = SPACING_FULL; the
+jitters grow linearly with natural (their sizes below are at natural = 1).
+
+Deterministic: every random draw comes from a torch.Generator seeded from (seed, row) (never the
+global RNG), in a fixed order (a row's drift, then five numbers per token), so the same tokens,
+glyphs, natural and seed give the same pixels. Changing one row leaves the others as they were.
+
+`place` computes where each glyph goes (a Placed: the top-left of its cell, its scale and rotation
+about the cell's centre) and `paint` draws them; the SVG export can use the same Placed values
+(the cell as `translate(x + c, y + c) rotate(angle) scale(scale) translate(-c, -c)`, c = cell / 2).
+Inside the project an image is white ink on black; pictures for people are dark on white
+(rekogan.conventions): this module takes and returns glyphs and pages already on paper (dark on
+white, uint8), as render_tokens' layout does.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .hangul import Token
+
+__all__ = ["Placed", "Layout", "ink_box", "ink_boxes", "place", "paint", "paint_at", "layout_page", "jitter_glyphs", "SPACING_FULL"]
+
+# natural = 1 amounts (each jitter is a clipped standard normal draw times natural times this)
+SPACING_FULL = 0.25     # natural at which proportional spacing is fully on (linear ramp from 0)
+GAP = 0.10              # gap between the inks of two glyphs, in cells
+GAP_JITTER = 0.30       # the gap's relative jitter
+WORD_SPACE = 0.40       # a word space, in cells (on top of the gaps either side); fixed cells use 1/2
+SPACE_JITTER = 0.25     # a word space's relative jitter
+SIZE = 0.05             # log-scale of a glyph's size (0.05: about ±5 %)
+ROTATION = 2.5          # degrees
+BASELINE = 0.025        # a glyph's own vertical offset, in cells
+DRIFT_SLOPE = 0.006     # a row's slope (0.006: about 0.1 cell over 20 glyphs)
+DRIFT_WAVE = 0.035      # a row's long wave: amplitude in cells, period PERIOD cells
+PERIOD = (6.0, 14.0)
+LEADING = 0.20          # extra space between rows, in cells
+CLIP = 2.5              # every normal draw is clipped to ±CLIP: no wild glyph
+INK = 250               # a pixel darker than this (on white paper) is ink, for the advance
+
+
+@dataclass(frozen=True)
+class Placed:
+    """One glyph on the page: the top-left (x, y) of its cell (px, floats), its scale and its rotation
+    (degrees; clockwise on screen, y pointing down) about the cell's centre. index: which image of
+    `glyphs` it shows (syllables), or -1 for a character the run cannot write."""
+    char: str
+    kind: str                   # 'syllable' | 'unknown'
+    index: int
+    x: float
+    y: float
+    scale: float = 1.0
+    angle: float = 0.0
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A laid-out text: the cell, the nominal page size (px: the rows and the pens' ends; paint grows
+    it to hold every transformed glyph), the natural it was laid out at, and every glyph."""
+    cell: int
+    width: float
+    height: float
+    natural: float
+    glyphs: tuple[Placed, ...]
+
+
+def ink_box(glyph, *, ink: int = INK) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1), ends exclusive, of the pixels darker than `ink` in a (S, S) uint8 glyph (dark
+    on white); None for a blank glyph."""
+    return ink_boxes(torch.as_tensor(glyph)[None], ink=ink)[0]
+
+
+def ink_boxes(glyphs: torch.Tensor, *, ink: int = INK) -> list[tuple[int, int, int, int] | None]:
+    """ink_box of each of (N, H, W) uint8 glyphs, in one pass over the stack."""
+    if len(glyphs) == 0:
+        return []
+    cols, rows = glyphs.amin(1) < ink, glyphs.amin(2) < ink                 # (N, W), (N, H): any dark pixel
+    w, h = cols.shape[1], rows.shape[1]
+    xs, ys = torch.arange(w), torch.arange(h)
+    x0, x1 = torch.where(cols, xs, w).amin(1), torch.where(cols, xs + 1, 0).amax(1)
+    y0, y1 = torch.where(rows, ys, h).amin(1), torch.where(rows, ys + 1, 0).amax(1)
+    return [(a, b, c, d) if a < c else None for a, b, c, d in
+            zip(x0.tolist(), y0.tolist(), x1.tolist(), y1.tolist())]
+
+
+def _generator(seed: int, row: int) -> torch.Generator:
+    """The row's own generator: seeded from (seed, row) through SHA-256, the same on every machine."""
+    h = hashlib.sha256(f"rekogan-layout-v1:{int(seed)}:{int(row)}".encode()).digest()
+    return torch.Generator(device="cpu").manual_seed(int.from_bytes(h[:8], "little") & (2**63 - 1))
+
+
+def _normal(g: torch.Generator, n: int) -> list[float]:
+    return torch.randn(n, generator=g).clamp(-CLIP, CLIP).tolist()
+
+
+def _rows(tokens: Sequence[Token]) -> list[list[Token]]:
+    rows, row = [], []
+    for t in tokens:
+        if t.kind == "newline":
+            rows.append(row); row = []
+        else:
+            row.append(t)
+    rows.append(row)
+    return rows
+
+
+def check_natural_amount(natural) -> float:
+    """natural as a float in [0, 1]; ValueError otherwise (nan, inf and booleans included)."""
+    if isinstance(natural, bool) or not isinstance(natural, (int, float)) or not (math.isfinite(natural)
+                                                                                  and 0 <= natural <= 1):
+        raise ValueError(f"natural must be a number in [0, 1], got {natural!r}")
+    return float(natural)
+
+
+def place(tokens: Sequence[Token], boxes: Sequence[tuple[int, int, int, int] | None], *, cell: int,
+          natural: float = 0.0, seed: int = 0) -> Layout:
+    """Tokens and the ink box (ink_box) of each glyph that will be drawn -- one per token that is
+    neither a space nor a newline, in order (syllables and unknown characters alike; None: blank,
+    treated as a full cell) -> where each glyph goes. natural 0 gives render_tokens' cells."""
+    natural = check_natural_amount(natural)
+    n_drawn = sum(t.kind not in ("space", "newline") for t in tokens)
+    if len(boxes) != n_drawn:
+        raise ValueError(f"{n_drawn} glyphs to place but {len(boxes)} ink boxes")
+    ramp = min(1.0, natural / SPACING_FULL)
+    pitch = cell + round(natural * LEADING * cell)        # an int: natural 0 gives rows of `cell`
+    half = cell / 2
+    placed, ends, b, k = [], [], 0, 0
+    for r, row in enumerate(_rows(tokens)):
+        g = _generator(seed, r)
+        slope, wave = _normal(g, 2)
+        u, v = torch.rand(2, generator=g).tolist()
+        slope *= natural * DRIFT_SLOPE
+        wave *= natural * DRIFT_WAVE * cell
+        period = (PERIOD[0] + (PERIOD[1] - PERIOD[0]) * u) * cell
+        phase = 2 * math.pi * v
+
+        def drift(cx: float) -> float:     # the baseline at cx; 0 where the row starts
+            return slope * cx + wave * (math.sin(2 * math.pi * cx / period + phase) - math.sin(phase))
+
+        x = 0.0
+        for t in row:
+            d_size, d_angle, d_base, d_gap, d_space = _normal(g, 5)     # drawn for every token: fixed order
+            if t.kind == "space":
+                x += (1 - ramp) * (cell // 2) + ramp * cell * WORD_SPACE * (1 + natural * SPACE_JITTER * d_space)
+                continue
+            box = boxes[b] or (0, 0, cell, cell)
+            b += 1
+            s = math.exp(natural * SIZE * d_size)
+            x0, x1 = box[0], box[2]
+            gap = cell * GAP * (1 + natural * GAP_JITTER * d_gap)
+            left = half + (x0 - half) * s                               # the ink's left edge in the cell, scaled
+            cx = x + ramp * (gap / 2 - left)
+            dy = natural * BASELINE * cell * d_base + drift(cx + half)
+            index = k if t.kind == "syllable" else -1
+            k += t.kind == "syllable"
+            placed.append(Placed(t.char, "syllable" if t.kind == "syllable" else "unknown", index,
+                                 cx, r * pitch + dy, s, natural * ROTATION * d_angle))
+            x += (1 - ramp) * cell + ramp * ((x1 - x0) * s + gap)
+        ends.append(x)
+    return Layout(cell=cell, width=max(ends + [cell]), height=(len(ends) - 1) * pitch + cell,
+                  natural=natural, glyphs=tuple(placed))
+
+
+def _pad(cell: int) -> int:
+    """Padding around a glyph's cell that holds it at any scale and rotation `place` draws."""
+    s = math.exp(CLIP * SIZE)
+    return math.ceil(cell * (math.sqrt(0.5) * s - 0.5)) + 1
+
+
+@functools.lru_cache(maxsize=8)
+def _base_grid(size: int) -> torch.Tensor:
+    """(size, size, 3): each pixel centre's normalised (x, y, 1), as F.affine_grid builds it."""
+    c = (torch.arange(size, dtype=torch.float32) * 2 + 1) / size - 1
+    y, x = torch.meshgrid(c, c, indexing="ij")
+    return torch.stack([x, y, torch.ones_like(x)], -1)
+
+
+def jitter_glyphs(glyphs: torch.Tensor, *, scale: Sequence[float], angle: Sequence[float],
+                  shift: Sequence[tuple[float, float]] | None = None, pad: int = 0) -> torch.Tensor:
+    """(N, S, S) uint8 glyphs (dark on white) scaled and rotated about their centres (and shifted by
+    sub-pixel `shift` (dx, dy) px) into (N, S + 2 pad, S + 2 pad) uint8 canvases. Bilinear."""
+    n, s = glyphs.shape[0], glyphs.shape[-1]
+    if n == 0:
+        return torch.zeros(0, s + 2 * pad, s + 2 * pad, dtype=torch.uint8)
+    size = s + 2 * pad
+    ink = F.pad(255 - glyphs.float(), (pad, pad, pad, pad))[:, None]   # ink, 0 outside: padding is paper
+    a = torch.tensor([math.radians(v) for v in angle], dtype=torch.float32)
+    sc = torch.tensor(list(scale), dtype=torch.float32)
+    f = torch.tensor(shift if shift is not None else [(0.0, 0.0)] * n, dtype=torch.float32) * (2 / size)
+    cos, sin = torch.cos(a) / sc, torch.sin(a) / sc
+    # output -> input in normalised coordinates: the inverse of p' = s R(angle) p + shift
+    A = torch.stack([torch.stack([cos, sin], 1), torch.stack([-sin, cos], 1)], 1)    # R(-angle) / s, (N, 2, 2)
+    t = -(A @ f[:, :, None])                                                           # (N, 2, 1)
+    grid = torch.einsum("hwk,njk->nhwj", _base_grid(size), torch.cat([A, t], 2))     # affine_grid, cached base
+    out = F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return (255 - out[:, 0].round().clamp(0, 255)).to(torch.uint8)
+
+
+def paint(layout: Layout, images: Sequence) -> torch.Tensor:
+    """A Layout and one (cell, cell) uint8 image per placed glyph, in order -> the (H, W) uint8 page,
+    white paper. Overlaps keep the darker pixel. At natural 0 the glyphs go in unchanged at integer
+    cells on a page of the nominal size (render_tokens' page); at natural > 0 each glyph is scaled,
+    rotated and shifted by its sub-pixel position, and the page grows (never shrinks below the
+    nominal size) so that no ink is cut off."""
+    return paint_at(layout, images)[0]
+
+
+def paint_at(layout: Layout, images: Sequence) -> tuple[torch.Tensor, tuple[int, int]]:
+    """paint, and where the layout's (0, 0) is on the page: (x, y) px (the page grows left and up
+    when a jittered glyph's ink reaches past the nominal page)."""
+    cell = layout.cell
+    if len(images) != len(layout.glyphs):
+        raise ValueError(f"{len(layout.glyphs)} glyphs placed but {len(images)} images")
+    shapes = {tuple(torch.as_tensor(im).shape) for im in images}
+    if shapes - {(cell, cell)}:
+        raise ValueError(f"every glyph image must be {cell}x{cell} (the cell), got {sorted(shapes)}")
+    imgs = torch.stack([torch.as_tensor(im, dtype=torch.uint8) for im in images]) if len(images) \
+        else torch.zeros(0, cell, cell, dtype=torch.uint8)
+    P = layout.glyphs
+    if layout.natural == 0:      # integer cells, no resampling: render_tokens' pixels
+        page = torch.full((int(layout.height), int(layout.width)), 255, dtype=torch.uint8)
+        for p, im in zip(P, imgs):
+            x, y = int(p.x), int(p.y)
+            page[y:y + cell, x:x + cell] = torch.minimum(page[y:y + cell, x:x + cell], im)
+        return page, (0, 0)
+    pad = _pad(cell)
+    fx = [math.floor(p.x) for p in P]
+    fy = [math.floor(p.y) for p in P]
+    canvases = jitter_glyphs(imgs, scale=[p.scale for p in P], angle=[p.angle for p in P],
+                             shift=[(p.x - a, p.y - b) for p, a, b in zip(P, fx, fy)], pad=pad)
+    # the page: the nominal rectangle, grown to every canvas's marks (anything not pure white)
+    x_lo, y_lo, x_hi, y_hi = 0, 0, math.ceil(layout.width), math.ceil(layout.height)
+    for box, a, b in zip(ink_boxes(canvases, ink=255), fx, fy):
+        if box is not None:
+            x_lo, y_lo = min(x_lo, a - pad + box[0]), min(y_lo, b - pad + box[1])
+            x_hi, y_hi = max(x_hi, a - pad + box[2]), max(y_hi, b - pad + box[3])
+    page = torch.full((y_hi - y_lo, x_hi - x_lo), 255, dtype=torch.uint8)
+    size = cell + 2 * pad
+    for c, a, b in zip(canvases, fx, fy):
+        top, left = b - pad - y_lo, a - pad - x_lo                       # canvas origin on the page
+        t0, l0 = max(0, -top), max(0, -left)                             # the part of the canvas on the page
+        t1, l1 = min(size, page.shape[0] - top), min(size, page.shape[1] - left)
+        if t1 <= t0 or l1 <= l0:
+            continue
+        region = page[top + t0:top + t1, left + l0:left + l1]
+        torch.minimum(region, c[t0:t1, l0:l1], out=region)
+    return page, (-x_lo, -y_lo)
+
+
+def layout_page(tokens: Sequence[Token], glyphs, *, cell: int, natural: float = 0.0, seed: int = 0,
+                unknown_glyph: Callable | None = None) -> torch.Tensor:
+    """Tokens and one (cell, cell) uint8 glyph (dark on white) per 'syllable' token, in order -> the
+    (H, W) uint8 page. Characters the run cannot write are drawn by unknown_glyph(char, cell) or, by
+    default, as render_tokens' hatched box, so nothing is dropped silently."""
+    from .sampling import hatched
+    glyphs = list(glyphs) if glyphs is not None else []
+    n_syl = sum(t.kind == "syllable" for t in tokens)
+    if len(glyphs) != n_syl:
+        raise ValueError(f"{n_syl} syllables but {len(glyphs)} glyphs")
+    images, k = [], 0
+    for t in tokens:
+        if t.kind == "syllable":
+            images.append(torch.as_tensor(glyphs[k], dtype=torch.uint8)); k += 1
+        elif t.kind not in ("space", "newline"):
+            g = unknown_glyph(t.char, cell) if unknown_glyph else hatched(cell)
+            images.append(torch.as_tensor(g, dtype=torch.uint8))
+    boxes = ink_boxes(torch.stack(images)) if natural and images else [None] * len(images)
+    return paint(place(tokens, boxes, cell=cell, natural=natural, seed=seed), images)
