@@ -20,6 +20,12 @@ import threading
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Gradio recomputes its monitoring summary (a pandas DataFrame of the last GRADIO_ANALYTICS_MAX_EVENTS
+# events) after every event by default: 1.6 ms of CPU at 300 events, 7.6 ms at its cap of 10,000,
+# holding the GIL on the request path (issue 22). This app does not enable monitoring, where alone
+# the summary is read: once every 1,000 events, over the last 1,000
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 # one torch thread per request: requests run side by side (queue concurrency below); on a busy 2-core
 # machine a 2-thread forward pass waits on a descheduled thread and is several times slower
 os.environ.setdefault("REKOGAN_THREADS", "1")
@@ -28,11 +34,12 @@ from rekogan.studio import memory  # noqa: E402
 
 # bounded memory: two glibc arenas for all worker threads, set before any thread starts (see memory.py)
 memory.limit_arenas()
-memory.limit_mmap_threshold()           # activations of >= 16 MiB are mmapped: freed back to the system at once
+memory.limit_mmap_threshold()           # blocks of >= 8 MiB are mmapped: freed back to the system at once
 memory.limit_trim_threshold()           # smaller ones are reused from the heap; the trimmer returns them
 OUTPUT_TTL = memory.output_ttl()        # $REKOGAN_OUTPUT_TTL: seconds an answer's file stays on disk
 
 import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
 from gradio.utils import get_upload_folder  # noqa: E402
 
 from rekogan.studio import (HOW_TO_GET_CHECKPOINTS, MAX_SEED, WALK_MAX_STEPS,  # noqa: E402
@@ -104,7 +111,7 @@ def _panel_notice(page) -> str:
 def write(text, seed, truncation, run, epoch, weight=0.0, writer=""):
     page = studio.write(text=text, seed=seed, truncation=truncation, run=run, epoch=epoch, weight=weight,
                         writer=writer)
-    return studio.png(page.image), _panel_notice(page)
+    return page.image, _panel_notice(page)
 
 
 @friendly
@@ -122,8 +129,25 @@ def compare(text, seed, truncation, run_left, epoch_left, run_right, epoch_right
     def panel(run, epoch):
         page = studio.page(model=studio.generator(run=run, epoch=epoch), text=text, seed=seed, truncation=psi,
                            weight=weight, writer=code)
-        return studio.png(page.image), _panel_notice(page)
+        return page.image, _panel_notice(page)
     return _two_panels(panel, [(run_left, epoch_left), (run_right, epoch_right)])
+
+
+def as_png(fn):
+    """A page handler as the Write tab's events call it: its page arrays become PNG files the studio
+    writes into Gradio's cache (Studio.png), which Gradio then serves as they are, without encoding,
+    hashing and copying each answer again (issue 22: ~3-5 ms of CPU a page). The handler itself
+    still returns arrays, for callers in Python."""
+    @functools.wraps(fn)
+    def wrapper(*args):
+        out = fn(*args)
+        try:
+            return tuple(studio.png(x) if isinstance(x, np.ndarray) else x for x in out)
+        except OSError as e:
+            log.exception("writing a page failed")
+            raise gr.Error(f"The page could not be saved ({type(e).__name__}); try again. · 저장하지 못했습니다.",
+                           title="ReKOGAN", print_exception=False) from None
+    return wrapper
 
 
 def _two_panels(render, args) -> tuple:
@@ -283,15 +307,15 @@ def build() -> gr.Blocks:
                             panels.append((r, e, img, note, svg_go, svg))
                 dice.click(None, None, seed, js=RANDOM_SEED_JS, api_visibility="private")
                 (rl, el, il, nl, _, _), (rr, er, ir, nr, _, _) = panels
-                go.click(compare, [text, seed, psi, rl, el, rr, er, weight, writer], [il, nl, ir, nr], api_name="compare",
+                go.click(as_png(compare), [text, seed, psi, rl, el, rr, er, weight, writer], [il, nl, ir, nr], api_name="compare",
                          **WRITE_EVENTS)
                 for i, (r, e, img, note, svg_go, svg) in enumerate(panels):
                     # choosing a checkpoint redraws that panel; this is also the one-panel API (/write)
-                    e.input(write, [text, seed, psi, r, e, weight, writer], [img, note],
+                    e.input(as_png(write), [text, seed, psi, r, e, weight, writer], [img, note],
                             api_name="write" if i == 0 else "write_right",
                             api_visibility="public" if i == 0 else "undocumented", **WRITE_EVENTS)
                     r.input(epoch_dropdown, r, e, api_visibility="private").then(
-                        write, [text, seed, psi, r, e, weight, writer], [img, note], api_visibility="private",
+                        as_png(write), [text, seed, psi, r, e, weight, writer], [img, note], api_visibility="private",
                         **WRITE_EVENTS)
                     svg_go.click(write_svg, [text, seed, psi, r, e, weight, writer], svg,
                                  api_name="write_svg" if i == 0 else "write_svg_right",
@@ -433,7 +457,7 @@ def build() -> gr.Blocks:
                     trigger(font_preview, [f_built, f_preview_text], f_preview, api_visibility="private")
             # "Use this writer" (My hand): the code into the Write and Font tabs, with its run and epoch
             h_use.click(use_writer, h_fitted, [writer, rr, er, f_writer, f_run, f_ep], api_visibility="private").success(
-                compare, [text, seed, psi, rl, el, rr, er, weight, writer], [il, nl, ir, nr], api_visibility="private",
+                as_png(compare), [text, seed, psi, rl, el, rr, er, weight, writer], [il, nl, ir, nr], api_visibility="private",
                 **WRITE_EVENTS)
         gr.Markdown("Checkpoints are safetensors only (no pickles are ever loaded). · 체크포인트는 safetensors만 읽습니다.")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)

@@ -9,7 +9,8 @@ connect first (each Client fetches the app's config), then start together at a b
 --requests /write calls one after another (a different seed each time). Reports successes,
 p50/p95/max latency of those requests, throughput, the connect times, the server's CPU time per
 request (/proc/PID/stat utime+stime, children included, over the timed part; the connects and the
-warm-up request are outside it) and its resident memory (VmRSS) before, at peak and after.
+warm-up request are outside it), the load generator's own CPU time per request (it shares the
+cores) and the server's resident memory (VmRSS) before, at peak and after.
 
 The load generator shares the 2 cores with the server, so its own CPU cost counts against the
 server's latency. One thing is trimmed: gradio_client opens a new httpx client for every request,
@@ -63,9 +64,9 @@ def rss_mb(pid: int | None) -> float | None:
     return total / 1024
 
 
-def cpu_seconds(pid: int | None) -> float | None:
-    """CPU time (user + system) the process has used, its waited-for children's included (/proc/PID/stat
-    utime + stime + cutime + cstime), in seconds; None where unavailable."""
+def cpu_seconds(pid: int | None) -> tuple[float, float] | None:
+    """(user, system) CPU seconds the process has used, its waited-for children's included
+    (/proc/PID/stat utime + cutime, stime + cstime); None where unavailable."""
     if not pid:
         return None
     try:
@@ -73,8 +74,15 @@ def cpu_seconds(pid: int | None) -> float | None:
     except OSError:
         return None
     fields = stat[stat.rindex(")") + 2:].split()       # after "(comm)": the name may hold spaces
-    ticks = sum(int(x) for x in fields[11:15])          # fields 14..17 of proc(5): utime stime cutime cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])   # fields 14..17 of proc(5)
+    tick = os.sysconf("SC_CLK_TCK")
+    return (utime + cutime) / tick, (stime + cstime) / tick
+
+
+def own_cpu_seconds() -> float:
+    """CPU time (user + system) of this process, all its threads: what the load generator costs."""
+    t = os.times()
+    return t.user + t.system
 
 
 def free_port() -> int:
@@ -224,11 +232,13 @@ def main():
             except threading.BrokenBarrierError:
                 pass
             cpu_before = cpu_seconds(pid)         # every session is connected: only the timed requests count
+            own_before = own_cpu_seconds()
             t0 = time.perf_counter()
             for f in as_completed(futs):
                 results += f.result()
         wall = time.perf_counter() - t0
         cpu_after = cpu_seconds(pid)
+        own = own_cpu_seconds() - own_before
         timer.cancel()
         done.set()
         rss_after = rss_mb(pid)
@@ -256,11 +266,15 @@ def main():
         print(f"latency   p50 {statistics.median(ok) * 1000:.0f} ms   p95 {pct(ok, 0.95) * 1000:.0f} ms   "
               f"max {max(ok) * 1000:.0f} ms")
     if cpu_before is not None and cpu_after is not None and results:
-        cpu = cpu_after - cpu_before
-        print(f"server CPU {cpu:.1f} s for {len(results)} requests: {cpu / len(results) * 1000:.0f} ms per request "
-              f"(user+system, children included; {cpu / wall:.2f} of {os.cpu_count()} cores)")
+        user, system = (after - before for after, before in zip(cpu_after, cpu_before))
+        cpu, n = user + system, len(results)
+        print(f"server CPU {cpu:.1f} s for {n} requests: {cpu / n * 1000:.0f} ms per request "
+              f"(user {user / n * 1000:.0f} + system {system / n * 1000:.0f}, children included; "
+              f"{cpu / wall:.2f} of {os.cpu_count()} cores)")
     else:
         print("server CPU n/a (no pid: pass --pid with --url)")
+    if results:
+        print(f"load generator CPU {own / len(results) * 1000:.0f} ms per request (this process, on the same cores)")
     fmt = (lambda m: f"{m:.0f} MB" if m else "n/a")
     print(f"server RSS before {fmt(rss_before)}   peak {fmt(peak[0])}   after {fmt(rss_after)}")
     for msg, n in errors.most_common(5):

@@ -41,6 +41,7 @@ def browser_present():
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_app import shared_app  # noqa: E402  (the same server as tests/test_app.py)
+from fontcheck import check_font  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +195,7 @@ def test_my_hand_tab_fits_mouse_strokes_and_gives_a_writer(app):
     assert app.alive()
 
 
-def test_font_tab_builds_a_font_and_the_browser_renders_the_preview_in_it(app):
+def test_font_tab_builds_a_font_and_the_browser_renders_the_preview_in_it(app, tmp_path):
     with app_page(app) as page:
         page.get_by_role("tab", name="Font").click()
         # the Font tab starts on the hangul run when there is one (here: the tiny jamo run)
@@ -215,5 +216,11 @@ def test_font_tab_builds_a_font_and_the_browser_renders_the_preview_in_it(app):
         page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         fallback = preview.screenshot()
         assert ours != fallback, "the preview looks the same in the generated font and in the fallback font"
-        assert page.locator("#font-file a").first.get_attribute("href")     # the .ttf is offered for download
+        href = page.locator("#font-file a").first.get_attribute("href")     # the .ttf is offered for download
+        assert href
+        got = page.request.get(href if "://" in href else page.url.split("?")[0].rstrip("/") + "/" + href.lstrip("/"))
+        assert got.ok, (href, got.status)
+        downloaded = tmp_path / "font.ttf"
+        downloaded.write_bytes(got.body())
+    check_font(downloaded, text="가나다")       # the file the visitor downloads: OTS accepts it, HarfBuzz shapes it
     assert app.alive()

@@ -462,6 +462,8 @@ def test_staged_space_boots_in_a_fresh_venv(tmp_path, capsys):
     assert _gray(pair).shape == (2 + 2 * (cell + 2), 2 + 2 * (cell + 2))      # yours over the fitted, 2 columns
     assert json.loads(Path(writer_file).read_text(encoding="utf-8"))["code"] == code
     from fontTools.ttLib import TTFont
+    from fontcheck import check_font
+    check_font(font_path, text="가나 뷁")          # OTS accepts it, HarfBuzz maps each syllable to its glyph
     font = TTFont(font_path)
     assert {ord(c) for c in "가나뷁"} <= set(font.getBestCmap()), sorted(font.getBestCmap())[:10]
     assert "3 syllables" in font_note and "Writer code" in font_note, font_note

@@ -8,6 +8,9 @@
   sets      the syllable sets a sheet shows (paged), and the run that writes what a panel cannot
   exports   a writer's font and its browser preview, a written line as SVG
   facade    the Studio: write, compare, evolution, sheet, walk, diagnostics, font
+  forward   a generator's forward pass rearranged for a CPU (the same pixels within a tolerance)
+  batcher   the one thread that draws the pages' glyphs, passes shared by concurrent requests
+  memory    the server's allocator settings, trimming, and the sweeper of old answers
 
 torch, matplotlib and the model modules are imported on first use, not with this package, so the
 app answers its first page request a few seconds after start; `Studio.warm_up()` pays that cost.

@@ -14,11 +14,12 @@ passes fill themselves and with a single request nothing waits.
 Errors stay with their request: when a pass fails, each of its jobs is drawn alone, and only the
 job whose own pass fails gets the exception (raised in its caller's thread).
 
-Why one thread (docs/RESULTS.md, "Many writers at once (issue 22)"): the forward pass is most of a
-request's CPU, and on 2 cores four concurrent passes only fought for them; one pass at a time at
-$REKOGAN_THREADS threads leaves the other core to Gradio (queue, SSE, PNG). A pass of 64 glyphs
-also costs ~10-15 % less per glyph than passes of 20, and its activations (< 16 MiB each) are reused
-from the heap (memory.py) instead of being mapped and faulted in again for every request.
+Why (docs/RESULTS.md, "One server for many writers at once"): the forward pass is about half of a
+request's CPU. One pass at a time, at $REKOGAN_THREADS threads, leaves the other core to Gradio
+(queue, SSE, PNG); full passes cost a little less per glyph than a request's own, and only one
+pass's activations (< 8 MiB each, reused from the heap: memory.py) are alive at a time. Against
+drawing in each request's thread (Studio(batcher=None), REKOGAN_BATCHER=0 in the app) the 32 x 10
+load test measured ~1-2 ms less CPU a request and ~120 MB less peak RSS, at a p95 ~0.1 s higher.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from .cache import torch_module
 
 log = logging.getLogger("rekogan.batcher")
 
-MAX_GLYPHS = 64          # glyphs per forward pass (= facade.RENDER_BATCH: bounds a pass's activations)
+MAX_GLYPHS = 32          # glyphs per forward pass (the studio passes facade.RENDER_BATCH)
 WAIT_SECONDS = 600.0     # a caller gives up after this long (the batcher thread never dies, see _loop)
 
 
@@ -84,6 +85,12 @@ class Batcher:
         if job.error is not None:
             raise job.error
         return job.out
+
+    @property
+    def pending(self) -> int:
+        """Jobs queued or being drawn."""
+        with self._cond:
+            return len(self._queue)
 
     def _start(self):
         if self._thread is None or not self._thread.is_alive():

@@ -62,6 +62,12 @@ def load(info: EpochInfo) -> Loaded:
         raise StudioError(f"Cannot use checkpoint {name}: {msg}") from None
     except (OSError, ValueError, RuntimeError, KeyError, TypeError, AssertionError) as e:
         raise StudioError(f"Cannot use checkpoint {name}: {type(e).__name__}: {e}") from None
+    finally:
+        # a load's transient copies (file bytes, fp32 and channels_last copies: a few times the
+        # model, in blocks under memory.py's mmap threshold) go back to the system now, not at the
+        # trimmer's next turn (~1 ms; a no-op off glibc)
+        from .memory import trim
+        trim()
     return Loaded(generator=g, meta=meta, classes=meta["class_list"], info=info)
 
 

@@ -1,6 +1,7 @@
 """The Studio: everything the app does with models, in small keyword-only methods.
 
-  write      text -> tokens -> one batched forward pass -> one page (dark ink on white); characters
+  write      text -> tokens -> glyphs (batcher.py: passes shared with concurrent requests, through
+             forward.plan) -> one page (dark ink on white), and png() its file for the app; characters
              the model cannot write are drawn as grey print (or a hatched box) and listed, with the
              run that can write them; a stroke weight for runs that have the control (ignored, with a
              note, by runs that do not); write_svg: the same line as SVG (rekogan.export.line_svg)
@@ -20,7 +21,6 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,64 +33,20 @@ from .pictures import label_cells, save_gif, save_png, strip, unknown_glyph
 from .plots import confusion_rows, failing_classes, line_plots
 from .cache import GeneratorCache, Loaded, inference_mode, load, mtime, torch_module
 from .inputs import (WALK_MAX_TEXT, WRAP_CELLS, StudioError, check_page, check_seed, check_steps, check_text,
-                     check_truncation, check_weight, one_syllable, unknown_chars, unknown_notice, wrap_tokens)
+                     check_truncation, check_weight, one_syllable, unknown_chars, wrap_tokens)
 from .registry import EpochInfo, Registry, RunInfo, evaluations, number
 from . import exports, hand, sets
 from .sets import SheetPage
+from .results import Confusions, Evolution, Page, Walk
 
 CACHE_BYTES = 256 * 2**20    # loaded generators kept, in bytes of their tensors (a shipped one is ~8 MB)
-RENDER_BATCH = 64             # glyphs per forward pass: bounds a long text's activations (~80 MB, not ~280 MB
-                              # for 500 glyphs in one pass) at no cost in speed (0.75 ms/glyph from 20 up)
+RENDER_BATCH = 32             # glyphs per forward pass (the batcher's too): bounds a pass's activations below the
+                              # app's 8 MiB mmap threshold (memory.py), so they are reused from the heap; 64 saved
+                              # no measurable CPU (issue 22)
 SHEET_MAX_CELLS = 1040        # a sheet draws at most this many classes at once (a jamo run has 11,172)
 SVG_MAX_TEXT = 1000           # characters in an SVG line (every syllable is traced)
 EVOLUTION_CACHE = 16          # evolution pictures kept (each loads every epoch of a run)
 PAGES_KEPT = 4096             # written pages' PNGs kept in png_dir (~27 KB each), besides the TTL
-
-
-@dataclass(frozen=True)
-class Page:
-    image: np.ndarray                    # (H, W) uint8, dark ink on white
-    unknown: tuple[str, ...]             # distinct characters drawn as grey print, in order of appearance
-    info: EpochInfo
-    n_classes: int
-    seconds: float
-    notes: tuple[str, ...] = ()          # the run that writes the unknown syllables; an ignored weight
-
-    @property
-    def notice(self) -> str:
-        return "\n\n".join(x for x in (unknown_notice(self.unknown, n_classes=self.n_classes), *self.notes) if x)
-
-
-@dataclass(frozen=True)
-class Walk:
-    frames: tuple[np.ndarray, ...]
-    gif: Path
-    strip: np.ndarray
-    unknown: tuple[str, ...]
-    info: EpochInfo
-    n_classes: int
-    seeds: tuple[int, int]
-    notes: tuple[str, ...] = ()
-
-    @property
-    def notice(self) -> str:
-        return "\n\n".join(x for x in (unknown_notice(self.unknown, n_classes=self.n_classes), *self.notes) if x)
-
-
-@dataclass(frozen=True)
-class Evolution:
-    image: np.ndarray
-    run: str
-    epochs: tuple[int, ...]
-    problems: tuple[str, ...] = ()       # epochs that could not be drawn, with why
-    notes: tuple[str, ...] = ()          # e.g. a stroke weight the run has no control for
-
-
-@dataclass(frozen=True)
-class Confusions:
-    header: tuple[str, ...]
-    rows: tuple[tuple, ...]
-    note: str = ""
 
 
 class Studio:
@@ -145,9 +101,10 @@ class Studio:
         """Import torch and load the default checkpoint of the given runs (default: the default pair)."""
         torch_module()
         from .. import sampling  # noqa: F401
+        from .forward import plan
         for run in runs or [r for r in self.default_runs() if r]:
             try:
-                self.generator(run=run, epoch="best")
+                plan(self.generator(run=run, epoch="best").generator)     # and its forward plan
             except StudioError:
                 pass
 

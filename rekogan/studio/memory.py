@@ -8,24 +8,25 @@ and a periodic malloc_trim(0) return it to the system. Linux/glibc only; elsewhe
 
   REKOGAN_MALLOC_ARENAS  glibc arenas (default 2; 0 leaves glibc's default of 8 per core)
   REKOGAN_MMAP_THRESHOLD bytes from which an allocation gets its own mmap, returned to the
-                         system when freed (default 16 MiB; 0 leaves glibc's dynamic threshold,
+                         system when freed (default 8 MiB; 0 leaves glibc's dynamic threshold,
                          which rises to 32 MiB after the first large free, so a request's
                          activations then come from the heap and stay there until a trim)
   REKOGAN_TRIM_THRESHOLD bytes of free memory at the top of a heap that glibc keeps instead of
-                         returning at once (default 32 MiB; 0 leaves glibc's 128 KiB once a
+                         returning at once (default 16 MiB; 0 leaves glibc's 128 KiB once a
                          threshold above is fixed); the trimmer returns it every few seconds
   REKOGAN_TRIM_SECONDS   seconds between malloc_trim(0) calls (default 2; 0: never)
   REKOGAN_OUTPUT_TTL     seconds an answer's file (PNG, GIF) is kept on disk (default 3600)
 
 Issue 22 (docs/RESULTS.md, "Many writers at once"): with the 1 MiB threshold of issue 15 every
-activation of a /write pass (1-13 MiB for 20-64 glyphs) was a fresh mapping, zeroed and
-faulted in page by page: ~20 ms of CPU (mostly system time) per 20-syllable request, as much as
-the forward pass itself. The app's passes now run one at a time on one thread (batcher.py) in
-passes of at most 64 glyphs, so their activations stay under 16 MiB and are reused from the heap;
-a 32 MiB trim threshold stops glibc giving them back after every pass (with a fixed mmap
-threshold it would trim anything above 128 KiB), and the trimmer still returns what is free every
-few seconds. Larger blocks (a sheet's or a font's pass of 1,024 glyphs) are still mapped and
-returned at once.
+activation of a /write forward pass (1-8 MiB for 20-64 glyphs) was a fresh mapping, zeroed and
+faulted in page by page: ~10-20 ms of CPU (mostly system time) per 20-syllable request, as much
+as the forward pass itself. The app's passes now run one at a time on one thread (batcher.py), of
+at most 32 glyphs, so their activations stay under 8 MiB (6.3 MiB: the collapsed run's widest
+layer) and are reused from the heap; a 16 MiB trim threshold stops glibc giving them back after
+every pass (with a fixed mmap threshold it would trim anything above 128 KiB), and the trimmer
+still returns what is free every few seconds. Larger blocks (a sheet's or a font's pass of 1,024
+glyphs) are still mapped and returned at once. Higher thresholds (16/32 MiB, 64-glyph passes)
+saved no measurable CPU more and left ~80 MB more resident right after the soak's rounds.
 
 Disk: gr.Blocks(delete_cache=(frequency, age)) is set, but in a soak with delete_cache alone (TTL
 30 s) Gradio 6.31 deleted nothing in 10 minutes (1,003 files, 105 MB, the oldest 690 s old), while a
@@ -50,8 +51,8 @@ M_ARENA_MAX = -8            # glibc's mallopt parameter numbers (malloc.h)
 M_MMAP_THRESHOLD = -3
 M_TRIM_THRESHOLD = -1
 DEFAULT_ARENAS = 2
-DEFAULT_MMAP_THRESHOLD = 16 << 20
-DEFAULT_TRIM_THRESHOLD = 32 << 20
+DEFAULT_MMAP_THRESHOLD = 8 << 20
+DEFAULT_TRIM_THRESHOLD = 16 << 20
 DEFAULT_TRIM_SECONDS = 2.0
 DEFAULT_OUTPUT_TTL = 3600
 
