@@ -89,10 +89,10 @@ def atomic_path(path, *, mode: int = 0o644, fsync: bool = True):
         tmp.unlink(missing_ok=True)
         raise
     if fsync:
-        _fsync_folder(path.parent)
+        fsync_folder(path.parent)
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     """Make a rename durable (POSIX: the folder's entry is data too); best effort: the file itself
     is already complete, and Windows cannot open a folder."""
     try:

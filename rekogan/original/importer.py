@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..records import fsync_folder
 from .pth import (FILE_RE, FP16_MAX, FP32_TOLERANCE, IMPORTED_FROM, PRESET, PROVENANCE_KIND,  # noqa: F401
                   OriginalImportError, OriginalShape,
                   convert, infer_shape, load_pth, model_config, verify)
@@ -79,19 +80,6 @@ def _sha256(path: Path) -> str:
 def _write_json(path: Path, obj):
     path.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.chmod(path, 0o644)
-
-
-def _fsync_dir(path: Path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -182,7 +170,7 @@ def import_original(src, *, out, classes=None, force: bool = False, epoch: int |
                     "the data, so image counts and held-out groups are unknown",
             "images": None, "train_images": None, "heldout_images": None,
         })
-        _fsync_dir(staging)
+        fsync_folder(staging)
         if mode == "replace":
             old = out.parent / f".{out.name}.replaced-{os.getpid()}"
             os.rename(out, old)
@@ -196,7 +184,7 @@ def import_original(src, *, out, classes=None, force: bool = False, epoch: int |
             if mode == "empty":
                 out.rmdir()
             os.rename(staging, out)
-        _fsync_dir(out.parent)
+        fsync_folder(out.parent)
     except OSError as err:
         shutil.rmtree(staging, ignore_errors=True)
         raise OriginalImportError(f"cannot write {out}: {err.strerror or err}") from None
