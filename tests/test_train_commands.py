@@ -6,10 +6,9 @@ import json
 import shlex
 import shutil
 
-import pytest
 import torch
 
-from conftest import REPO, python_env, run_py
+from conftest import REPO, python_env, require_font_set, run_py
 from rekogan.cli import main as rekogan_main
 from rekogan.conventions import CLASSIFIER_FILE
 from rekogan.evaluation import read_evaluations
@@ -19,12 +18,9 @@ CLASSES = "가눈뭘쏘힘료"          # six very different syllables (as tests
 
 
 def need_heldout_faces():
-    """Both commands validate on the 8 held-out font faces: name the missing ones."""
-    from rekogan.data.fonts import HELDOUT_FACES, find_faces
-    have = {f.name for f in find_faces()}
-    missing = [n for n in HELDOUT_FACES if n not in have]
-    if missing:
-        pytest.skip(f"needs the held-out font faces {', '.join(missing)} (scripts/test.sh installs them)")
+    """Both commands validate on the 8 held-out font faces: the installed set must be complete
+    (conftest.require_font_set fails, never skips, naming the missing Debian packages)."""
+    require_font_set()
 
 
 def no_temporaries(folder) -> list[str]:
