@@ -10,6 +10,11 @@
               (writer_weight: the sum, clipped to the range), so 0 draws the hand as fitted
   epoch files epoch_NNN.safetensors (the sampling generator), state_NNN.safetensors (resume),
               grid_NNN.png, with NNN the epoch, zero-padded to three digits
+  natural     how much a hand varies: a number in [0, 1]; 0 is a font (every occurrence of a
+              syllable the same, fixed cells), NATURAL_DEFAULT was chosen by measurement
+              (docs/natural_eval.md); rekogan/variation.py and rekogan/layout.py apply it
+  size        pixels per glyph of what people see or take: one of GLYPH_SIZES; the generators
+              draw 64 px and larger sizes go through the glyph upscaler (rekogan/upscale)
   ink         inside the project an image is white ink on black: uint8 0..255 or float in
               [-1, 1]; pictures for people (PNG files, the UI) are dark ink on white paper, and
               `to_paper` is the one conversion at that edge
@@ -32,6 +37,10 @@ STATE_RE = re.compile(r"^state_(\d+)\.safetensors$")
 WEIGHT_RANGE = (-2.0, 2.0)     # the stroke-weight control: thin .. bold, 0 = the syllable's typical weight
 CLASSIFIER_FILE = "checkpoints/classifier/classifier.safetensors"   # the 520-class reader every figure uses
 READER_FILE = "checkpoints/reader/reader.safetensors"               # the component reader: any syllable
+NATURAL_RANGE = (0.0, 1.0)     # a hand's variation: 0 = a font's identical repeats in fixed cells
+NATURAL_DEFAULT = 0.45         # occurrences' SSIM 0.75, readability kept (docs/natural_eval.md)
+GLYPH_SIZES = (64, 128, 256)   # pixels per glyph: the generators' own, and the upscaler's two heads
+DEFAULT_GLYPH_SIZE = 128       # what the app and the API show unless asked (sharp; see docs/RESULTS.md)
 _WHOLE = re.compile(r"\s*-?\d+(\.0*)?\s*")
 
 
@@ -93,6 +102,27 @@ def check_weight(weight) -> float:
         raise ValueError(f"The stroke weight must be a number in {lo:g}..{hi:g} (thin .. bold, 0 = typical), "
                          f"got {weight!r}.")
     return value
+
+
+def check_natural(natural) -> float:
+    """A float in NATURAL_RANGE (numeric strings are accepted), or ValueError; nan and inf are refused."""
+    lo, hi = NATURAL_RANGE
+    value = _number_in(natural, lo, hi)
+    if value is None:
+        raise ValueError(f"Natural must be a number in {lo:g}..{hi:g} (0 = identical repeats, like a font), "
+                         f"got {natural!r}.")
+    return value
+
+
+def check_size(size) -> int:
+    """One of GLYPH_SIZES (pixels per glyph; integral floats and digit strings accepted), or ValueError."""
+    value = size
+    if isinstance(value, str) and _WHOLE.fullmatch(value):
+        value = float(value)
+    if (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+            and value == int(value) and int(value) in GLYPH_SIZES):
+        return int(value)
+    raise ValueError(f"The size must be one of {', '.join(map(str, GLYPH_SIZES))} pixels per glyph, got {size!r}.")
 
 
 def writer_weight(fitted: float | None, requested: float | None) -> float | None:

@@ -37,6 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import conventions
 from .conventions import WEIGHT_RANGE, to_paper
 from .hangul import Token
 from .layout import check_natural_amount, layout_page
@@ -49,7 +50,7 @@ __all__ = ["NATURAL_DEFAULT", "LATENT_SIGMA", "WEIGHT_SIGMA", "WARP_PX", "writer
 # The slider's default, chosen by scripts/eval_natural.py's rule (docs/natural_eval.md): of the
 # naturals meeting every target on the hangul and fixed runs, the one whose occurrence SSIM is
 # nearest the middle of 0.6-0.9 (0.749 hangul, 0.753 fixed; readable 99.6 % / 99.5 %).
-NATURAL_DEFAULT = 0.45
+NATURAL_DEFAULT = conventions.NATURAL_DEFAULT   # one place: rekogan/conventions.py
 
 # natural = 1 amounts (with these, natural 0.25 / 0.5 / 1 give occurrence SSIM ~0.89 / 0.72 / 0.47)
 LATENT_SIGMA = 0.5      # std of the noise on the conditional BNs' latents (z itself has std ~psi)

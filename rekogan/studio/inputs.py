@@ -71,6 +71,20 @@ def check_weight(weight) -> float:
     return _as_studio_error(conventions.check_weight, weight, "획 굵기는 -2(가늘게)와 2(굵게) 사이입니다.")
 
 
+def check_natural(natural) -> float:
+    """conventions.check_natural, as a StudioError; None (an API caller who leaves it out) is the default."""
+    if natural is None:
+        return conventions.NATURAL_DEFAULT
+    return _as_studio_error(conventions.check_natural, natural, "자연스러움은 0과 1 사이입니다.")
+
+
+def check_size(size) -> int:
+    """conventions.check_size, as a StudioError; None (an API caller who leaves it out) is the default."""
+    if size is None:
+        return conventions.DEFAULT_GLYPH_SIZE
+    return _as_studio_error(conventions.check_size, size, "크기는 64, 128, 256 중 하나입니다.")
+
+
 def check_page(page) -> int:
     """A page number: a whole number >= 1 (None is page 1); the upper bound is the sheet's."""
     if page is None:
