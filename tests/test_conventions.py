@@ -54,3 +54,22 @@ def test_ink_conversions():
 def test_importing_conventions_imports_no_torch():
     code = "import sys, rekogan.conventions, rekogan.records, rekogan.cli; print('torch' in sys.modules)"
     assert run_py(["-c", code], check=True).stdout.strip() == "False"
+
+
+def test_natural_and_size_are_checked_in_one_place():
+    from rekogan.conventions import (DEFAULT_GLYPH_SIZE, GLYPH_SIZES, NATURAL_DEFAULT, check_natural, check_size)
+    from rekogan.studio.inputs import StudioError, check_natural as studio_natural, check_size as studio_size
+    assert check_natural(0) == 0.0 and check_natural("1") == 1.0 and check_natural(0.45) == 0.45
+    for bad in (-0.01, 1.01, math.nan, math.inf, True, "lots", None):
+        with pytest.raises(ValueError, match="Natural must be a number in 0..1"):
+            check_natural(bad)
+    assert [check_size(s) for s in (64, 128.0, "256")] == [64, 128, 256]
+    for bad in (32, 100, 255.5, "big", True, None, math.nan):
+        with pytest.raises(ValueError, match="one of 64, 128, 256"):
+            check_size(bad)
+    # the studio's versions: None is the default (an API caller who leaves the input out), errors are StudioErrors
+    assert studio_natural(None) == NATURAL_DEFAULT and studio_size(None) == DEFAULT_GLYPH_SIZE in GLYPH_SIZES
+    with pytest.raises(StudioError, match="크기"):
+        studio_size(512)
+    with pytest.raises(StudioError, match="자연스러움"):
+        studio_natural(2)
