@@ -46,3 +46,10 @@ def test_a_missing_upscaler_enlarges_bilinearly_and_says_so(tmp_path, monkeypatc
     bad.write_bytes(b"not a safetensors file")
     monkeypatch.setenv(crisp.UPSCALER_ENV, str(bad))
     assert "could not be loaded" in crisp.enlarge(_glyphs(), size=128)[1]
+
+
+def test_size_64_never_needs_the_upscaler(tmp_path, monkeypatch):
+    monkeypatch.setenv(crisp.UPSCALER_ENV, str(tmp_path / "none.safetensors"))
+    small = torch.from_numpy(_glyphs(size=16))               # a 16 px run asked at 64 px: resized, no note
+    big, note = crisp.enlarge(small, size=64)
+    assert big.shape == (2, 64, 64) and note == ""

@@ -88,8 +88,10 @@ def _enlarge(x, *, size: int):
     torch = torch_module()
     if len(x) == 0:
         return torch.full((0, size, size), 255, dtype=torch.uint8), ""
+    if size <= NATIVE:                                        # the generators' own size: nothing to sharpen
+        return _resize(x, size), ""
     up, note = upscaler()
-    if up is None or size == NATIVE:
+    if up is None:
         return _resize(x, size), note
     ink = 255 - _resize(x, NATIVE)                            # white ink on black, 64 px: the upscaler's input
     with torch.inference_mode():
