@@ -7,8 +7,15 @@ epoch_NNN.safetensors files. All model work lives in the rekogan/studio/ package
 and wiring only. API endpoints (gradio_client): /write, /compare, /evolution, /sheet, /diagnostics, /walk,
 /write_svg, /font, /imitate (My hand: a drawing -> a writer code). A `weight` (stroke weight, WEIGHT_RANGE) is
 the last input of /evolution, /sheet, /walk, an input of /font, and the input before `writer` of /write, /compare
-and /write_svg. `writer` (default empty), the last input of those three and of /font, is a writer code that
-replaces the seed (the weight then moves the writer's own); runs without the weight control ignore the weight.
+and /write_svg. `writer` (default empty), the input after `weight` of those three and the input before
+`alternates` of /font, is a writer code that replaces the seed (the weight then moves the writer's own); runs
+without the weight control ignore the weight. /font's last input `alternates` (1-4, default 1) is glyphs per
+syllable. /write, /compare and /write_svg end with `size` (pixels per glyph: 64, 128 or 256, default
+conventions.DEFAULT_GLYPH_SIZE; 128 and 256 drawn by the glyph upscaler) and `natural` (0..1, default
+conventions.NATURAL_DEFAULT: every occurrence its own, a hand's spacing and baseline; 0 = a font's identical
+repeats in fixed cells), so positional callers written before them keep working. /evolution and /sheet end
+with `size` after `weight`, /walk with `size` and `natural` after `weight` (a walk's frames are lines as /write
+draws them, one variation for the whole walk).
 """
 from __future__ import annotations
 
@@ -108,27 +115,29 @@ def _panel_notice(page) -> str:
 
 
 @friendly
-def write(text, seed, truncation, run, epoch, weight=0.0, writer=""):
+def write(text, seed, truncation, run, epoch, weight=0.0, writer="", size=None, natural=None):
     page = studio.write(text=text, seed=seed, truncation=truncation, run=run, epoch=epoch, weight=weight,
-                        writer=writer)
+                        writer=writer, size=size, natural=natural)
     return page.image, _panel_notice(page)
 
 
 @friendly
-def write_svg(text, seed, truncation, run, epoch, weight=0.0, writer=""):
+def write_svg(text, seed, truncation, run, epoch, weight=0.0, writer="", size=None, natural=None):
     return str(studio.write_svg(text=text, seed=seed, truncation=truncation, run=run, epoch=epoch, weight=weight,
-                                writer=writer))
+                                writer=writer, size=size, natural=natural))
 
 
 @friendly
-def compare(text, seed, truncation, run_left, epoch_left, run_right, epoch_right, weight=0.0, writer=""):
+def compare(text, seed, truncation, run_left, epoch_left, run_right, epoch_right, weight=0.0, writer="", size=None,
+            natural=None):
     text, seed, psi = studio.check_inputs(text=text, seed=seed, truncation=truncation)   # shared: checked once
     weight = studio.check_weight(weight)
     code = studio.check_writer(writer)           # a writer code replaces the seed (None: the seed is the writer)
+    size, natural = studio.check_size(size), studio.check_natural(natural)              # both panels alike
 
     def panel(run, epoch):
         page = studio.page(model=studio.generator(run=run, epoch=epoch), text=text, seed=seed, truncation=psi,
-                           weight=weight, writer=code)
+                           weight=weight, writer=code, size=size, natural=natural)
         return page.image, _panel_notice(page)
     return _two_panels(panel, [(run_left, epoch_left), (run_right, epoch_right)])
 
@@ -166,9 +175,11 @@ def _two_panels(render, args) -> tuple:
 
 
 @friendly
-def evolution(syllable, seed, truncation, run_a, run_b, weight=0.0):
+def evolution(syllable, seed, truncation, run_a, run_b, weight=0.0, size=None):
+    size = studio.check_size(size)                  # checked once: a bad size is one message, not two panels'
+
     def panel(run):
-        evo = studio.evolution(run=run, syllable=syllable, seed=seed, truncation=truncation, weight=weight)
+        evo = studio.evolution(run=run, syllable=syllable, seed=seed, truncation=truncation, weight=weight, size=size)
         note = f"**{evo.run}** · {len(evo.epochs)} epochs"
         if evo.problems:
             note += "\n\n" + "\n".join(f"- ⚠️ {html.escape(p, quote=False)}" for p in evo.problems)
@@ -179,9 +190,9 @@ def evolution(syllable, seed, truncation, run_a, run_b, weight=0.0):
 
 
 @friendly
-def sheet(run, epoch, seed, truncation, syllables="classes", page=1, weight=0.0):
+def sheet(run, epoch, seed, truncation, syllables="classes", page=1, weight=0.0, size=None):
     s = studio.sheet_page(run=run, epoch=epoch, seed=seed, truncation=truncation, syllables=syllables, page=page,
-                          weight=weight)
+                          weight=weight, size=size)
     return s.image, s.notice
 
 
@@ -195,24 +206,25 @@ def diagnostics(run, epoch):
 
 
 @friendly
-def walk(text, seed_a, seed_b, steps, truncation, run, epoch, weight=0.0):
+def walk(text, seed_a, seed_b, steps, truncation, run, epoch, weight=0.0, size=None, natural=None):
     w = studio.walk(text=text, seed_a=seed_a, seed_b=seed_b, steps=steps, truncation=truncation, run=run, epoch=epoch,
-                    weight=weight)
+                    weight=weight, size=size, natural=natural)
     note = f"**{w.info.run}** · {w.info.label} · {len(w.frames)} frames, seed {w.seeds[0]} → {w.seeds[1]}"
     return str(w.gif), w.strip, note + ("\n\n" + w.notice if w.notice else "")
 
 
-def font(run, epoch, seed, truncation, weight, syllables, text, preview_text, writer="", progress=gr.Progress()):
+def font(run, epoch, seed, truncation, weight, syllables, text, preview_text, writer="", alternates=1,
+         progress=gr.Progress()):
     """Build the font (gr.Progress from build_font's progress callback), then its browser preview."""
-    return _font(run, epoch, seed, truncation, weight, syllables, text, preview_text, writer,
+    return _font(run, epoch, seed, truncation, weight, syllables, text, preview_text, writer, alternates,
                  lambda done, total: progress((done, total), desc="Generating and tracing glyphs · 글자 만드는 중",
                                               unit="glyphs"))
 
 
 @friendly
-def _font(run, epoch, seed, truncation, weight, syllables, text, preview_text, writer, report):
+def _font(run, epoch, seed, truncation, weight, syllables, text, preview_text, writer, alternates, report):
     f = studio.font(run=run, epoch=epoch, seed=seed, truncation=truncation, weight=weight, syllables=syllables,
-                    text=text, progress=report, writer=writer)
+                    text=text, progress=report, writer=writer, alternates=alternates)
     preview = studio.font_preview(path=f.path, family=f.family, text=preview_text)
     return str(f.path), preview, f.notice, {"path": str(f.path), "family": f.family}
 
@@ -233,6 +245,20 @@ def imitate(text, drawing, uploads, run, epoch, progress=gr.Progress()):
 def _imitate(text, drawing, uploads, run, epoch):
     f = studio.imitate(text=text, drawing=drawing, uploads=uploads, run=run, epoch=epoch)
     return f.pair, f.code, str(f.path), f.notice, {"code": f.code, "run": f.run, "epoch": f.epoch}
+
+
+@friendly
+def open_writer(file, run, epoch):
+    """My hand: an uploaded writer file (writer.safetensors, or an older writer.json) -> its code, ready
+    for 'Use this writer'; on its own run and epoch when this app has them, else the tab's."""
+    from rekogan.studio.hand import open_writer as read_writer_file
+    w = read_writer_file(file)
+    try:
+        known = bool(w.run) and w.epoch in [v for _, v in epoch_options(w.run)]
+    except (StudioError, KeyError, ValueError):
+        known = False
+    run, epoch = (w.run, w.epoch) if known else (run, epoch)
+    return w.code, w.notice, {"code": w.code, "run": run, "epoch": epoch}
 
 
 @friendly
@@ -289,6 +315,9 @@ def build() -> gr.Blocks:
                     dice = gr.Button("Random seed · 무작위 시드", scale=0, min_width=160)   # no emoji: needs no emoji font
                     psi = psi_slider()
                 weight = weight_slider(elem_id="write-weight")
+                with gr.Row(equal_height=True):
+                    size = widgets.size_radio(elem_id="write-size")
+                    natural = widgets.natural_slider(elem_id="write-natural")
                 writer = writer_code_box(elem_id="write-writer")
                 go = gr.Button("Write · 쓰기", variant="primary", elem_id="write-button")
                 panels = []
@@ -307,17 +336,17 @@ def build() -> gr.Blocks:
                             panels.append((r, e, img, note, svg_go, svg))
                 dice.click(None, None, seed, js=RANDOM_SEED_JS, api_visibility="private")
                 (rl, el, il, nl, _, _), (rr, er, ir, nr, _, _) = panels
-                go.click(as_png(compare), [text, seed, psi, rl, el, rr, er, weight, writer], [il, nl, ir, nr], api_name="compare",
+                go.click(as_png(compare), [text, seed, psi, rl, el, rr, er, weight, writer, size, natural], [il, nl, ir, nr], api_name="compare",
                          **WRITE_EVENTS)
                 for i, (r, e, img, note, svg_go, svg) in enumerate(panels):
                     # choosing a checkpoint redraws that panel; this is also the one-panel API (/write)
-                    e.input(as_png(write), [text, seed, psi, r, e, weight, writer], [img, note],
+                    e.input(as_png(write), [text, seed, psi, r, e, weight, writer, size, natural], [img, note],
                             api_name="write" if i == 0 else "write_right",
                             api_visibility="public" if i == 0 else "undocumented", **WRITE_EVENTS)
                     r.input(epoch_dropdown, r, e, api_visibility="private").then(
-                        as_png(write), [text, seed, psi, r, e, weight, writer], [img, note], api_visibility="private",
+                        as_png(write), [text, seed, psi, r, e, weight, writer, size, natural], [img, note], api_visibility="private",
                         **WRITE_EVENTS)
-                    svg_go.click(write_svg, [text, seed, psi, r, e, weight, writer], svg,
+                    svg_go.click(write_svg, [text, seed, psi, r, e, weight, writer, size, natural], svg,
                                  api_name="write_svg" if i == 0 else "write_svg_right",
                                  api_visibility="public" if i == 0 else "undocumented")
 
@@ -347,13 +376,16 @@ def build() -> gr.Blocks:
                     with gr.Column():
                         h_code = gr.Textbox(label="Writer code · 필체 코드", lines=3, max_lines=6, interactive=False,
                                             buttons=["copy"], elem_id="hand-code")
-                        h_file = gr.File(label="writer.json", interactive=False, elem_id="hand-file")
+                        h_file = gr.File(label="writer.safetensors", interactive=False, elem_id="hand-file")
+                        h_open = gr.File(label="…or open a writer file · 필체 파일 열기", file_types=[".safetensors", ".json"],
+                                         type="filepath", elem_id="hand-open")
                         h_use = gr.Button("Use this writer · 이 필체로 쓰기", elem_id="hand-use")
                 h_note = notice(elem_id="hand-notice")
                 h_fitted = gr.State(None)
                 h_run.input(epoch_dropdown, h_run, h_ep, api_visibility="private")
                 h_go.click(imitate, [h_text, h_canvas, h_files, h_run, h_ep], [h_pair, h_code, h_file, h_note, h_fitted],
                            api_name="imitate", concurrency_limit=1)
+                h_open.upload(open_writer, [h_open, h_run, h_ep], [h_code, h_note, h_fitted], api_visibility="private")
 
             with gr.Tab("Evolution · 학습 과정"):
                 gr.Markdown("One syllable drawn by every saved epoch of each run, same writer. "
@@ -362,6 +394,7 @@ def build() -> gr.Blocks:
                     syl = gr.Textbox(value="가", label="Syllable · 글자", max_lines=1, scale=0, min_width=120)
                     evo_seed, evo_psi = seed_slider(), psi_slider()
                     evo_weight = weight_slider()
+                evo_size = widgets.size_radio(elem_id="evolution-size")
                 with gr.Row():
                     ra, rb = run_selector(story_left), run_selector(story_right)     # the story: collapsed vs fixed
                 evo_go = gr.Button("Show evolution · 보기", variant="primary", elem_id="evolution-button")
@@ -370,7 +403,7 @@ def build() -> gr.Blocks:
                         ia, na = result_image("Run A", elem_id="evolution-a"), notice()
                     with gr.Column():
                         ib, nb = result_image("Run B", elem_id="evolution-b"), notice()
-                evo_go.click(evolution, [syl, evo_seed, evo_psi, ra, rb, evo_weight], [ia, na, ib, nb],
+                evo_go.click(evolution, [syl, evo_seed, evo_psi, ra, rb, evo_weight, evo_size], [ia, na, ib, nb],
                              api_name="evolution")
 
             with gr.Tab("Sheet · 전체 글자"):
@@ -382,10 +415,12 @@ def build() -> gr.Blocks:
                     s_page = gr.Number(value=1, precision=0, minimum=1, step=1, label="Page · 쪽", elem_id="sheet-page")
                     s_page.preprocess = _unchecked          # the studio checks it and names the last page
                     s_set.preprocess = _unchecked           # ... and an unknown set, without a server traceback
+                    s_size = widgets.size_radio(elem_id="sheet-size")   # a 520-syllable page: at most 128 px (views.py)
                 s_go = gr.Button("Draw · 그리기", variant="primary", elem_id="sheet-button")
                 s_img, s_note = result_image("Sheet · 글자표", elem_id="sheet-image"), notice(elem_id="sheet-notice")
                 s_run.input(epoch_dropdown, s_run, s_ep, api_visibility="private")
-                s_go.click(sheet, [s_run, s_ep, s_seed, s_psi, s_set, s_page, s_weight], [s_img, s_note], api_name="sheet")
+                s_go.click(sheet, [s_run, s_ep, s_seed, s_psi, s_set, s_page, s_weight, s_size], [s_img, s_note],
+                           api_name="sheet")
 
             with gr.Tab("Diagnostics · 진단"):
                 with gr.Row():
@@ -411,6 +446,9 @@ def build() -> gr.Blocks:
                     w_steps = free_slider(2, WALK_MAX_STEPS, value=12, step=1, label="Steps · 단계")
                     w_psi = psi_slider()
                     w_weight = weight_slider()
+                with gr.Row(equal_height=True):
+                    w_size = widgets.size_radio(elem_id="walk-size")
+                    w_natural = widgets.natural_slider(elem_id="walk-natural")
                 with gr.Row():
                     w_run = run_selector(story_right)
                     w_ep = epoch_selector(story_right)
@@ -421,14 +459,18 @@ def build() -> gr.Blocks:
                     w_strip = result_image("Strip · 단계별", elem_id="walk-strip")
                 w_note = notice()
                 w_run.input(epoch_dropdown, w_run, w_ep, api_visibility="private")
-                w_go.click(walk, [w_text, w_a, w_b, w_steps, w_psi, w_run, w_ep, w_weight], [w_gif, w_strip, w_note],
+                w_go.click(walk, [w_text, w_a, w_b, w_steps, w_psi, w_run, w_ep, w_weight, w_size, w_natural],
+                           [w_gif, w_strip, w_note],
                            api_name="walk")
 
             with gr.Tab("Font · 글꼴"):
                 gr.Markdown("One writer of a checkpoint as an installable TrueType font: every syllable of the set is "
-                            "generated, traced to smooth outlines and assembled. Typed text or SERI95 takes seconds, "
-                            "KS X 1001 (2,350) about 15 s, **all 11,172 about a minute** on 2 free cores (longer "
-                            "on a busy machine); one font is built at a time, so a second build waits in the queue. "
+                            "generated, sharpened to 256 px by the glyph upscaler, traced to smooth outlines and "
+                            "assembled. Typed text or SERI95 takes seconds, KS X 1001 (2,350) about 15–25 s, **all "
+                            "11,172 one to two minutes** on 2 free cores (longer on a busy machine; alternates "
+                            "multiply it); one font is built at a time, so a second build waits in the queue. "
+                            "**Alternates**: 2–4 glyphs per syllable, each a little different, which typed repeats "
+                            "cycle through (OpenType calt; salt / aalt pick one). "
                             "A writer code from the My hand tab replaces the seed. The font's name table states the "
                             "run, the epoch, the writer and the training fonts' licences; ReKOGAN claims no rights "
                             "in it. · 한 필체를 설치할 수 있는 글꼴로 만듭니다 (11,172자는 1분쯤 걸립니다).")
@@ -441,6 +483,9 @@ def build() -> gr.Blocks:
                     f_text = gr.Textbox(value="한글 손글씨 가나다라마바사 안녕하세요", max_lines=3,
                                         label="Typed text (its syllables, for 'the typed text') · 넣을 글자",
                                         elem_id="font-text")
+                f_alts = gr.Radio(choices=[1, 2, 3, 4], value=1, label="Alternates · 이체자 (glyphs per syllable: "
+                                  "typed repeats cycle through them)", elem_id="font-alternates")
+                f_alts.preprocess = _unchecked              # the studio names the range (no Gradio traceback)
                 f_go = gr.Button("Build font · 글꼴 만들기", variant="primary", elem_id="font-button")
                 f_note = notice(elem_id="font-notice")
                 f_file = gr.File(label="Font file · 글꼴 파일 (.ttf)", interactive=False, elem_id="font-file")
@@ -451,13 +496,13 @@ def build() -> gr.Blocks:
                 f_preview = gr.HTML(elem_id="font-preview")
                 f_built = gr.State(None)
                 f_run.input(epoch_dropdown, f_run, f_ep, api_visibility="private")
-                f_go.click(font, [f_run, f_ep, f_seed, f_psi, f_weight, f_set, f_text, f_preview_text, f_writer],
+                f_go.click(font, [f_run, f_ep, f_seed, f_psi, f_weight, f_set, f_text, f_preview_text, f_writer, f_alts],
                            [f_file, f_preview, f_note, f_built], api_name="font", concurrency_limit=1)
                 for trigger in (f_preview_go.click, f_preview_text.submit):
                     trigger(font_preview, [f_built, f_preview_text], f_preview, api_visibility="private")
             # "Use this writer" (My hand): the code into the Write and Font tabs, with its run and epoch
             h_use.click(use_writer, h_fitted, [writer, rr, er, f_writer, f_run, f_ep], api_visibility="private").success(
-                as_png(compare), [text, seed, psi, rl, el, rr, er, weight, writer], [il, nl, ir, nr], api_visibility="private",
+                as_png(compare), [text, seed, psi, rl, el, rr, er, weight, writer, size, natural], [il, nl, ir, nr], api_visibility="private",
                 **WRITE_EVENTS)
         gr.Markdown("Checkpoints are safetensors only (no pickles are ever loaded). · 체크포인트는 safetensors만 읽습니다.")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)

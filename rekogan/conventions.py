@@ -40,7 +40,8 @@ READER_FILE = "checkpoints/reader/reader.safetensors"               # the compon
 NATURAL_RANGE = (0.0, 1.0)     # a hand's variation: 0 = a font's identical repeats in fixed cells
 NATURAL_DEFAULT = 0.45         # occurrences' SSIM 0.75, readability kept (docs/natural_eval.md)
 GLYPH_SIZES = (64, 128, 256)   # pixels per glyph: the generators' own, and the upscaler's two heads
-DEFAULT_GLYPH_SIZE = 128       # what the app and the API show unless asked (sharp; see docs/RESULTS.md)
+DEFAULT_GLYPH_SIZE = 128       # what the app and the API show unless asked: sharp (the upscaler) at ~2/3 of
+                               # 256's server CPU and a third of its PNG; 64 is the cheap one (load test, RESULTS)
 _WHOLE = re.compile(r"\s*-?\d+(\.0*)?\s*")
 
 

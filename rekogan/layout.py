@@ -52,6 +52,7 @@ PERIOD = (6.0, 14.0)
 LEADING = 0.20          # extra space between rows, in cells
 CLIP = 2.5              # every normal draw is clipped to ±CLIP: no wild glyph
 INK = 250               # a pixel darker than this (on white paper) is ink, for the advance
+CROP_FROM = 160         # canvases larger than this (px a side) are sampled only where a glyph's ink can reach
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,6 @@ def jitter_glyphs(glyphs: torch.Tensor, *, scale: Sequence[float], angle: Sequen
     if n == 0:
         return torch.zeros(0, s + 2 * pad, s + 2 * pad, dtype=torch.uint8)
     size = s + 2 * pad
-    ink = F.pad(255 - glyphs.float(), (pad, pad, pad, pad))[:, None]   # ink, 0 outside: padding is paper
     a = torch.tensor([math.radians(v) for v in angle], dtype=torch.float32)
     sc = torch.tensor(list(scale), dtype=torch.float32)
     f = torch.tensor(shift if shift is not None else [(0.0, 0.0)] * n, dtype=torch.float32) * (2 / size)
@@ -206,10 +206,46 @@ def jitter_glyphs(glyphs: torch.Tensor, *, scale: Sequence[float], angle: Sequen
     # output -> input in normalised coordinates: the inverse of p' = s R(angle) p + shift
     A = torch.stack([torch.stack([cos, sin], 1), torch.stack([-sin, cos], 1)], 1)    # R(-angle) / s, (N, 2, 2)
     t = -(A @ f[:, :, None])                                                           # (N, 2, 1)
-    grid = torch.einsum("hwk,njk->nhwj", _base_grid(size), torch.cat([A, t], 2))     # affine_grid, cached base
-    out = F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return (255 - out[:, 0].round().clamp(0, 255)).to(torch.uint8)
+    c = (torch.arange(size, dtype=torch.float32) * 2 + 1) / size - 1          # pixel centres, normalised
+    if size <= CROP_FROM:          # small canvases: one pass over all of them (the loop below costs more)
+        th = torch.cat([A, t], 2)
+        xs, ys = c[None, None, :], c[None, :, None]
+        grid = torch.stack([xs * th[:, 0, 0, None, None] + ys * th[:, 0, 1, None, None] + th[:, 0, 2, None, None],
+                            xs * th[:, 1, 0, None, None] + ys * th[:, 1, 1, None, None] + th[:, 1, 2, None, None]], -1)
+        ink = F.pad(255 - glyphs.float(), (pad, pad, pad, pad))[:, None]   # ink, 0 outside: padding is paper
+        got = F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return (255 - got[:, 0].round().clamp(0, 255)).to(torch.uint8)
+    theta = torch.cat([A, t], 2).tolist()                                               # N x (2 x 3)
+    # only the pixels a glyph's ink can reach are sampled (the rest is paper either way): at 256 px
+    # per glyph the padded canvases are ~2.6x the cell, and sampling all of them cost ~250 ms a line
+    out = torch.full((n, size, size), 255, dtype=torch.uint8)
+    for i, box in enumerate(ink_boxes(glyphs, ink=255)):
+        if box is None:
+            continue
+        (a, b, tx), (d, e, ty) = theta[i]
+        y0, y1, x0, x1 = _reach(box, theta[i], pad=pad, size=size)
+        xs, ys = c[x0:x1][None, :], c[y0:y1][:, None]
+        grid = torch.stack([xs * a + ys * b + tx, xs * d + ys * e + ty], -1)[None]     # affine_grid's grid
+        ink = F.pad(255 - glyphs[i].float(), (pad, pad, pad, pad))[None, None]   # ink, 0 outside: padding is paper
+        got = F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        out[i, y0:y1, x0:x1] = (255 - got[0, 0].round().clamp(0, 255)).to(torch.uint8)
+    return out
 
+
+def _reach(box, theta, *, pad: int, size: int) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): the canvas pixels whose samples (output -> input by theta, 2 x 3, normalised)
+    can touch the ink box `box` (x0, y0, x1, y1 in the unpadded glyph), with 2 px to spare for bilinear."""
+    (a, b, tx), (d, e, ty) = theta
+    det = a * e - b * d
+    xs, ys = [], []
+    for u in (box[0], box[2]):
+        for v in (box[1], box[3]):
+            p = (u + pad) * 2 / size - 1 - tx, (v + pad) * 2 / size - 1 - ty      # input point, less the shift
+            xs.append(((e * p[0] - b * p[1]) / det + 1) * size / 2)             # the output point sampling it
+            ys.append(((a * p[1] - d * p[0]) / det + 1) * size / 2)
+    x0, x1 = max(0, math.floor(min(xs)) - 2), min(size, math.ceil(max(xs)) + 2)
+    y0, y1 = max(0, math.floor(min(ys)) - 2), min(size, math.ceil(max(ys)) + 2)
+    return y0, max(y0, y1), x0, max(x0, x1)
 
 def paint(layout: Layout, images: Sequence) -> torch.Tensor:
     """A Layout and one (cell, cell) uint8 image per placed glyph, in order -> the (H, W) uint8 page,

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
@@ -45,7 +46,7 @@ from .sampling import generate, seed_to_z
 from .writer.latent import WriterGenerator, layered_forward, n_layers
 
 __all__ = ["NATURAL_DEFAULT", "LATENT_SIGMA", "WEIGHT_SIGMA", "WARP_PX", "writer_latents", "writer_key", "writer_seed",
-           "occurrence_indexes", "generate_varied", "draw_glyphs", "variants", "render_natural"]
+           "occurrence_indexes", "Varied", "varied_inputs", "warp_glyphs", "generate_varied", "draw_glyphs", "variants", "render_natural"]
 
 # The slider's default, chosen by scripts/eval_natural.py's rule (docs/natural_eval.md): of the
 # naturals meeting every target on the hangul and fixed runs, the one whose occurrence SSIM is
@@ -66,7 +67,9 @@ def writer_latents(generator: nn.Module, z: torch.Tensor) -> tuple[nn.Module, to
     draws latents + (z - centre), as its forward does."""
     z = torch.as_tensor(z, dtype=torch.float32).reshape(-1)
     if isinstance(generator, WriterGenerator):
-        return generator.generator, generator.latents.float().cpu() + (z - generator.centre.float().cpu())[None]
+        # the WriterGenerator itself draws: layered_forward applies its adapter (issue 25), if any
+        base = generator if generator.adapter else generator.generator
+        return base, generator.latents.float().cpu() + (z - generator.centre.float().cpu())[None]
     return generator, z[None].expand(n_layers(generator), -1).clone()
 
 
@@ -129,18 +132,25 @@ def _warp(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
                          align_corners=False)
 
 
+@dataclass(frozen=True)
+class Varied:
+    """What draws N varied glyphs (varied_inputs): the module that draws them, each glyph's per-layer
+    latents (N, L, Z), stroke weight (N,) (None: the run has no weight input) and warp offsets
+    (N, 2, 4, 4) in normalised coordinates. The studio's batcher draws these in passes shared with
+    other requests on the same module; generate_varied draws them here."""
+    generator: nn.Module
+    latents: torch.Tensor
+    weight: torch.Tensor | None
+    offsets: torch.Tensor
+
+
 @torch.inference_mode()
-def generate_varied(generator: nn.Module, labels: torch.Tensor, z: torch.Tensor, *, natural: float,
-                    occurrences: Sequence[int] | None = None, weight=None, batch: int = 1024) -> torch.Tensor:
-    """labels (N,) drawn by the writer z (a WriterGenerator: its fitted hand), occurrence k of each
-    (default: occurrence_indexes(labels)) -> (N, 1, S, S) float in [-1, 1], white on black.
-    natural 0 is sampling.generate(generator, labels, z, weight=weight) itself. weight: a float or
-    None, as for generate (runs without the stroke-weight input accept only None)."""
+def varied_inputs(generator: nn.Module, labels: torch.Tensor, z: torch.Tensor, *, natural: float,
+                  occurrences: Sequence[int] | None = None, weight=None) -> Varied:
+    """The inputs of generate_varied's forward pass and warp for labels (N,) by the writer z, occurrence
+    k of each (default: occurrence_indexes(labels)); natural > 0 (natural 0 is a plain generate)."""
     natural = check_natural_amount(natural)
     labels = torch.as_tensor(labels, dtype=torch.int64).reshape(-1)
-    if natural == 0 or len(labels) == 0:
-        return generate(generator, labels, z, weight=weight, batch=batch)
-    assert not generator.training, "put the generator in eval mode: in train mode BatchNorm makes a glyph depend on its batch"
     occ = occurrence_indexes(labels.tolist()) if occurrences is None else [int(k) for k in occurrences]
     if len(occ) != len(labels):
         raise ValueError(f"{len(labels)} labels but {len(occ)} occurrence indexes")
@@ -153,23 +163,45 @@ def generate_varied(generator: nn.Module, labels: torch.Tensor, z: torch.Tensor,
         raise ValueError("this run has no stroke-weight control (it was trained without a weight condition)")
     mask = torch.zeros(layers, 1)
     mask[FIRST_VARIED:] = 1.0
-    p = next(iter(base.parameters()), None)
+    if not noise:
+        latents = lat[None].expand(0, -1, -1)
+    elif layers > 1:
+        latents = lat[None] + natural * LATENT_SIGMA * torch.stack([n[0] for n in noise]) * mask   # (N, L, Z)
+    else:
+        latents = lat[None].expand(len(noise), -1, -1)             # one latent: nothing to vary but weight and warp
+    w = None
+    if has_weight:
+        lo, hi = WEIGHT_RANGE
+        w = (torch.tensor([n[1] for n in noise]) * natural * WEIGHT_SIGMA + float(weight or 0.0)).clamp(lo, hi)
+    offsets = torch.stack([n[2] for n in noise]) if noise else torch.zeros(0, 2, 4, 4)
+    return Varied(generator=base, latents=latents, weight=w, offsets=offsets * (natural * WARP_PX * 2 / 64))
+
+
+def warp_glyphs(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """A varied forward pass's glyphs (N, 1, S, S) in [-1, 1] through their warps (Varied.offsets)."""
+    return _warp(x, offsets).clamp(-1, 1)
+
+
+@torch.inference_mode()
+def generate_varied(generator: nn.Module, labels: torch.Tensor, z: torch.Tensor, *, natural: float,
+                    occurrences: Sequence[int] | None = None, weight=None, batch: int = 1024) -> torch.Tensor:
+    """labels (N,) drawn by the writer z (a WriterGenerator: its fitted hand), occurrence k of each
+    (default: occurrence_indexes(labels)) -> (N, 1, S, S) float in [-1, 1], white on black.
+    natural 0 is sampling.generate(generator, labels, z, weight=weight) itself. weight: a float or
+    None, as for generate (runs without the stroke-weight input accept only None)."""
+    natural = check_natural_amount(natural)
+    labels = torch.as_tensor(labels, dtype=torch.int64).reshape(-1)
+    if natural == 0 or len(labels) == 0:
+        return generate(generator, labels, z, weight=weight, batch=batch)
+    assert not generator.training, "put the generator in eval mode: in train mode BatchNorm makes a glyph depend on its batch"
+    v = varied_inputs(generator, labels, z, natural=natural, occurrences=occurrences, weight=weight)
+    p = next(iter(v.generator.parameters()), None)
     dev = p.device if p is not None else torch.device("cpu")
-    lo, hi = WEIGHT_RANGE
     outs = []
     for i in range(0, len(labels), batch):
-        part = noise[i:i + batch]
-        if layers > 1:
-            latents = lat[None] + natural * LATENT_SIGMA * torch.stack([n[0] for n in part]) * mask   # (B, L, Z)
-        else:
-            latents = lat[None].expand(len(part), -1, -1)          # one latent: nothing to vary but weight and warp
-        w = None
-        if has_weight:
-            w = (torch.tensor([n[1] for n in part]) * natural * WEIGHT_SIGMA + float(weight or 0.0)).clamp(lo, hi)
-            w = w.to(dev)
-        x = layered_forward(base, latents.to(dev), labels[i:i + batch].to(dev), w).float().cpu()
-        offsets = torch.stack([n[2] for n in part]) * (natural * WARP_PX * 2 / 64)
-        outs.append(_warp(x, offsets).clamp(-1, 1))
+        w = v.weight[i:i + batch].to(dev) if v.weight is not None else None
+        x = layered_forward(v.generator, v.latents[i:i + batch].to(dev), labels[i:i + batch].to(dev), w).float().cpu()
+        outs.append(warp_glyphs(x, v.offsets[i:i + batch]))
     return torch.cat(outs)
 
 

@@ -9,6 +9,7 @@ import json
 
 import gradio as gr
 
+from .conventions import DEFAULT_GLYPH_SIZE, GLYPH_SIZES, NATURAL_DEFAULT, NATURAL_RANGE
 from .studio import MAX_SEED, WEIGHT_RANGE, StudioError
 
 
@@ -61,6 +62,22 @@ def weight_slider(**kw):
     lo, hi = WEIGHT_RANGE
     return free_slider(lo, hi, value=0.0, step=0.25, label=f"Stroke weight · 획 굵기 (thin {lo:g} ↔ {hi:+g} bold)",
                        info=WEIGHT_INFO, **kw)
+
+
+def size_radio(**kw) -> gr.Radio:
+    """Pixels per glyph (conventions.GLYPH_SIZES; 128 and 256 through the glyph upscaler). Unchecked by
+    Gradio, so an API caller's size=100 gets the studio's message, not Gradio's list of choices."""
+    radio = gr.Radio(choices=[(f"{s} px", s) for s in GLYPH_SIZES], value=DEFAULT_GLYPH_SIZE,
+                     label="Size · 크기 (px per glyph; 128 and 256 are drawn sharp by the upscaler)", **kw)
+    radio.preprocess = _unchecked
+    return radio
+
+
+def natural_slider(**kw) -> gr.Slider:
+    """How much a hand varies: 0 = a font (identical repeats, fixed cells) .. 1."""
+    lo, hi = NATURAL_RANGE
+    return free_slider(lo, hi, value=NATURAL_DEFAULT, step=0.05,
+                       label="Natural · 자연스럽게 (0 = identical repeats, like a font · 1 = a loose hand)", **kw)
 
 
 def writer_code_box(**kw):

@@ -52,7 +52,8 @@ from rekogan.writer.fit import FitConfig, fit  # noqa: E402
 from rekogan.writer.latent import layered_forward  # noqa: E402
 from rekogan.writer.losses import ReaderFeatures, feature_distance, pixel_loss, ssim  # noqa: E402
 
-METHODS = ["random seed", "best of bank", "retrieval (train face)", "fitted z", "fitted per-layer"]
+METHODS = ["random seed", "best of bank", "retrieval (train face)", "fitted z", "fitted per-layer", "fitted + adapter"]
+FITTED = ("fitted z", "fitted per-layer", "fitted + adapter")
 
 
 def style_embedding(feats: ReaderFeatures, x: torch.Tensor) -> torch.Tensor:
@@ -144,7 +145,13 @@ def main(argv=None) -> int:
                     help="more writers the run never saw: the faces in DIR (scripts/fetch_eval_faces.py), "
                          "each used if it has every measured syllable")
     ap.add_argument("--fit", action="append", default=[], metavar="KEY=VALUE",
-                    help="a FitConfig field for the fitted rows (e.g. steps_layers=80); repeatable")
+                    help="a FitConfig field for the fitted rows (e.g. steps_layers=80, adapter=lowrank); repeatable")
+    ap.add_argument("--skip-z", action="store_true", help="leave out the 'fitted z' rows (saves ~40 %% of the fits)")
+    ap.add_argument("--photos", action="store_true",
+                    help="only the photo table: for each face (k = the largest --k), fit from a clean upload of the "
+                         "references and from a phone-style photo of it (rekogan/writer/photo.py), compare on the others")
+    ap.add_argument("--only-faces", metavar="N", type=int, default=None,
+                    help="a subset: the first N unseen faces of each group (system, web) only")
     args = ap.parse_args(argv)
     out = Path(args.out)
     if args.table_from:
@@ -156,8 +163,8 @@ def main(argv=None) -> int:
     for kv in args.fit:
         key, _, value = kv.partition("=")
         kind = type(getattr(FitConfig(), key, None))
-        if kind not in (int, float) or not value:
-            ap.error(f"--fit {kv!r}: expected a numeric FitConfig field as KEY=VALUE")
+        if kind not in (int, float, str) or not value:
+            ap.error(f"--fit {kv!r}: expected a FitConfig field as KEY=VALUE")
         fit_over[key] = kind(value)
     ks = [int(v) for v in args.k.split(",")]
     G, meta = load_generator(REPO / args.checkpoint)
@@ -208,6 +215,12 @@ def main(argv=None) -> int:
     real = {gi: face_glyphs(train if gi in train_ids else held, gi) for gi in all_ids if gi not in extra_ids}
     real.update({gi: to_unit(torch.from_numpy(extra[full_names[gi]])[:, None]) for gi in extra_ids})
     held_ids = held_ids + extra_ids
+    if args.only_faces is not None:                  # a labelled subset: the first N of each group
+        held_ids = [gi for gi in held_ids if gi not in extra_ids][:args.only_faces] + extra_ids[:args.only_faces]
+    if args.photos:
+        return photo_table(args, argv, G=G, feats=feats, real=real, held_ids=held_ids, names=full_names, group_of=group_of,
+                           refs=refs[:kmax], others=others, classes=classes, run_classes=run_classes, lab=lab,
+                           fit_over=fit_over, t_start=t_start, out=out)
     emb_all = torch.stack([style_embedding(feats, real[gi][others]) for gi in all_ids])  # (F, M, D)
     row_of = {gi: r for r, gi in enumerate(all_ids)}
     heldout_rows = [row_of[gi] for gi in sorted(set(held.groups.tolist()))] + [row_of[gi] for gi in extra_ids]
@@ -231,13 +244,14 @@ def main(argv=None) -> int:
     # retrieval: every training face's objective on the references
     train_loss = torch.stack([torch.stack([objective(feats, real[ti][refs], tgt[gi], tgt_f[gi]) for gi in held_ids])
                               for ti in train_ids])                      # (T, H, kmax)
-    rows = {m: {k: [] for k in ks} for m in METHODS}
-    fit_seconds = {m: {k: [] for k in ks} for m in ("fitted z", "fitted per-layer")}
+    methods = [m for m in METHODS if not (args.skip_z and m == "fitted z")]
+    rows = {m: {k: [] for k in ks} for m in methods}
+    fit_seconds = {m: {k: [] for k in ks} for m in FITTED if m in methods}
 
-    def draw(latents, weight=None):
+    def draw(latents, weight=None, adapter=None):
         with torch.no_grad():
             w = None if w0(1) is None else torch.full((len(others),), float(weight or 0.0))
-            return layered_forward(G, latents[None].expand(len(others), -1, -1), lab[others], w)
+            return layered_forward(G, latents[None].expand(len(others), -1, -1), lab[others], w, adapter=adapter)
 
     for j, gi in enumerate(held_ids):
         R = real[gi][others]
@@ -250,12 +264,21 @@ def main(argv=None) -> int:
             rows["best of bank"][k].append(dict(m(draw(seed_to_z(best, G.cfg.z_dim)[None])), seed=best))
             ti = train_ids[int(train_loss[:, j, :k].mean(1).argmin())]
             rows["retrieval (train face)"][k].append(dict(m(real[ti][others]), face=full_names[ti]))
-            for name, lat in (("fitted z", "z"), ("fitted per-layer", "layers")):
-                t0 = time.perf_counter()
-                r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=feats, config=FitConfig(latent=lat, **fit_over))
-                fit_seconds[name][k].append(time.perf_counter() - t0)
-                rows[name][k].append(dict(m(draw(r.latents, r.weight)), ref_ssim=r.losses["ssim"]))
-            print(f"{full_names[gi]} k={k}: " + ", ".join(f"{n} {rows[n][k][-1]['ssim']:.3f}" for n in METHODS)
+            if "fitted z" in rows:
+                r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=feats,
+                        config=FitConfig(**dict(fit_over, latent="z", adapter="none")))
+                fit_seconds["fitted z"][k].append(r.losses["seconds"])
+                rows["fitted z"][k].append(dict(m(draw(r.latents, r.weight)), ref_ssim=r.losses["ssim"]))
+            # one fit gives both rows: the adapter is fitted after the latents and leaves them as they are
+            r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=feats, config=FitConfig(**dict(fit_over, latent="layers")))
+            fit_seconds["fitted per-layer"][k].append(r.losses["seconds_latent"])
+            fit_seconds["fitted + adapter"][k].append(r.losses["seconds"])
+            with torch.no_grad():
+                ref_x = layered_forward(G, r.latents[None].expand(k, -1, -1), lab[refs[:k]],
+                                        None if r.weight is None else torch.full((k,), r.weight))
+            rows["fitted per-layer"][k].append(dict(m(draw(r.latents, r.weight)), ref_ssim=float(ssim(ref_x, tgt[gi][:k]).mean())))
+            rows["fitted + adapter"][k].append(dict(m(draw(r.latents, r.weight, r.adapter)), ref_ssim=r.losses["ssim"]))
+            print(f"{full_names[gi]} k={k}: " + ", ".join(f"{n} {rows[n][k][-1]['ssim']:.3f}/{rows[n][k][-1]['readable']:.2f}" for n in methods)
                   + f" ({time.time() - t_start:.0f} s)", flush=True)
     res = {"command": "python scripts/eval_writer.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
            "checkpoint": args.checkpoint, "reader": args.reader, "faces": [full_names[i] for i in held_ids],
@@ -269,6 +292,61 @@ def main(argv=None) -> int:
     out.with_suffix(".json").write_text(json.dumps(res, ensure_ascii=False, indent=1), encoding="utf-8")
     out.write_text(table(res), encoding="utf-8")
     print(table(res))
+    return 0
+
+
+def photo_table(args, argv, *, G, feats, real, held_ids, names, group_of, refs, others, classes, run_classes, lab,
+                fit_over, t_start, out) -> int:
+    """Clean upload vs photo of the same k references: the writer fitted from each, SSIM on the others."""
+    import numpy as np
+    from PIL import Image
+    from rekogan.conventions import to_paper
+    from rekogan.writer.photo import photograph, row_picture
+    from rekogan.writer.samples import prepare
+    text = "".join(classes.syllable(int(i)) for i in refs)
+    rows = []
+    for j, gi in enumerate(held_ids):
+        paper = to_paper(real[gi][refs]).numpy()                               # (k, 64, 64) dark on white
+        big = np.stack([np.asarray(Image.fromarray(g).resize((160, 160), Image.BICUBIC)) for g in paper])
+        clean = row_picture(big)
+        ink = "blue" if j % 2 == 0 else "black"
+        photo = photograph(clean, seed=j, ink=ink)
+        row = {"face": names[gi], "group": group_of[gi], "ink": ink}
+        for name, pic in (("clean", clean), ("photo", photo)):
+            s = prepare(pic, text, class_list=run_classes, size=G.cfg.size)
+            assert s.labels.tolist() == lab[refs].tolist()
+            r = fit(G, s.targets(), s.labels, reader_features=feats, config=FitConfig(**fit_over))
+            with torch.no_grad():
+                w = None if r.weight is None else torch.full((len(others),), r.weight)
+                lat = r.latents[None].expand(len(others), -1, -1)
+                x = layered_forward(G, lat, lab[others], w, adapter=r.adapter)
+                x0 = layered_forward(G, lat, lab[others], w)
+            row[name] = float(ssim(x, real[gi][others]).mean())
+            row[name + "_latent"] = float(ssim(x0, real[gi][others]).mean())
+            row[name + "_glyph_l1"] = float((s.targets() - real[gi][refs]).abs().mean() / 2)
+        rows.append(row)
+        print(f"{names[gi]}: clean {row['clean']:.3f} photo {row['photo']:.3f} ({time.time() - t_start:.0f} s)", flush=True)
+    res = {"command": "python scripts/eval_writer.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+           "checkpoint": args.checkpoint, "k": len(refs), "refs": text, "others": len(others), "rows": rows,
+           "fit_config": FitConfig(**fit_over).to_dict(), "wall_seconds": round(time.time() - t_start)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(res, ensure_ascii=False, indent=1), encoding="utf-8")
+    lines = ["# Writers fitted from photos vs clean uploads\n", f"Command: `{res['command']}` ({res['wall_seconds']} s)\n",
+             f"Run `{args.checkpoint}`; k = {len(refs)} references ({text}) rendered at 160 px as one row; the clean "
+             "upload is that row (dark on white); the photo is the same row through rekogan/writer/photo.py (cream "
+             "paper, uneven light, blue or black ink alternately, rotated ±2-3°, blur 1.2 px, noise, JPEG 70). SSIM: the "
+             f"fitted writer (latent + adapter) on {len(others)} other syllables against the face's real glyphs. "
+             "Target: |photo − clean| ≤ 0.02.\n",
+             "| face | group | ink | SSIM clean | SSIM photo | photo − clean | glyph L1 clean / photo (refs) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['face']} | {r['group']} | {r['ink']} | {r['clean']:.3f} | {r['photo']:.3f} | "
+                     f"{r['photo'] - r['clean']:+.3f} | {r['clean_glyph_l1']:.4f} / {r['photo_glyph_l1']:.4f} |")
+    d = [abs(r["photo"] - r["clean"]) for r in rows]
+    lines += ["", f"Mean |photo − clean| {sum(d) / len(d):.4f}, largest {max(d):.4f}; within 0.02: "
+              f"{sum(v <= 0.02 for v in d)} of {len(d)} faces."]
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
     return 0
 
 
@@ -320,6 +398,8 @@ def table(res: dict) -> str:
                          f"{mean(xs, 'style_rank'):.1f} | {mean(xs, 'readable'):.1%} | {held} | "
                          f"{'' if sec is None else f'{sec:.1f}'} |")
     lines += paired(res, "fitted per-layer", "best of bank")
+    if "fitted + adapter" in res["rows"]:
+        lines += paired(res, "fitted + adapter", "retrieval (train face)")
     names = sorted(set(groups.values()))
     if len(names) > 1:                               # the same rows per group of faces
         lines += ["", "By group (style top-1 here: among the faces of the same group):", "",

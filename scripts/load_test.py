@@ -3,6 +3,10 @@
     python scripts/load_test.py                               # starts `python app.py` on a free port
     python scripts/load_test.py --checkpoints /tmp/runs       # ... with REKOGAN_CHECKPOINTS=/tmp/runs
     python scripts/load_test.py --url http://127.0.0.1:7860/ --pid 1234   # an app already running
+    python scripts/load_test.py --run fixed --size 256 --natural 0.45      # the Write tab's Size and Natural
+
+Without --size / --natural the requests leave them out (the app's defaults, conventions.DEFAULT_GLYPH_SIZE
+and NATURAL_DEFAULT, apply); with either, both are sent (the other at its default).
 
 Every session is its own gradio_client.Client (its own connection and queue session). All sessions
 connect first (each Client fetches the app's config), then start together at a barrier; each sends
@@ -137,7 +141,8 @@ def make_client(url: str, *, timeout: float, tls):
 
 
 def session(url: str, n: int, *, sid: int, run: str, epoch, timeout: float, text: str, tls,
-            start: threading.Barrier, stop: threading.Event, connect: list) -> list[tuple[bool, float, str]]:
+            start: threading.Barrier, stop: threading.Event, connect: list, extra: tuple = ()
+            ) -> list[tuple[bool, float, str]]:
     out = []
     t = time.perf_counter()
     try:
@@ -157,7 +162,7 @@ def session(url: str, n: int, *, sid: int, run: str, epoch, timeout: float, text
             continue
         t = time.perf_counter()
         try:
-            client.submit(text, sid * 1000 + i, 0.8, run, epoch, api_name="/write").result(timeout=timeout)
+            client.submit(text, sid * 1000 + i, 0.8, run, epoch, *extra, api_name="/write").result(timeout=timeout)
             out.append((True, time.perf_counter() - t, ""))
         except Exception as e:  # noqa: BLE001
             out.append((False, time.perf_counter() - t, f"{type(e).__name__}: {str(e)[:120]}"))
@@ -188,9 +193,16 @@ def main():
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     p.add_argument("--overall-timeout", type=float, default=900.0, help="seconds for the whole test")
     p.add_argument("--start-timeout", type=float, default=180.0)
+    p.add_argument("--size", type=int, choices=(64, 128, 256), help="px per glyph (default: the app's)")
+    p.add_argument("--natural", type=float, help="0..1 (default: the app's)")
     p.add_argument("--no-shared-tls", action="store_true",
                    help="let gradio_client build a TLS context per request (its default; costs client CPU)")
     a = p.parse_args()
+    extra = ()
+    if a.size is not None or a.natural is not None:    # weight 0, no writer code, then size and natural
+        sys.path.insert(0, str(ROOT))
+        from rekogan.conventions import DEFAULT_GLYPH_SIZE, NATURAL_DEFAULT
+        extra = (0.0, "", a.size or DEFAULT_GLYPH_SIZE, NATURAL_DEFAULT if a.natural is None else a.natural)
 
     proc = None
     if a.url:
@@ -206,7 +218,7 @@ def main():
     try:
         probe = make_client(url, timeout=a.timeout, tls=tls)
         run, epoch = pick_run(probe, a.run, a.epoch)
-        probe.submit(a.text, 0, 0.8, run, epoch, api_name="/write").result(timeout=a.timeout)   # load the model
+        probe.submit(a.text, 0, 0.8, run, epoch, *extra, api_name="/write").result(timeout=a.timeout)   # load the model
         time.sleep(0.5)
         rss_before = rss_mb(pid)
         peak = [rss_before or 0.0]
@@ -225,7 +237,7 @@ def main():
         start = threading.Barrier(a.sessions + 1)
         with ThreadPoolExecutor(a.sessions) as pool:
             futs = [pool.submit(session, url, a.requests, sid=s, run=run, epoch=epoch, timeout=a.timeout,
-                                text=a.text, tls=tls, start=start, stop=stop, connect=connect)
+                                text=a.text, tls=tls, start=start, stop=stop, connect=connect, extra=extra)
                     for s in range(a.sessions)]
             try:
                 start.wait(a.overall_timeout)
@@ -255,7 +267,8 @@ def main():
     total = a.sessions * a.requests
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"app {url} (run {run!r}, epoch {epoch!r})" + (f", started in {started:.1f} s" if started else ""))
-    print(f"{a.sessions} sessions x {a.requests} requests to /write, {len(a.text)}-character text; "
+    asked = f"size {extra[2]}, natural {extra[3]:g}" if extra else "the app's default size and natural"
+    print(f"{a.sessions} sessions x {a.requests} requests to /write ({asked}), {len(a.text)}-character text; "
           f"load average {load:.1f} on {os.cpu_count()} CPUs")
     if connect:
         print(f"connect   {len(connect)} sessions, median {statistics.median(connect) * 1000:.0f} ms, "

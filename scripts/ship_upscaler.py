@@ -1,10 +1,12 @@
 """Ship an upscaler run's epoch as checkpoints/upscaler/ (the file the app and commands load).
 
-    python scripts/ship_upscaler.py runs/upscaler [--epoch N] [--sharpness K] [--out checkpoints/upscaler]
+    python scripts/ship_upscaler.py runs/upscaler [--epoch N] [--sharpness K] [--keep-steps S --keep-gain G]
+                                    [--out checkpoints/upscaler]
 
 Writes upscaler_NNN.safetensors (fp16 EMA weights; default: the last epoch, no choosing by the
 held-out figures) as upscaler.safetensors with its `sharpness` set to K (the logit gain
-GlyphUpscaler applies; `python -m rekogan upscaler test` prints the grey share for several),
+GlyphUpscaler applies; `python -m rekogan upscaler test` prints the grey share for several) and
+its back-projection rounds and gain set to S and G (rekogan/upscale/apply.py: back_project),
 with the run's config.json, metrics.jsonl and that
 epoch's samples_NNN.png, and writes provenance.json: the Debian package and licence of every
 training face, the held-out faces, and how the run trained. Every file is written atomically.
@@ -25,7 +27,7 @@ from rekogan.records import read_jsonl, write_bytes_atomic, write_text_atomic  #
 EPOCH = re.compile(r"^upscaler_(\d+)\.safetensors$")
 
 
-def provenance(run: Path, epoch: int, sharpness: float) -> dict:
+def provenance(run: Path, epoch: int, sharpness: float, keep: dict) -> dict:
     cfg = json.loads((run / "config.json").read_text(encoding="utf-8"))
     data = cfg.get("data", {})
     packages: dict[str, dict] = {}
@@ -34,7 +36,8 @@ def provenance(run: Path, epoch: int, sharpness: float) -> dict:
         p["train_faces"].append(face)
     rows = [r for r in read_jsonl(run / "metrics.jsonl") if isinstance(r.get("epoch"), int) and r["epoch"] <= epoch]
     train = cfg.get("train", {})
-    return {"what": "the x4 glyph upscaler (rekogan/upscale)", "epoch": epoch, "sharpness": sharpness,
+    return {"what": "the x4 glyph upscaler (rekogan/upscale)", "epoch": epoch, "sharpness": sharpness, **keep,
+            "fine_tuned_from": _lineage(train.get("init")),
             "steps": epoch * train.get("epoch_steps", 0), "images_seen": epoch * train.get("epoch_steps", 0) * train.get("batch", 0),
             "train_glyphs": data.get("glyphs"), "syllables": data.get("syllables"),
             "packages": packages, "heldout_faces_never_trained_on": data.get("heldout_faces", []),
@@ -44,11 +47,31 @@ def provenance(run: Path, epoch: int, sharpness: float) -> dict:
                          "precision": "fp32", "device": "cpu"}}
 
 
+def _lineage(init: str | None) -> dict | None:
+    """What a fine-tuned run started from: the file's epoch and steps, and its folder's own
+    provenance.json when it has one (read before this script overwrites a shipped folder)."""
+    if not init:
+        return None
+    from rekogan.checkpoints import read_tensors
+    path = Path(init)
+    if not path.is_file():
+        return {"file": init, "note": "the file is gone; see the run's config.json"}
+    _, meta = read_tensors(path)
+    cfg = json.loads(meta.get("config", "{}"))
+    out = {"file": init, "epoch": int(meta.get("epoch", 0)), "steps": int(meta.get("step", 0)),
+           "images_seen": int(meta.get("step", 0)) * int(cfg.get("batch", 0)), "sharpness": float(meta.get("sharpness", 1))}
+    if (path.parent / "provenance.json").is_file():
+        out["provenance"] = json.loads((path.parent / "provenance.json").read_text(encoding="utf-8"))
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", type=Path)
     p.add_argument("--epoch", type=int, default=None)
     p.add_argument("--sharpness", type=float, default=1.0)
+    p.add_argument("--keep-steps", type=int, default=0, help="back-projection rounds (default 0)")
+    p.add_argument("--keep-gain", type=float, default=1.0, help="back-projection gain (default 1)")
     p.add_argument("--out", type=Path, default=Path("checkpoints/upscaler"))
     args = p.parse_args()
     epochs = sorted(int(m.group(1)) for f in args.run.glob("upscaler_*.safetensors") if (m := EPOCH.match(f.name)))
@@ -60,14 +83,20 @@ def main() -> int:
     out = args.out
     if not 0 < args.sharpness < 100:
         sys.exit(f"error: --sharpness must be in (0, 100), got {args.sharpness}")
+    from rekogan.upscale.apply import MAX_KEEP_STEPS
+    if not (0 <= args.keep_steps <= MAX_KEEP_STEPS and 0 <= args.keep_gain <= 4):
+        sys.exit(f"error: --keep-steps must be in 0..{MAX_KEEP_STEPS} and --keep-gain in [0, 4]")
+    keep = {"keep_steps": args.keep_steps, "keep_gain": args.keep_gain}
     from rekogan.checkpoints import read_tensors, save_tensors
     tensors, meta = read_tensors(args.run / f"upscaler_{epoch:03d}.safetensors")
-    save_tensors(out / "upscaler.safetensors", tensors, {**meta, "sharpness": repr(args.sharpness)})
+    save_tensors(out / "upscaler.safetensors", tensors, {**meta, "sharpness": repr(args.sharpness),
+                                                            **{k: repr(v) for k, v in keep.items()}})
     for name in ("config.json", "metrics.jsonl"):
         write_bytes_atomic(out / name, (args.run / name).read_bytes())
     write_bytes_atomic(out / "samples.png", (args.run / f"samples_{epoch:03d}.png").read_bytes())
-    write_text_atomic(out / "provenance.json", json.dumps(provenance(args.run, epoch, args.sharpness), indent=1, ensure_ascii=False))
-    print(f"shipped {args.run} epoch {epoch} (sharpness {args.sharpness:g}) to {out}")
+    write_text_atomic(out / "provenance.json", json.dumps(provenance(args.run, epoch, args.sharpness, keep), indent=1, ensure_ascii=False))
+    print(f"shipped {args.run} epoch {epoch} (sharpness {args.sharpness:g}, back-projection {args.keep_steps} x "
+          f"{args.keep_gain:g}) to {out}")
     return 0
 
 

@@ -48,6 +48,7 @@ WALK_TEXT = "가나다"
 HANGUL_EPOCH = 68                     # the shipped hangul run's best epoch (docs/RESULTS.md)
 HANGUL_WEIGHTS = (-2.0, 0.0, 2.0)
 HANGUL_CLI_TEXT, HANGUL_CLI_WEIGHT = "안녕하세요뷁", 1.5
+FLAT = {"natural": 0, "size": 64}     # the Write tab's sliders at 0 and 64 px: the pages as pinned before them
 
 MAX_LEVELS = 1                        # grey levels a pixel may move
 MAX_SHARE = 1e-4                      # of a picture's pixels that may move (0.01 %)
@@ -96,18 +97,20 @@ def render(root: Path) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
     for run, epoch in RUNS.items():
         for seed in SEEDS:
             for psi in PSIS:
-                pics[sheet_name(run, epoch, seed, psi)] = studio.sheet(run=run, epoch=epoch, seed=seed, truncation=psi)
+                pics[sheet_name(run, epoch, seed, psi)] = studio.sheet(run=run, epoch=epoch, seed=seed, truncation=psi,
+                                                                     size=64)
                 name = f"cli sheet {run} e{epoch} seed {seed} psi {psi}"
                 pics[name], files[name] = cli_sheet(root / run / f"epoch_{epoch:03d}.safetensors", seed=seed, psi=psi)
-        page = studio.write(text=WRITE_TEXT, seed=42, truncation=0.8, run=run, epoch=epoch)
+        page = studio.write(text=WRITE_TEXT, seed=42, truncation=0.8, run=run, epoch=epoch, **FLAT)
         pics[f"studio.write {run} e{epoch} seed 42 psi 0.8"] = page.image
-    walk = studio.walk(text=WALK_TEXT, seed_a=1, seed_b=2, steps=4, truncation=0.8, run="fixed", epoch=RUNS["fixed"])
+    walk = studio.walk(text=WALK_TEXT, seed_a=1, seed_b=2, steps=4, truncation=0.8, run="fixed", epoch=RUNS["fixed"],
+                       **FLAT)
     pics["studio.walk fixed strip seeds 1-2 steps 4 psi 0.8"] = walk.strip
     e = HANGUL_EPOCH
     for w in HANGUL_WEIGHTS:
-        page = studio.write(text=WRITE_TEXT, seed=42, truncation=0.8, run="hangul", epoch=e, weight=w)
+        page = studio.write(text=WRITE_TEXT, seed=42, truncation=0.8, run="hangul", epoch=e, weight=w, **FLAT)
         pics[f"studio.write hangul e{e} seed 42 psi 0.8 weight {w:g}"] = page.image
-    held = studio.sheet_page(run="hangul", epoch=e, seed=42, truncation=0.8, syllables="heldout", page=1)
+    held = studio.sheet_page(run="hangul", epoch=e, seed=42, truncation=0.8, syllables="heldout", page=1, size=64)
     assert not held.missing, f"the hangul run should write every held-out syllable, not {held.missing}"
     pics[f"studio.sheet_page hangul e{e} heldout page 1 seed 42 psi 0.8"] = held.image
     name = f"cli sheet hangul e{e} seed 42 psi 0.8 syllables {HANGUL_CLI_TEXT} weight {HANGUL_CLI_WEIGHT:g}"

@@ -69,6 +69,26 @@ def test_the_hangul_runs_best_epoch_is_the_rules_the_apps_and_the_reported_one()
     assert (HANGUL / f"epoch_{rule:03d}.safetensors").is_file()
 
 
+def test_the_write_tabs_natural_slider_at_0_and_size_64_reproduce_the_pins():
+    """What the app's /write handler draws with Natural at 0 and Size 64 px (its last two inputs) is the
+    pinned page, through the batcher as the app draws it; and natural above 0 is not."""
+    code = ("import sys, numpy as np\n"
+            "sys.path.insert(0, 'tests')\n"
+            "import behaviour_pixels as bp\n"
+            "import app\n"
+            "refs, _ = bp.load_reference()\n"
+            "for run, epoch in bp.RUNS.items():\n"
+            "    img, _ = app.write(bp.WRITE_TEXT, 42, 0.8, run, epoch, 0.0, '', 64, 0)\n"
+            "    off = bp.compare(img, refs[f'studio.write {run} e{epoch} seed 42 psi 0.8'])\n"
+            "    assert off is None, (run, off)\n"
+            "    img, _ = app.write(bp.WRITE_TEXT, 42, 0.8, run, epoch, 0.0, '', 64, 0.3)\n"
+            "    assert bp.compare(img, refs[f'studio.write {run} e{epoch} seed 42 psi 0.8']) is not None, run\n"
+            "print('ok')\n")
+    proc = run_py(["-c", code], env=python_env(OMP_NUM_THREADS="1", REKOGAN_CHECKPOINTS=str(REPO / "checkpoints")),
+                  check=True)
+    assert proc.stdout.strip().endswith("ok"), proc.stdout
+
+
 def _ink(page: np.ndarray) -> float:
     """Mean ink of a dark-on-white picture: 0 blank paper, 1 solid black."""
     return float((255 - page.astype(np.float64)).mean() / 255)

@@ -73,21 +73,70 @@ def _wait_image(page, selector) -> tuple[int, int]:
     return tuple(img.evaluate("el => [el.naturalWidth, el.naturalHeight]"))
 
 
+def _size_and_natural(page, *, size: int, natural: float):
+    """Choose the Write tab's Size and type its Natural."""
+    page.locator("#write-size").get_by_text(f"{size} px", exact=True).click()
+    box = page.locator("#write-natural input[type='number']")
+    box.fill(f"{natural:g}")
+    box.press("Tab")
+
+
 def test_write_tab_renders_both_panels(app):
+    from rekogan.conventions import DEFAULT_GLYPH_SIZE
     with app_page(app) as page:
         page.locator("#write-text textarea").fill("가각 간\n갈가")
         page.locator("#write-button").click()
-        for side in ("left", "right"):
+        for side in ("left", "right"):                     # the defaults: sharp, natural
             w, h = _wait_image(page, f"#write-{side}")
-            assert (w, h) == (56, 32), (side, w, h)          # 가각 간 / 갈가 at 16 px per glyph
+            assert h >= 2 * DEFAULT_GLYPH_SIZE and w >= 2 * DEFAULT_GLYPH_SIZE, (side, w, h)
             assert "epoch" in page.locator(f"#write-{side}-notice").inner_text()
         # the right panel opens on the run that writes any syllable: typed 안녕하세요 comes back whole
         assert page.locator("#write-right-run input").input_value() == "hangul"
+        _size_and_natural(page, size=64, natural=0)
         page.locator("#write-text textarea").fill("안녕하세요")
         page.locator("#write-button").click()
-        page.wait_for_function("() => (document.querySelector('#write-right img') || {}).naturalWidth === 5 * 16")
+        page.wait_for_function("() => (document.querySelector('#write-right img') || {}).naturalWidth === 5 * 64")
         note = page.locator("#write-right-notice").inner_text()
         assert "hangul" in note and "not among" not in note.lower() and "grey print" not in note, note
+    assert app.alive()
+
+
+def _grey_share(png_bytes: bytes) -> tuple[float, tuple[int, int]]:
+    """(the share of grey pixels among the marked ones, the picture's size) of a screenshot: ink edges
+    drawn sharp are black next to white; an enlarged 64 px glyph's edges are ramps of grey."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    with Image.open(io.BytesIO(png_bytes)) as im:
+        a = np.asarray(im.convert("L")).astype(int)
+    marked = a < 224
+    return float((marked & (a > 32)).sum() / max(1, marked.sum())), (a.shape[1], a.shape[0])
+
+
+def test_a_256_px_line_is_shown_sharp_at_its_own_resolution(app):
+    """Size 256: the page's image is 256 px a glyph (naturalWidth), the browser shows it 1:1 (a panel of
+    a wide window is ~920 px wide: three glyphs fit), and its ink edges in the screenshot are sharp:
+    far fewer grey pixels than the same line at 64 px enlarged 4x by the browser."""
+    with app_page(app) as page:
+        page.set_viewport_size({"width": 2600, "height": 1200})
+        _size_and_natural(page, size=256, natural=0)
+        page.locator("#write-text textarea").fill("가각간")
+        page.locator("#write-button").click()
+        page.wait_for_function("() => (document.querySelector('#write-right img') || {}).naturalWidth === 3 * 256")
+        img = page.locator("#write-right img")
+        assert img.evaluate("el => [el.naturalWidth, el.naturalHeight]") == [768, 256]
+        shown = img.evaluate("el => [el.getBoundingClientRect().width, el.getBoundingClientRect().height]")
+        assert shown == [768, 256], f"the 256 px line is shown at {shown}, not at its own 768 x 256"
+        sharp, size = _grey_share(img.screenshot())
+        assert abs(size[0] - 768) <= 1 and abs(size[1] - 256) <= 1, size     # a sub-pixel offset may add a row
+        _size_and_natural(page, size=64, natural=0)
+        page.locator("#write-button").click()
+        page.wait_for_function("() => (document.querySelector('#write-right img') || {}).naturalWidth === 3 * 64")
+        img.evaluate("el => { el.style.width = '768px'; el.style.height = '256px'; el.style.maxWidth = 'none'; }")
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        blurred, _ = _grey_share(img.screenshot())
+        assert sharp < 0.25 and sharp < 0.6 * blurred, (sharp, blurred)
     assert app.alive()
 
 
@@ -224,3 +273,54 @@ def test_font_tab_builds_a_font_and_the_browser_renders_the_preview_in_it(app, t
         downloaded.write_bytes(got.body())
     check_font(downloaded, text="가나다")       # the file the visitor downloads: OTS accepts it, HarfBuzz shapes it
     assert app.alive()
+
+
+def test_chromium_draws_typed_repeats_with_the_fonts_alternates(tmp_path):
+    # issue 24: a font with 3 alternates a syllable (the fixed run, traced from 256 px); Chromium
+    # cycles them in 가가가가 (calt, and clig for its Hangul shaper: rekogan/export/alternates.py), so
+    # the first three cells differ and the fourth is the first again; with the cycle off (the
+    # control) all four cells are the same glyph
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from conftest import REPO
+    from rekogan.export import build_font
+    out = tmp_path / "alts.ttf"
+    build_font(checkpoint=REPO / "checkpoints" / "fixed" / "epoch_186.safetensors", seed=0, truncation=1.0,
+               syllables="가", out=out, alternates=3, processes=1)
+    check_font(out, text="가가가가")
+    url = "data:font/ttf;base64," + base64.b64encode(out.read_bytes()).decode("ascii")
+    page_html = (f"<style>@font-face {{ font-family: 'Alts'; src: url({url}) format('truetype'); }} "
+                 "body { margin: 0; background: #fff; } .t { position: absolute; left: 0; top: 0; font: 64px/1 'Alts'; "
+                 "white-space: pre; color: #000; } .off { top: 100px; font-feature-settings: 'calt' 0, 'clig' 0; }</style>"
+                 "<div class='t' id='on'>가가가가</div><div class='t off' id='off'>가가가가</div>")
+
+    def cells(page, selector) -> list[np.ndarray]:
+        png = page.locator(selector).screenshot()
+        img = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.int16)
+        assert img.shape[1] == 256, f"{selector}: 4 glyphs of one em should be 256 px wide, got {img.shape}"
+        return [img[:, 64 * k:64 * (k + 1)] for k in range(4)]
+
+    def differ(a, b) -> bool:
+        return int((np.abs(a - b) > 64).sum()) > 20        # more than a few anti-aliasing pixels
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 400, "height": 240}, device_scale_factor=1)
+            page.set_default_timeout(TIMEOUT_MS)
+            page.set_content(page_html)
+            page.wait_for_function("() => document.fonts.check(\"64px 'Alts'\", '가')")
+            page.evaluate("() => document.fonts.ready")
+            on, off = cells(page, "#on"), cells(page, "#off")
+        finally:
+            browser.close()
+    assert all(int((c < 128).sum()) > 50 for c in on + off), "a cell is blank: the font was not used"
+    assert not any(differ(off[0], c) for c in off[1:]), "with the cycle off the repeats should be the same glyph"
+    assert differ(on[0], on[1]) and differ(on[1], on[2]) and differ(on[0], on[2]), \
+        "Chromium drew typed repeats alike: the calt alternates are not applied"
+    assert not differ(on[0], on[3]), "the fourth repeat should cycle back to the default glyph"

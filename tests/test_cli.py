@@ -271,3 +271,76 @@ def test_sheet_of_a_hangul_run_writes_any_syllable_with_a_weight(tmp_path, capsy
     assert any((thin[k] != bold[k]).any() for k in thin), "the weight must reach the pixels"
     rc, out, err = run_main(["sheet", "--checkpoint", ckpt, "--out", tmp_path / "x", "--weight", "9"], capsys)
     assert_one_line_error(rc, out, err, "--weight")
+
+
+# ---- sizes and variants (issues 23 and 24) -------------------------------------------------------------
+
+def test_sheet_size_256_writes_enlarged_pngs_that_keep_the_glyph(polarity_ckpt, tmp_path, capsys):
+    rc, out, err = run_main(["sheet", "--checkpoint", polarity_ckpt, "--truncation", "0", "--out", tmp_path / "big",
+                             "--size", "256"], capsys)
+    assert rc == 0 and "(256x256" in out, (out, err)
+    rc, _, _ = run_main(["sheet", "--checkpoint", polarity_ckpt, "--truncation", "0", "--out", tmp_path / "small"],
+                        capsys)
+    big, small = pngs(tmp_path / "big"), pngs(tmp_path / "small")
+    assert sorted(big) == sorted(small) == ["AC00.png", "AC01.png", "AC04.png", "AC08.png"]
+    assert {a.shape for a in big.values()} == {(256, 256)} and {a.shape for a in small.values()} == {(16, 16)}
+    for name in ("AC00.png", "AC04.png"):            # blank paper stays paper, solid ink stays ink: the same glyphs
+        assert big[name].min() >= 250, (name, big[name].min())
+    for name in ("AC01.png", "AC08.png"):
+        assert big[name].max() <= 5, (name, big[name].max())
+
+
+def test_sheet_variants_differ_with_natural_and_are_one_picture_at_zero(tiny_ckpt, tmp_path, capsys):
+    rc, out, err = run_main(["sheet", "--checkpoint", tiny_ckpt, "--seed", "5", "--out", tmp_path / "v",
+                             "--classes", "가각", "--variants", "3", "--natural", "0.8"], capsys)
+    assert rc == 0 and "wrote 6 PNGs" in out and "3 variants each at natural 0.8" in out, (out, err)
+    v = pngs(tmp_path / "v")
+    assert sorted(v) == ["AC00-1.png", "AC00-2.png", "AC00-3.png", "AC01-1.png", "AC01-2.png", "AC01-3.png"]
+    for code in ("AC00", "AC01"):
+        a, b, c = (v[f"{code}-{k}.png"] for k in (1, 2, 3))
+        assert not np.array_equal(a, b) and not np.array_equal(b, c) and not np.array_equal(a, c), code
+    rc, _, _ = run_main(["sheet", "--checkpoint", tiny_ckpt, "--seed", "5", "--out", tmp_path / "v2",
+                         "--classes", "가각", "--variants", "3", "--natural", "0.8"], capsys)
+    assert rc == 0 and all(np.array_equal(v[k], w) for k, w in pngs(tmp_path / "v2").items())   # deterministic
+    rc, _, _ = run_main(["sheet", "--checkpoint", tiny_ckpt, "--seed", "5", "--out", tmp_path / "z",
+                         "--classes", "가각", "--variants", "3", "--natural", "0"], capsys)
+    rc2, _, _ = run_main(["sheet", "--checkpoint", tiny_ckpt, "--seed", "5", "--out", tmp_path / "plain",
+                          "--classes", "가각"], capsys)
+    z, plain = pngs(tmp_path / "z"), pngs(tmp_path / "plain")
+    assert rc == rc2 == 0 and len(z) == 6
+    for code in ("AC00", "AC01"):                       # natural 0: every variant is today's glyph
+        assert all(np.array_equal(z[f"{code}-{k}.png"], plain[f"{code}.png"]) for k in (1, 2, 3)), code
+    # the upscale command reads the variants' names
+    rc, out, err = run_main(["sheet", "--checkpoint", tiny_ckpt, "--seed", "5", "--out", tmp_path / "v64",
+                             "--classes", "가", "--variants", "2", "--size", "64"], capsys)
+    assert rc == 0, err
+    rc, out, err = run_main(["upscale", tmp_path / "v64", "--out", tmp_path / "v256", "--size", "128"], capsys)
+    assert rc == 0 and "wrote 2 PNGs (128x128)" in out, (out, err)
+    assert {k: a.shape for k, a in pngs(tmp_path / "v256").items()} == {"AC00-1.png": (128, 128), "AC00-2.png": (128, 128)}
+
+
+def test_sheet_variants_with_a_fitted_writer(tiny_ckpt, tiny_model, tmp_path, capsys):
+    import torch
+    from rekogan.writer.value import Writer, encode
+    G = tiny_model[0]
+    path = Writer(code=encode(torch.randn(1, G.cfg.z_dim, generator=torch.Generator().manual_seed(0)))).save(
+        tmp_path / "writer.json")
+    rc, out, err = run_main(["sheet", "--checkpoint", tiny_ckpt, "--writer", path, "--out", tmp_path / "w",
+                             "--classes", "가", "--variants", "2", "--natural", "1", "--size", "128"], capsys)
+    assert rc == 0 and "writer" in out and "(128x128" in out, (out, err)
+    w = pngs(tmp_path / "w")
+    assert sorted(w) == ["AC00-1.png", "AC00-2.png"] and not np.array_equal(w["AC00-1.png"], w["AC00-2.png"])
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--size", "100"], "--size: The size must be one of 64, 128, 256"), (["--size", "big"], "--size"),
+    (["--variants", "0"], "--variants must be a whole number in 1..16"), (["--variants", "2.5"], "--variants"),
+    (["--variants", "17"], "--variants"), (["--natural", "0.5"], "--natural applies to --variants"),
+    (["--variants", "2", "--natural", "1.5"], "--natural: Natural must be a number in 0..1"),
+    (["--variants", "2", "--natural", "nan"], "--natural"),
+])
+def test_bad_size_variants_natural_are_one_line(tiny_ckpt, tmp_path, capsys, args, needle):
+    out = tmp_path / "out"
+    rc, so, se = run_main(["sheet", "--checkpoint", tiny_ckpt, "--out", out, *args], capsys)
+    assert_one_line_error(rc, so, se, needle)
+    assert not out.exists() or not any(out.iterdir())

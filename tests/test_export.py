@@ -16,6 +16,7 @@ from rekogan.export import build as build_mod
 from rekogan.export import build_font, line_svg, syllable_set, ExportError
 from rekogan.export.font import ADVANCE, ASCENDER, SPACE, FontNames, assemble, font_from_bitmaps, make_glyph
 from rekogan.export.smooth import render_char, staircase_score
+from rekogan.studio.crisp import enlarge
 
 FIXED = REPO / "checkpoints" / "fixed" / "epoch_186.safetensors"
 NAMES = FontNames(family="ReKOGAN test", postscript="ReKOGAN-test", unique_id="test", version="Version 1.0",
@@ -327,6 +328,11 @@ def test_weight_on_a_run_without_weight_condition_is_an_error(tiny_ckpt, tmp_pat
     (["--seed", None, "--writer", "hand.json"], "writer"),
     (["--seed", None, "--writer", "rkw1.AAAA"], "damaged"),
     (["--out", "missing/dir/f.ttf"], "does not exist"),
+    (["--alternates", "0"], "--alternates must be one of 1-4"),
+    (["--alternates", "5"], "--alternates must be one of 1-4"),
+    (["--size", "100"], "--size must be one of 64, 128, 256"),
+    (["--natural", "1.5"], "--natural"),
+    (["--alternates", "2", "--natural", "0"], "alternates need a hand that varies"),
 ])
 def test_cli_bad_input_is_one_error_line_and_status_2(tiny_ckpt, tmp_path, args, message):
     base = {"--checkpoint": str(tiny_ckpt), "--seed": "0", "--syllables": "seri95", "--out": str(tmp_path / "f.ttf")}
@@ -368,6 +374,7 @@ def test_font_of_a_fitted_writer_is_traced_from_that_writers_glyphs(tiny_ckpt, t
     classes = tiny_syllables(tiny_model)
     wl = writer_latent(code, generator=G)
     bitmaps = to_uint8(generate(wl.generator, torch.arange(len(classes)), wl.z)).numpy()
+    bitmaps, _ = enlarge(bitmaps, size=256)          # fonts are traced from 256 px glyphs by default
     want = font_from_bitmaps(dict(zip(classes, bitmaps)), names=NAMES)
     got = TTFont(report.path)
     for s in classes:
@@ -429,3 +436,114 @@ def test_vtracer_svg_parser_refuses_a_transform_it_cannot_read(transform):
     from rekogan.export.trace import parse_vtracer_svg
     with pytest.raises(ValueError, match="SVG transform"):
         parse_vtracer_svg(f'<svg><path d="M0 0 L1 0 L1 1 Z" transform="{transform}"/></svg>')
+
+
+# ---- fonts traced from 256 px, and alternates (issues 23 and 24) --------------------------------
+
+def test_fonts_traced_from_each_size_land_on_the_64px_bitmaps(tmp_path):
+    # the fixed run's glyphs, enlarged by the upscaler to 128 / 256 px before tracing (the default
+    # 256): each font passes the checks and, rendered at 64 px, still draws the generated glyph
+    from rekogan.checkpoints import load_generator
+    from rekogan.sampling import sample
+    g, meta = load_generator(FIXED)
+    text = "한글가나"
+    bitmaps = sample(g, [meta["class_list"].index(s) for s in text], seed=0, truncation=1.0).numpy()
+    coords = {}
+    for size in (64, 128, 256):
+        out = tmp_path / f"s{size}.ttf"
+        build_font(checkpoint=FIXED, seed=0, truncation=1.0, syllables=text, out=out, size=size, processes=1)
+        check_font(out, text=f"{text} {text[::-1]}")
+        pil = ImageFont.truetype(str(out), 64)
+        for s, bitmap in zip(text, bitmaps):
+            agree = ((render_char(pil, s, px=64) < 128) == (bitmap < 128)).mean()
+            assert agree > 0.94, f"size {size}, {s}: the rendered glyph agrees with its bitmap on {agree:.1%} of pixels"
+        font = TTFont(out)
+        coords[size] = list(font["glyf"]["uniD55C"].getCoordinates(font["glyf"])[0])
+    assert coords[64] != coords[256], "--size 256 traced the same outline as 64 px"
+    default = tmp_path / "default.ttf"
+    build_font(checkpoint=FIXED, seed=0, truncation=1.0, syllables=text, out=default, processes=1)
+    font = TTFont(default)
+    assert list(font["glyf"]["uniD55C"].getCoordinates(font["glyf"])[0]) == coords[256], "the default is not 256 px"
+
+
+def test_cli_font_size(tiny_ckpt, tiny_model, tmp_path):
+    out = tmp_path / "s128.ttf"
+    proc = run_py(["-m", "rekogan", "font", "--checkpoint", tiny_ckpt, "--seed", "1", "--syllables", "seri95",
+                   "--size", "128", "--out", out, "--no-progress"])
+    assert proc.returncode == 0, proc.stderr
+    check_font(out, text="".join(tiny_syllables(tiny_model)))
+
+
+def _shapes() -> list[np.ndarray]:
+    """Three clearly different dark-on-white bitmaps: a ring, a square, a bar."""
+    square, bar = np.full((64, 64), 255, np.uint8), np.full((64, 64), 255, np.uint8)
+    square[16:48, 16:48] = 0
+    bar[8:56, 28:36] = 0
+    return [ring(), square, bar]
+
+
+def _gsub_features(path) -> set[str]:
+    font = TTFont(path)
+    return {r.FeatureTag for r in font["GSUB"].table.FeatureList.FeatureRecord} if "GSUB" in font else set()
+
+
+def test_calt_cycles_the_alternates_so_typed_repeats_differ(tmp_path):
+    ring_, square, bar = _shapes()
+    path = tmp_path / "alts.ttf"
+    font_from_bitmaps({"가": ring_, "나": bar}, names=NAMES, alternates={"가": [square, bar], "나": [ring_, square]}
+                      ).save(str(path))
+    check_font(path, text="가가가가 나가")
+    names = [g for g, _ in shape(path, "가가가가")]
+    assert names == ["uniAC00", "uniAC00.alt1", "uniAC00.alt2", "uniAC00"], names
+    # one space between repeats is looked through; a different syllable counts as the glyph before
+    assert [g for g, _ in shape(path, "가 가")] == ["uniAC00", "space", "uniAC00.alt1"]
+    assert [g for g, _ in shape(path, "나가")] == ["uniB098", "uniAC00.alt1"]
+    assert {"calt", "clig", "salt", "aalt"} <= _gsub_features(path)
+    # clig carries the same cycle (for shapers that switch calt off for Hangul, as Chromium's does)
+    assert [g for g, _ in shape(path, "가가가", features={"calt": False})] == ["uniAC00", "uniAC00.alt1", "uniAC00.alt2"]
+    off = {"calt": False, "clig": False}
+    assert [g for g, _ in shape(path, "가가", features=off)] == ["uniAC00"] * 2
+    # salt / aalt pick one alternate (the cycle off, as a user choosing a form does)
+    for feature, k in (("salt", 1), ("salt", 2), ("aalt", 2)):
+        got = [g for g, _ in shape(path, "가가", features={**off, feature: k})]
+        assert got == [f"uniAC00.alt{k}"] * 2, (feature, k, got)
+    # the alternates are the bitmaps given, in order: the ring has a hole, the square none
+    font = TTFont(path)
+    assert font["glyf"]["uniAC00.alt1"].numberOfContours == 1 and font["glyf"]["uniAC00"].numberOfContours == 2
+
+
+def test_a_font_without_alternates_has_no_features(tiny_font):
+    assert _gsub_features(tiny_font[1]) == set()
+    assert not any(".alt" in g for g in TTFont(tiny_font[1]).getGlyphOrder())
+
+
+def test_font_with_alternates_from_a_checkpoint(tmp_path):
+    # 2 syllables x 3 alternates of the fixed run: occurrences 0, 1, 2 of the hand, all different
+    out = tmp_path / "alts.ttf"
+    report = build_font(checkpoint=FIXED, seed=0, truncation=1.0, syllables="가나", out=out, size=64, alternates=3,
+                        processes=1)
+    assert report.alternates == 3 and "x 3 alternates" in report.lines()[0]
+    assert report.family.endswith("a3n045"), f"the family must tell this font from the plain one: {report.family}"
+    check_font(out, text="가가가가 나나")
+    font = TTFont(out)
+    order = font.getGlyphOrder()
+    assert {f"uni{ord(s):04X}.alt{k}" for s in "가나" for k in (1, 2)} <= set(order)
+    glyf = font["glyf"]
+    outlines = {g: tuple(glyf[g].getCoordinates(glyf)[0]) for g in ("uniAC00", "uniAC00.alt1", "uniAC00.alt2")}
+    assert len(set(outlines.values())) == 3, "the alternates are drawn the same"
+    shaped = [g for g, _ in shape(out, "가가가가")]
+    assert len(set(shaped)) >= 3, f"HarfBuzz maps 가가가가 to {shaped}"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(alternates=0), "alternates must be a whole number in 1..4"),
+    (dict(alternates=5), "alternates must be a whole number in 1..4"),
+    (dict(alternates=2.0), "alternates must be a whole number in 1..4"),
+    (dict(size=100), "size must be one of"),
+    (dict(alternates=2, natural=0), "alternates need a hand that varies"),
+    (dict(alternates=2, natural=2), "Natural must be a number"),
+])
+def test_bad_size_alternates_or_natural_is_an_error(tiny_ckpt, tmp_path, kwargs, message):
+    with pytest.raises(ExportError, match=message):
+        build_font(checkpoint=tiny_ckpt, seed=0, syllables="seri95", out=tmp_path / "f.ttf", **kwargs)
+    assert not (tmp_path / "f.ttf").exists()

@@ -69,6 +69,8 @@ def test_plan_holds_what_the_space_needs_and_nothing_else():
     # reader the My hand tab fits with
     assert {"checkpoints/hangul/epoch_068.safetensors", "checkpoints/hangul/split.json",
             "checkpoints/hangul/evaluation.jsonl", "checkpoints/reader/reader.safetensors"} <= set(files)
+    # the glyph upscaler every 128 / 256 px view goes through (rekogan.studio.crisp), with its licences
+    assert {"checkpoints/upscaler/upscaler.safetensors", "checkpoints/upscaler/provenance.json"} <= set(files)
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
     assert not [f for f in files if f.split("/")[0] in ("tests", "scripts", "runs", "data", ".venv", "train.py")]
     assert not [f for f in files if Path(f).name.startswith("state_")]
@@ -83,10 +85,13 @@ def test_runs_option_picks_runs_and_keeps_the_classifier():
     assert not [f for f in files if f.startswith(("checkpoints/collapsed/", "checkpoints/hangul/"))]
     assert "checkpoints/classifier/classifier.safetensors" in files
     assert "checkpoints/reader/reader.safetensors" in files           # a support folder: always staged
+    assert "checkpoints/upscaler/upscaler.safetensors" in files
     with pytest.raises(UsageError, match="no run nope"):
         space.plan(REPO, ["fixed", "nope"])
     with pytest.raises(UsageError, match="no run classifier"):     # a support folder is not a run
         space.plan(REPO, ["classifier"])
+    with pytest.raises(UsageError, match="no run upscaler"):
+        space.plan(REPO, ["upscaler"])
 
 
 def test_front_matter_and_pins():
@@ -128,6 +133,14 @@ def test_weight_check_names_a_broken_file(tmp_path):
     (out / "checkpoints/fixed/epoch_002.safetensors").write_bytes(data[: len(data) // 2])   # truncated
     with pytest.raises(UsageError, match="epoch_002.safetensors does not load"):
         space.check_weights(out)
+    (out / "checkpoints/fixed/epoch_002.safetensors").unlink()
+    (out / "checkpoints" / "upscaler").mkdir()
+    shutil.copy(REPO / "checkpoints/upscaler/upscaler.safetensors", out / "checkpoints/upscaler/upscaler.safetensors")
+    assert [ln for ln in space.check_weights(out) if "upscaler" in ln][0].startswith(
+        "checkpoints/upscaler/upscaler.safetensors: glyph upscaler, epoch ")
+    shutil.copy(REPO / "checkpoints/fixed/epoch_001.safetensors", out / "checkpoints/upscaler/upscaler.safetensors")
+    with pytest.raises(UsageError, match="upscaler.safetensors does not load: .*not a ReKOGAN upscaler"):
+        space.check_weights(out)                        # a generator file in the upscaler's place
 
 
 def test_staging_folder_rules(tmp_path):
@@ -352,6 +365,8 @@ def test_staged_space_boots_in_a_fresh_venv(tmp_path, capsys):
             "checkpoints/reader/reader.safetensors", "checkpoints/classifier/classifier.safetensors"} <= names
     assert "loads: checkpoints/hangul/epoch_068.safetensors: generator, epoch 68, 11172 classes" in listing
     assert "loads: checkpoints/reader/reader.safetensors: JamoReader" in listing
+    assert "checkpoints/upscaler/upscaler.safetensors" in names
+    assert "loads: checkpoints/upscaler/upscaler.safetensors: glyph upscaler, epoch " in listing
     figures["staged_files"] = len(names)
     figures["staged_bytes"] = sum((stage / n).stat().st_size for n in names)
     assert f"total: {len(names)} files, {space.size_text(figures['staged_bytes'])}" in listing
@@ -423,7 +438,7 @@ def test_staged_space_boots_in_a_fresh_venv(tmp_path, capsys):
         figures["second_write_s"] = round(time.perf_counter() - t4, 2)
         # the flagship: the hangul run writes any syllable (뷁 is outside KS X 1001) ...
         t5 = time.perf_counter()
-        h_image, h_notice = client.submit("가나 뷁", 3, 0.8, "hangul", "best", 0.0, "",
+        h_image, h_notice = client.submit("가나 뷁", 3, 0.8, "hangul", "best", 0.0, "", 64, 0,   # 64 px fixed cells
                                           api_name="/write").result(timeout=BOOT_TIMEOUT)
         figures["hangul_write_s"] = round(time.perf_counter() - t5, 2)
         # ... My hand fits a writer to a drawing of two of its syllables (drawn here from that page) ...
@@ -438,6 +453,11 @@ def test_staged_space_boots_in_a_fresh_venv(tmp_path, capsys):
         font_path, font_preview, font_note = client.submit(
             "hangul", "best", 1, 0.8, 0.0, "text", "가나 뷁", "가나", code, api_name="/font").result(timeout=BOOT_TIMEOUT)
         figures["font_s"] = round(time.perf_counter() - t7, 2)
+        # ... and a walk at 256 px per glyph goes through the staged glyph upscaler
+        t8 = time.perf_counter()
+        _, walk_strip, _ = client.submit("가나", 1, 2, 2, 0.8, "fixed", "best", 0.0, 256, 0,
+                                         api_name="/walk").result(timeout=BOOT_TIMEOUT)
+        figures["walk_256_s"] = round(time.perf_counter() - t8, 2)
     finally:
         proc.terminate()
         try:
@@ -460,7 +480,8 @@ def test_staged_space_boots_in_a_fresh_venv(tmp_path, capsys):
     assert "hangul" in h_notice and "epoch 68" in h_notice and "Not among" not in h_notice, h_notice
     assert code.startswith("rkw1.") and "2 syllables (가나)" in hand_note and "hangul" in hand_note, hand_note
     assert _gray(pair).shape == (2 + 2 * (cell + 2), 2 + 2 * (cell + 2))      # yours over the fitted, 2 columns
-    assert json.loads(Path(writer_file).read_text(encoding="utf-8"))["code"] == code
+    from rekogan.writer.value import load_writer_bytes           # My hand's download: writer.safetensors
+    assert Path(writer_file).name.endswith(".safetensors") and load_writer_bytes(Path(writer_file).read_bytes()).code == code
     from fontTools.ttLib import TTFont
     from fontcheck import check_font
     check_font(font_path, text="가나 뷁")          # OTS accepts it, HarfBuzz maps each syllable to its glyph
@@ -473,7 +494,9 @@ def test_staged_space_boots_in_a_fresh_venv(tmp_path, capsys):
     paths = {p for _, p in opened}
     # the positive control: the hook saw the app read its runs from the staged copy
     assert str(app_dir / "checkpoints" / "fixed" / "evaluation.jsonl") in paths, sorted(paths)[:50]
-    for used in ("hangul/epoch_068.safetensors", "hangul/evaluation.jsonl", "reader/reader.safetensors"):
+    assert _gray(walk_strip).shape == (2 * 256 + 4, 2 * 256)
+    for used in ("hangul/epoch_068.safetensors", "hangul/evaluation.jsonl", "reader/reader.safetensors",
+                 "upscaler/upscaler.safetensors"):
         assert str(app_dir / "checkpoints" / used) in paths, f"the app did not read the staged {used}"
     assert any(p.startswith(str(venv)) and "/gradio/" in p for p in paths)
     base = Path(sys.base_prefix).resolve()

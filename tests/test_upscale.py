@@ -80,6 +80,65 @@ def test_an_untrained_upscaler_starts_at_its_prior():
     assert torch.allclose(out, Upscaler.prior(x, 256))
 
 
+def test_back_projection_keeps_the_glyph():
+    """Each round pulls the output, reduced back to 64 px, closer to the input (a faint stroke stays)."""
+    from rekogan.upscale.apply import back_project
+    x = torch.zeros(1, 1, 64, 64)
+    x[..., 20:44, 30:34] = 1.0                                    # a stroke
+    x[..., 30:32, 10:26] = 0.3                                    # a faint one
+    logits = Upscaler.prior(x, 256)
+    misses = []
+    for steps in (0, 1, 3):
+        out = torch.sigmoid(2.0 * back_project(logits, x, sharpness=2.0, steps=steps, gain=1.0))
+        misses.append(float((reduce(out) - x).abs().mean()))
+    assert misses[0] > misses[1] > misses[2], misses
+    faint = torch.sigmoid(2.0 * back_project(logits, x, sharpness=2.0, steps=3, gain=1.0))[..., 120:128, 40:104]
+    assert float(faint.amax()) > 0.5, "the faint stroke is drawn, not dropped"
+
+
+def test_upscale_applies_the_files_back_projection(tmp_path):
+    ckpt = tmp_path / "up.safetensors"
+    _tiny_file(ckpt)
+    glyphs = torch.zeros(2, 64, 64, dtype=torch.uint8)
+    glyphs[:, 20:44, 30:34], glyphs[:, 30:32, 10:26] = 255, 70
+    up = load(ckpt)
+    plain = up.upscale(glyphs, size=256)
+    up.keep_steps = 3
+    kept = up.upscale(glyphs, size=256)
+    x = glyphs.unsqueeze(1).float() / 255
+    assert float((reduce(to_ink(kept)) - x).abs().mean()) < float((reduce(to_ink(plain)) - x).abs().mean())
+    assert up.upscale(glyphs, size=128).shape == (2, 128, 128)
+
+
+def test_an_upscaler_file_with_a_bad_back_projection_is_refused(tmp_path):
+    from rekogan.checkpoints import CheckpointError, read_tensors, save_tensors
+    ckpt = tmp_path / "up.safetensors"
+    _tiny_file(ckpt)
+    tensors, meta = read_tensors(ckpt)
+    save_tensors(ckpt, tensors, {**meta, "keep_steps": "99"})
+    with pytest.raises(CheckpointError, match="keep_steps"):
+        load(ckpt)
+
+
+def test_fine_tuning_starts_from_the_given_file_and_its_losses_run(tmp_path):
+    glyphs, probe = _tiny_data()
+    start = tmp_path / "start.safetensors"
+    torch.manual_seed(5)
+    base = Upscaler(TINY)
+    torch.nn.init.normal_(base.head256.weight, std=0.01)
+    save_upscaler(start, base, epoch=1, step=1)
+    cfg = TrainConfig(model=TINY, batch=2, epochs=1, epoch_steps=1, warmup_steps=1, lr=1e-9, init=str(start),
+                      consistency=1.0, keep=1.0, smudge=0.1, level_min=0.3, grid=0.5)
+    rec = train(tmp_path / "ft", cfg=cfg, glyphs=glyphs, probe=probe, log=lambda s: None)
+    assert rec["consistency"] > 0 and rec["keep"] > 0
+    tuned = load(tmp_path / "ft" / upscaler_file(1)).model.state_dict()
+    assert torch.allclose(tuned["head256.weight"], base.head256.weight.half().float(), atol=1e-3)
+    other = TrainConfig(model=UpscalerConfig(c64=4, c32=8, blocks32=1), batch=2, epochs=1, epoch_steps=1,
+                        init=str(start))
+    with pytest.raises(ValueError, match="network"):
+        train(tmp_path / "ft2", cfg=other, glyphs=glyphs, probe=probe, log=lambda s: None)
+
+
 def test_training_resumes_exactly(tmp_path):
     glyphs, probe = _tiny_data()
     cfg = TrainConfig(model=TINY, batch=2, epochs=2, epoch_steps=2, warmup_steps=1)

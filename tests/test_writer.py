@@ -276,3 +276,217 @@ def test_jamo_run_fits_a_writer_with_its_stroke_weight_and_writes_any_syllable(h
     assert weight is not None and lat.shape[1] == 8, "a run with a stroke-weight input fits the weight too"
     page = render_line(res.writer, generator=G, class_list=meta["class_list"], text="힣뷁")   # never trained on
     assert page.shape == (16, 32) and page.dtype == torch.uint8
+
+
+# ---- issue 25: the adapter, writer.safetensors, photos -------------------------------------------
+
+def _perturbed(G, kind: str):
+    """A copy of G with one layer perturbed, a 'hand' outside what any latent of G draws: 'lowrank',
+    a rank-1 delta as large as the weights on the second-to-last transposed convolution; 'channels',
+    that convolution's input channels scaled by 0.4..1.8 (a per-channel modulation after the ReLU)."""
+    import copy
+    G2 = copy.deepcopy(G)
+    w = G2.ups[-2].weight                                              # (Cin, Cout, 4, 4)
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        if kind == "lowrank":
+            a, b = torch.randn(w.shape[0], 1, generator=g), torch.randn(1, w[0].numel(), generator=g)
+            w.add_((a @ b).view_as(w) * (w.std() / (a @ b).std()))
+        else:
+            w.mul_((0.4 + 1.4 * torch.rand(w.shape[0], generator=g))[:, None, None, None])
+    return G2
+
+
+@pytest.mark.parametrize("kind", ["lowrank", "channels"])
+def test_an_adapter_recovers_a_writer_the_latent_alone_cannot(writerly_G, feats, kind):
+    from rekogan.sampling import generate
+    from rekogan.writer import FitConfig, fit
+    from rekogan.writer.latent import layered_forward
+    G = writerly_G
+    G2 = _perturbed(G, kind)
+    y = torch.arange(G.cfg.n_classes)
+    z = torch.randn(G.cfg.z_dim, generator=torch.Generator().manual_seed(100))
+    truth = generate(G2, y, z)                                          # drawn by the perturbed generator
+    errs = {}
+    # the tiny generator has 4 classes: the one never drawn (3) is the one measured, so the
+    # never-drawn-syllable terms (others) are off here; they are measured in docs/writer_eval*.md
+    for adapter in ("none", kind):
+        r = fit(G, truth[:3], y[:3], reader_features=feats, config=FitConfig(adapter=adapter, others=0, steps_adapter=100,
+                                                                              lr_adapter=0.05, anchor=0.0, **FAST))
+        assert bool(r.adapter) == (adapter != "none")
+        with torch.no_grad():
+            drawn = layered_forward(G, r.latents[None].expand(len(y), -1, -1), y, adapter=r.adapter)
+        errs[adapter] = (drawn - truth).abs().mean(dim=(1, 2, 3))
+    # the latent alone cannot reach the perturbed generator's hand, even on the references
+    assert errs["none"][:3].mean() > 0.1, f"the perturbation must be out of the latent's reach: {errs['none']}"
+    assert errs[kind][:3].mean() < 0.6 * errs["none"][:3].mean(), errs
+    assert errs[kind][3] < 0.8 * errs["none"][3], f"the never-drawn class: {errs}"
+
+
+def test_an_adapter_of_zero_steps_draws_the_latents_pixels(writerly_G, feats):
+    from rekogan.writer import FitConfig, fit
+    from rekogan.writer.adapter import init_adapter
+    from rekogan.writer.latent import WriterGenerator, layered_forward
+    G = writerly_G
+    y = torch.arange(4)
+    zero = {k: v.detach() for k, v in init_adapter(G, kind="lowrank", rank=2).items()}
+    lat = torch.randn(5, G.cfg.z_dim, generator=torch.Generator().manual_seed(3))[:len(G.norms) + 1]
+    with torch.no_grad():
+        assert torch.allclose(layered_forward(G, lat[None].expand(4, -1, -1), y, adapter=zero),
+                              layered_forward(G, lat[None].expand(4, -1, -1), y), atol=1e-6)
+        wg = WriterGenerator(G, lat, {"scale.0": torch.full((G.norms[0].bn.num_features,), 0.5),
+                                      "shift.0": torch.zeros(G.norms[0].bn.num_features)})
+        # natural variation calls layered_forward with the WriterGenerator: its adapter is applied
+        assert torch.equal(wg(wg.centre[None].expand(4, -1), y), layered_forward(wg, lat[None].expand(4, -1, -1), y))
+        assert not torch.allclose(wg(wg.centre[None].expand(4, -1), y), layered_forward(G, lat[None].expand(4, -1, -1), y))
+    r = fit(G, torch.zeros(2, 1, 16, 16), y[:2], reader_features=feats, config=FitConfig(steps_adapter=0, **FAST))
+    assert r.adapter == {}
+
+
+def _adapted_writer(G):
+    from rekogan.writer import Writer, encode
+    from rekogan.writer.adapter import init_adapter
+    g = torch.Generator().manual_seed(1)
+    adapter = {k: (torch.randn(v.shape, generator=g) * 0.1).half().float()
+               for k, v in init_adapter(G, kind="lowrank", rank=2).items()}
+    lat = torch.randn(len(G.norms) + 1, G.cfg.z_dim, generator=g).half().float()
+    return Writer(code=encode(lat, None, adapter), syllables="가각", run="tiny", epoch=2,
+                  losses={"ssim": 0.5}, fit={"adapter": "lowrank"}), lat, adapter
+
+
+def test_writer_file_round_trips_with_its_adapter(tiny_model, tmp_path):
+    from rekogan.writer import decode_full, draw, load_writer, load_writer_bytes, writer_latent
+    from rekogan.writer.value import FORMAT_ST, MAX_SAFETENSORS_BYTES
+    G, _ = tiny_model
+    w, lat, adapter = _adapted_writer(G)
+    assert w.code.startswith("rkw1."), "one code family: every box that takes a code takes an adapted one"
+    lat2, weight, adapter2 = decode_full(w.code)
+    assert torch.equal(lat2, lat) and weight is None and adapter2.keys() == adapter.keys()
+    assert all(torch.equal(adapter2[k], adapter[k]) for k in adapter)
+    path = w.save(tmp_path / "writer.safetensors")
+    assert path.stat().st_size <= MAX_SAFETENSORS_BYTES
+    from safetensors import safe_open
+    with safe_open(str(path), "pt") as f:
+        assert f.metadata()["format"] == FORMAT_ST and all(f.get_tensor(k).dtype == torch.float16 for k in f.keys())
+    back = load_writer(path)
+    assert back.code == w.code and back.syllables == "가각" and back.epoch == 2 and back.losses == {"ssim": 0.5}
+    assert load_writer_bytes(path.read_bytes()).code == w.code
+    y = torch.arange(4)
+    pixels = draw(w.code, generator=G, labels=y)
+    for source in (path, str(path), w.save(tmp_path / "writer.json")):
+        assert torch.equal(draw(source, generator=G, labels=y), pixels)
+    # the adapter changes the pixels: it travels, it is not dropped
+    assert not torch.equal(draw(encode_plain(lat), generator=G, labels=y), pixels)
+    assert isinstance(writer_latent(path, generator=G).generator.adapter, dict)
+
+
+def encode_plain(lat):
+    from rekogan.writer import encode
+    return encode(lat)
+
+
+def test_old_codes_keep_their_text_and_pixels(tiny_model):
+    from rekogan.writer import decode, encode
+    G, _ = tiny_model
+    lat = torch.randn(len(G.norms) + 1, G.cfg.z_dim, generator=torch.Generator().manual_seed(2)).half().float()
+    code = encode(lat)
+    import base64, zlib
+    body = zlib.decompress(base64.urlsafe_b64decode(code[5:] + "=" * (-len(code[5:]) % 4)))
+    assert body[3] == 1, "a writer without an adapter is still a version-1 code, byte for byte"
+    assert torch.equal(decode(code)[0], lat)
+
+
+def test_damaged_or_foreign_writer_files_are_refused(tiny_model, tmp_path):
+    from safetensors.torch import save_file
+    from rekogan.writer import WriterError, load_writer, writer_latent
+    G, _ = tiny_model
+    w, lat, adapter = _adapted_writer(G)
+    good = w.save(tmp_path / "writer.safetensors").read_bytes()
+    cases = {"cut.safetensors": good[:len(good) // 2], "noise.safetensors": bytes(range(256)) * 4,
+             "empty.safetensors": b""}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+    save_file({"weight": torch.zeros(3)}, str(tmp_path / "foreign.safetensors"), metadata={"format": "rekogan-upscaler-1"})
+    save_file({"latents": torch.zeros(2, 8).half()}, str(tmp_path / "nometa.safetensors"))
+    save_file({"latents": torch.full((2, 8), float("nan")).half()}, str(tmp_path / "nan.safetensors"),
+              metadata={"format": "rekogan-writer-2"})
+    save_file({"latents": torch.zeros(1, 70_000).half()}, str(tmp_path / "wide.safetensors"),
+              metadata={"format": "rekogan-writer-2"})                   # more than a code can hold
+    expected = {"cut": "damaged", "noise": "damaged", "empty": "damaged", "foreign": "not a writer file",
+                "nometa": "not a writer file", "nan": "non-finite", "wide": "damaged"}
+    for stem, message in expected.items():
+        with pytest.raises(WriterError, match=message) as e:
+            load_writer(tmp_path / f"{stem}.safetensors")
+        assert "\n" not in str(e.value)
+    # a writer of another generator: its adapter's shapes do not fit this one
+    assert G.ups[0].weight.shape[0] != 3
+    other = {"down.0": torch.zeros(3, 2), "up.0": torch.zeros(2, 5)}      # a layer of 3 input channels
+    from rekogan.writer import encode
+    with pytest.raises(WriterError, match="adapter does not fit"):
+        writer_latent(encode(lat, None, other), generator=G)
+
+
+def test_studio_opens_a_writer_file_and_refuses_a_foreign_one(tiny_model, tmp_path):
+    from rekogan.studio.hand import open_writer
+    from rekogan.studio.inputs import StudioError
+    G, _ = tiny_model
+    w, _, _ = _adapted_writer(G)
+    opened = open_writer(str(w.save(tmp_path / "writer.safetensors")))
+    assert opened.code == w.code and opened.run == "tiny" and opened.epoch == 2 and "가각" in opened.notice
+    (tmp_path / "photo.safetensors").write_bytes(b"\x89PNG not a writer")
+    with pytest.raises(StudioError, match="photo.safetensors") as e:
+        open_writer(str(tmp_path / "photo.safetensors"))
+    assert str(tmp_path) not in str(e.value), "the server's folder is not shown to the person"
+
+
+@pytest.mark.parametrize("rows,ink,angle", [([4], "blue", 3.0), ([3, 3], "black", -3.0), ([4], "blue", -1.5)])
+def test_a_synthetic_photo_is_cut_and_read(tiny_model, rows, ink, angle):
+    """A row/grid as a phone photo (cream paper, uneven light, blue or black ink, rotated, blurred,
+    JPEG 70) is cut into the same cells and normalised to nearly the same glyphs as the clean scan."""
+    from PIL import Image
+    from rekogan.writer.photo import photograph
+    from rekogan.writer.samples import prepare
+    _, meta = tiny_model
+    pic, _ = _sheet(rows)
+    big = np.asarray(Image.fromarray(pic).resize((pic.shape[1] * 3, pic.shape[0] * 3), Image.BICUBIC))
+    big = np.pad(big, 40, constant_values=255)
+    text = "\n".join("가각간갈"[:n] if i == 0 else "갈간각"[:n] for i, n in enumerate(rows))
+    clean = prepare(big, text, class_list=meta["class_list"], size=32)
+    photo = prepare(photograph(big, seed=3, ink=ink, angle=angle), text, class_list=meta["class_list"], size=32)
+    a, b = clean.glyphs.astype(float), photo.glyphs.astype(float)
+    assert a.shape == b.shape == (sum(rows), 32, 32)
+    diff = np.abs(a - b).mean(axis=(1, 2))
+    assert diff.max() < 20, f"per-glyph mean |clean - photo| (0..255): {diff.round(1)}"
+    ink_a, ink_b = a > 127, b > 127
+    iou = (ink_a & ink_b).sum(axis=(1, 2)) / (ink_a | ink_b).sum(axis=(1, 2))
+    assert iou.min() > 0.6, f"ink overlap per glyph: {iou.round(2)}"
+
+
+def test_uneven_light_alone_would_be_read_as_ink():
+    """Why images.paper_level is a map: a photo whose paper darkens toward one side."""
+    from rekogan.writer.images import ink_picture, paper_level, ink_strength
+    a = _glyph_picture(h=60, w=200, value=40, paper=235).astype(float)
+    a[:, :] = a * np.linspace(1.0, 0.55, 200)[None, :]                  # light falls off to the right
+    s = ink_strength(a.astype(np.uint8))
+    assert not np.isscalar(paper_level(s)), "uneven paper must get a level map"
+    out = ink_picture(a.astype(np.uint8))
+    assert (out[:, 120:] > 40).sum() == 0, "the dark side of the paper is not ink"
+    assert (out[:, :40] > 40).sum() > 50, "the strokes are"
+
+
+def test_natural_variation_draws_the_adapted_hand(tiny_model):
+    """rekogan.variation goes through layered_forward with the WriterGenerator: the adapter is applied
+    at natural 0 (sampling.generate) and at natural > 0 alike."""
+    from rekogan.sampling import generate
+    from rekogan.variation import generate_varied
+    from rekogan.writer import writer_latent
+    G, _ = tiny_model
+    w, lat, _ = _adapted_writer(G)
+    wl = writer_latent(w.code, generator=G)
+    plain = writer_latent(encode_plain(lat), generator=G)
+    y = torch.tensor([0, 1, 0, 2])
+    assert torch.equal(generate_varied(wl.generator, y, wl.z, natural=0.0), generate(wl.generator, y, wl.z))
+    varied = generate_varied(wl.generator, y, wl.z, natural=0.5)
+    assert not torch.allclose(varied, generate_varied(plain.generator, y, plain.z, natural=0.5), atol=1e-3), \
+        "the adapter must reach the varied glyphs"
+    assert torch.equal(varied, generate_varied(wl.generator, y, wl.z, natural=0.5)), "deterministic"

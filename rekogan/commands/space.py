@@ -10,12 +10,14 @@ folder and uploads that:
   app.py, requirements.txt, packages.txt (apt: fonts-nanum), README.md (its front matter is the
   Space config) and the local images the README shows; rekogan/ without __pycache__;
   checkpoints/README.md, the run folders (every run, or --runs) without resume states, and the
-  non-run folders checkpoints/classifier and checkpoints/reader when present.
+  non-run folders checkpoints/classifier, checkpoints/reader and checkpoints/upscaler (the glyph
+  upscaler every 128 / 256 px view goes through) when present.
 
 Checks before anything leaves the machine: the front matter says sdk: gradio, its app_file is
 staged and its sdk_version equals the gradio pinned in requirements.txt; every staged .safetensors
 loads with its own loader (generators: rekogan.checkpoints.load_generator; the classifier:
-load_classifier; the component reader: load_reader); the file count and total size are printed.
+load_classifier; the component reader: load_reader; the upscaler: rekogan.upscale.load); the file
+count and total size are printed.
 --dry-run stops there (no network). The staging folder is never inside the repository, and an
 existing non-empty --out is refused unless an earlier staging made it (the marker file below).
 The upload mirrors the folder: files an earlier upload left on the Space and not staged now are
@@ -36,7 +38,7 @@ from .common import UsageError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MARKER = ".rekogan-space-staging"          # written into every staging folder, never uploaded
 TOP_FILES = ("app.py", "requirements.txt", "packages.txt", "README.md")
-SUPPORT_FOLDERS = ("classifier", "reader")  # checkpoints/ folders that are not runs
+SUPPORT_FOLDERS = ("classifier", "reader", "upscaler")  # checkpoints/ folders that are not runs
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 LOGIN_HINT = ("not logged in to Hugging Face: run `hf auth login` (older huggingface_hub: "
@@ -271,6 +273,7 @@ def check_weights(out: Path) -> list[str]:
     from ..checkpoints import CheckpointError, load_generator
     from ..classifier import load_classifier
     from ..reader import load_reader
+    from ..upscale import load as load_upscaler
     lines = []
     for path in sorted((out / "checkpoints").rglob("*.safetensors")):
         rel = path.relative_to(out).as_posix()
@@ -283,8 +286,11 @@ def check_weights(out: Path) -> list[str]:
                 lines.append(f"{rel}: classifier, {len(meta['classes'])} classes")
             elif path.parent.name == "reader":
                 lines.append(f"{rel}: {type(load_reader(path)).__name__}")
+            elif path.parent.name == "upscaler":
+                up = load_upscaler(path)
+                lines.append(f"{rel}: glyph upscaler, epoch {up.info.get('epoch')}, sharpness {up.sharpness:g}")
             else:
-                raise UsageError(f"{rel}: not a generator, classifier or reader file; the app cannot use it")
+                raise UsageError(f"{rel}: not a generator, classifier, reader or upscaler file; the app cannot use it")
         except CheckpointError as e:
             raise UsageError(f"{rel} does not load: {e}") from None
         except (OSError, RuntimeError, KeyError, ValueError) as e:

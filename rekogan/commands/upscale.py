@@ -10,7 +10,8 @@ shared CPU one thread is several times faster than two (OpenMP threads wait on e
 `upscaler test` prints the fidelity on the 8 held-out faces against bicubic, and what the
 upscaler does to the shipped runs' glyphs (grey share, readability); it writes nothing.
 `upscale` reads the 64 px PNGs of a folder named as `python -m rekogan sheet` names them
-(AC00.png for 가: the code point in upper-case hex), dark ink on white, and writes each one
+(AC00.png for 가: the code point in upper-case hex; AC00-1.png, AC00-2.png ... from `sheet
+--variants N`), dark ink on white, and writes each one
 enlarged under the same name in OUT_DIR, atomically.
 """
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pathlib import Path
 
 from .common import UsageError
 
-PNG_NAME = re.compile(r"^[0-9A-F]{4,6}\.png$")      # sheet.png_name: the code point in upper-case hex
+PNG_NAME = re.compile(r"^[0-9A-F]{4,6}(-[1-9][0-9]*)?\.png$")   # sheet.png_name: the code point in upper-case
+                                                                 # hex, and `sheet --variants`' -1, -2, ...
 
 
 def add_parser(subparsers):
@@ -38,6 +40,20 @@ def add_parser(subparsers):
     t.add_argument("--batch", type=int, default=None, metavar="B", help="glyphs per step (default 16)")
     t.add_argument("--syllables", type=int, default=None, metavar="N",
                    help="KS X 1001 syllables drawn by every training face (default 128)")
+    t.add_argument("--init", default=None, metavar="FILE",
+                   help="fine-tune: start from this upscaler file (e.g. checkpoints/upscaler/upscaler.safetensors)")
+    t.add_argument("--lr", type=float, default=None, metavar="LR", help="peak learning rate (default 0.002)")
+    t.add_argument("--consistency", type=float, default=None, metavar="W",
+                   help="weight of the keeps-the-glyph loss: the output reduced to 64 px against the clean input "
+                        "(default 0)")
+    t.add_argument("--keep", type=float, default=None, metavar="W",
+                   help="weight of the same loss against the input as given, degradations included (default 0)")
+    t.add_argument("--smudge", type=float, default=None, metavar="S",
+                   help="the strongest smudge beside strokes among the degradations (default 0.5)")
+    t.add_argument("--level-min", type=float, default=None, metavar="L",
+                   help="the faintest overall stroke level among the degradations (default 0.55)")
+    t.add_argument("--grid", type=float, default=None, metavar="G",
+                   help="the strongest checkered texture among the degradations (default 0: none)")
     t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; 0 = all cores)")
     e = sub.add_parser("test", help="fidelity on the held-out faces and effect on generated glyphs (prints)")
     e.add_argument("--checkpoint", default=None, metavar="FILE",
@@ -80,11 +96,19 @@ def _load(path):
 
 def _train(args) -> int:
     from ..upscale.train import TrainConfig, train
-    for name in ("minutes", "epochs", "epoch_steps", "batch", "syllables"):
+    for name in ("minutes", "epochs", "epoch_steps", "batch", "syllables", "lr"):
         v = getattr(args, name)
         if v is not None and not v > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be above 0, got {v}")
-    over = {k: v for k in ("epochs", "epoch_steps", "batch", "syllables") if (v := getattr(args, k)) is not None}
+    for name in ("consistency", "keep", "smudge", "level_min", "grid"):
+        v = getattr(args, name)
+        if v is not None and not v >= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be 0 or more, got {v}")
+    if args.init is not None and not Path(args.init).is_file():
+        raise UsageError(f"--init {args.init} is not a file")
+    names = ("epochs", "epoch_steps", "batch", "syllables", "lr", "consistency", "keep", "smudge", "level_min",
+             "grid", "init")
+    over = {k: v for k in names if (v := getattr(args, k)) is not None}
     if args.resume:
         if set(over) - {"epochs"}:
             raise UsageError("--resume continues the run as configured; only --epochs and --minutes may change")
@@ -103,7 +127,8 @@ def _test(args) -> int:
     from ..reader import load_reader
     from ..upscale.evaluate import fidelity, generated
     up = _load(args.checkpoint)
-    print(f"upscaler {up.path} (epoch {up.info['epoch']}, step {up.info['step']}, sharpness {up.sharpness:g})",
+    print(f"upscaler {up.path} (epoch {up.info['epoch']}, step {up.info['step']}, sharpness {up.sharpness:g}, "
+          f"back-projection {up.keep_steps} x {up.keep_gain:g})",
           flush=True)
     f = fidelity(up, syllables=args.syllables)
     print(f"held-out faces ({len(f['faces'])}) x {f['syllables']} syllables = {f['glyphs']} glyphs, 64 px made by "

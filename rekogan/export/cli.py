@@ -6,8 +6,14 @@
   python -m rekogan font --checkpoint checkpoints/hangul/epoch_014.safetensors \
       --writer writer.json --syllables ksx1001 --out mine.ttf           # a hand learnt by `imitate`
 
+  python -m rekogan font --checkpoint checkpoints/hangul/epoch_068.safetensors --seed 0 \\
+      --syllables ksx1001 --alternates 3 --out hand.ttf   # 3 glyphs a syllable, cycled by `calt`
+
 --syllables: seri95 (520), ksx1001 (2,350), all (11,172) or a text (its syllables). Syllables
-the run cannot write are listed and left out. --weight: stroke weight, for runs that have it
+the run cannot write are listed and left out. --size: pixels per glyph traced, 64, 128 or 256
+(default 256: the glyph upscaler's glyphs). --alternates N (1-4): N glyphs per syllable, occurrences
+of the hand at --natural (0-1, default 0.45 with alternates), which typed text cycles through
+(OpenType calt and clig; salt and aalt pick one). --weight: stroke weight, for runs that have it
 (with --writer it moves the writer's own weight). --writer: a writer.json from `imitate`, or
 its code (rkw1....), instead of --seed. Bad input: one line `error: ...`, exit 2.
 
@@ -37,6 +43,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--weight", help="stroke weight in standard deviations (-2 thin .. +2 bold), runs with a weight condition only")
     p.add_argument("--syllables", required=True, help="seri95, ksx1001, all, or a text")
     p.add_argument("--out", required=True, help="NAME.ttf (TrueType) or NAME.otf (CFF)")
+    p.add_argument("--size", default="256", help="pixels per glyph traced: 64, 128 or 256 (default 256, upscaled)")
+    p.add_argument("--alternates", default="1", help="glyphs per syllable, 1-4 (default 1), cycled by calt")
+    p.add_argument("--natural", help="how much the alternates vary, 0-1 (default 0.45 with --alternates > 1)")
     p.add_argument("--processes", type=int, default=None, help="tracing processes (default: one per CPU)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -64,6 +73,17 @@ def _number(text, name: str, lo: float | None = None, hi: float | None = None) -
     return v
 
 
+def _choice(text, name: str, allowed: tuple[int, ...]) -> int:
+    try:
+        v = int(str(text).strip(), 10)
+    except ValueError:
+        v = None
+    if v not in allowed:
+        shown = f"{allowed[0]}-{allowed[-1]}" if len(allowed) > 3 else ", ".join(map(str, allowed))
+        raise _UsageError(f"{name} must be one of {shown}, got {text!r}")
+    return v
+
+
 def run(args) -> int:
     try:
         if args.writer is not None and args.seed is not None:
@@ -73,6 +93,9 @@ def run(args) -> int:
         seed = None if args.seed is None else _seed(args.seed)
         psi = _number(args.truncation, "--truncation", 0.0, 1.0)
         weight = None if args.weight is None else _number(args.weight, "--weight")
+        size = _choice(args.size, "--size", (64, 128, 256))
+        alternates = _choice(args.alternates, "--alternates", (1, 2, 3, 4))
+        natural = None if args.natural is None else _number(args.natural, "--natural", 0.0, 1.0)
         if args.processes is not None and args.processes < 1:
             raise _UsageError(f"--processes must be at least 1, got {args.processes}")
         from .syllables import ExportError, check_out_path, syllable_set
@@ -96,7 +119,7 @@ def run(args) -> int:
         try:
             report = build_font(checkpoint=args.checkpoint, seed=seed, truncation=psi, writer=args.writer, weight=weight,
                                 syllables=args.syllables, out=args.out, progress=progress,
-                                processes=args.processes)
+                                processes=args.processes, size=size, alternates=alternates, natural=natural)
         except ExportError as e:
             raise _UsageError(str(e)) from None
         finally:

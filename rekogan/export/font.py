@@ -129,15 +129,23 @@ def trace_glyphs(bitmaps, *, cff: bool):
     return [make_glyph(trace(b), size=b.shape[0], cff=cff) for b in bitmaps]
 
 
-def assemble(glyphs: dict, *, names: FontNames, cff: bool = False):
-    """{syllable: glyph from make_glyph} -> fontTools TTFont (not saved)."""
+def assemble(glyphs: dict, *, names: FontNames, cff: bool = False, alternates: dict | None = None):
+    """{syllable: glyph from make_glyph} -> fontTools TTFont (not saved). alternates: {syllable:
+    [its alternates' glyphs]}, the same number for every syllable: glyphs uniXXXX.alt1.. and the
+    calt / clig / salt / aalt features that use them (alternates.py)."""
+    from .alternates import add_features, alt_name
     chars = sorted(glyphs)
-    order = [".notdef", "space", "uni3000"] + [glyph_name(c) for c in chars]
+    counts = {len(alternates.get(c, ())) for c in chars} if alternates else {0}
+    assert len(counts) == 1, f"every syllable needs the same number of alternates, got {sorted(counts)}"
+    n = counts.pop() + 1
+    bases = [glyph_name(c) for c in chars]
+    alts = {alt_name(glyph_name(c), k): alternates[c][k - 1] for k in range(1, n) for c in chars}
+    order = [".notdef", "space", "uni3000"] + bases + list(alts)
     cmap = {0x20: "space", 0x3000: "uni3000", **{ord(c): glyph_name(c) for c in chars}}
-    advances = {".notdef": ADVANCE, "space": SPACE, "uni3000": ADVANCE, **{glyph_name(c): ADVANCE for c in chars}}
+    advances = {".notdef": ADVANCE, "space": SPACE, "uni3000": ADVANCE, **{g: ADVANCE for g in order[3:]}}
     shapes = {".notdef": make_glyph(_notdef_contours(), size=64, cff=cff),
               "space": _empty(SPACE, cff), "uni3000": _empty(ADVANCE, cff),
-              **{glyph_name(c): glyphs[c] for c in chars}}
+              **{glyph_name(c): glyphs[c] for c in chars}, **alts}
 
     fb = FontBuilder(UPM, isTTF=not cff)
     fb.setupGlyphOrder(order)
@@ -174,6 +182,7 @@ def assemble(glyphs: dict, *, names: FontNames, cff: bool = False):
         "licenseDescription": names.licence,
     })
     fb.setupPost()
+    add_features(fb.font, bases, n)
     return fb.font
 
 
@@ -195,7 +204,11 @@ def _y_extent(font, order, cff: bool) -> tuple[int, int]:
     return hi, lo
 
 
-def font_from_bitmaps(bitmaps: dict, *, names: FontNames, cff: bool = False):
+def font_from_bitmaps(bitmaps: dict, *, names: FontNames, cff: bool = False, alternates: dict | None = None):
     """{syllable: (S, S) uint8 dark-on-white bitmap} -> TTFont, traced in this process
-    (for bitmaps that come from elsewhere than a checkpoint, and for tests)."""
-    return assemble({c: trace_glyphs(np.asarray(b)[None], cff=cff)[0] for c, b in bitmaps.items()}, names=names, cff=cff)
+    (for bitmaps that come from elsewhere than a checkpoint, and for tests); alternates: {syllable:
+    [bitmaps of its alternates]}, as for assemble."""
+    def traced(b):
+        return trace_glyphs(np.asarray(b)[None], cff=cff)[0]
+    alts = {c: [traced(b) for b in bs] for c, bs in alternates.items()} if alternates else None
+    return assemble({c: traced(b) for c, b in bitmaps.items()}, names=names, cff=cff, alternates=alts)

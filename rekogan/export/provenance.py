@@ -31,16 +31,23 @@ class Writer:
     truncation: float
     weight: float | None = None
     fitted: str | None = None
+    alternates: int = 1          # glyphs per syllable (rekogan/export/alternates.py)
+    natural: float = 0.0         # the hand's variation they were drawn with (rekogan/variation.py)
 
     def describe(self) -> str:
         w = "" if self.weight is None else f", stroke weight {self.weight:+g}"
+        if self.alternates > 1 or self.natural:
+            w += f", {self.alternates} glyph(s) a syllable at natural {self.natural:g}"
         if self.fitted:
             return f"fitted writer {self.fitted}{w}"
         return f"seed {self.seed}, psi {self.truncation:g}{w}"
 
     def code(self) -> str:
-        """A short tag for the family name: s<seed>p<psi*100>, or f<8 hex of the code's hash>."""
+        """A short tag for the family name: s<seed>p<psi*100>, or f<8 hex of the code's hash>; then
+        w<weight>, and a<alternates>n<natural*100> for a varied hand (so two such fonts install side by side)."""
         w = "" if self.weight is None else f"w{self.weight:+g}".replace("+", "p").replace("-", "m").replace(".", "")
+        if self.alternates > 1 or self.natural:
+            w += f"a{self.alternates}n{round(self.natural * 100):03d}"
         if self.fitted:
             return fitted_tag(self.fitted) + w
         return f"s{self.seed}p{round(self.truncation * 100):03d}{w}"

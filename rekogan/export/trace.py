@@ -16,6 +16,13 @@ plus cu2qu cost 5.3 / 7.4 / 9.8 ms per glyph at 2x / 3x / 4x, the staircase meas
 was 0.30 / 0.29 / 0.29 (1.0 = staircase) and the 64 px render agreed with the bitmap on
 97.4 / 98.0 / 98.4 % of pixels: 3x keeps nearly all of 4x's fidelity for 3/4 of its time.
 
+Glyphs enlarged by the glyph upscaler (rekogan/studio/crisp.py: 128 or 256 px, what fonts are
+traced from by default) are traced at about the same size (trace_upscale: 256 px as it is, 128 px
+at 2x), blurred a little less (BLUR_ENLARGED: the upscaler's edges are already clean) and with
+vtracer's lengths scaled to the traced size (vtracer_opts). On 200 syllables of the hangul run
+(epoch 68, seed 0, docs/RESULTS.md): 709 bytes and 234 points a glyph traced from 256 px, against
+643 and 212 from 64 px; the outline matches the 256 px bitmap on 98.6 % of pixels.
+
 An outline is a list of contours; a contour is a float array (n, 3, 2) of n cubic segments
 (control 1, control 2, end point), closed (segment 0 starts at the last end point), in the
 bitmap's pixel coordinates (x right, y down, 0..S). Contours are oriented for the non-zero
@@ -37,11 +44,14 @@ from fontTools.pens.basePen import BasePen
 from fontTools.svgLib.path import parse_path
 from PIL import Image
 
-UPSCALE = 3          # trace at 3x the model's size (64 -> 192 px): see the module docstring
+NATIVE = 64          # the generators' glyph size: blur and speck sizes are in its pixels
+TRACE_PX = 192       # a bitmap is traced at about this size: 64 px at 3x (see the module docstring)
+UPSCALE = 3          # trace_upscale(64): kept for callers that name it
 BLUR = 0.3           # Gaussian sigma, in model pixels, that rounds off the bicubic ripples
+BLUR_ENLARGED = 0.25 # the same for an upscaler's 128 / 256 px glyph: fewer points, the same fidelity (vtracer_opts)
 THRESHOLD = 128      # ink where the grey is darker than mid-grey
 # vtracer settings: 'spline' fits cubic curves; corner_threshold 60 deg keeps the turns of a brush
-# stroke as corners; specks under one model pixel (filter_speckle = upscale, a side) are dropped.
+# stroke as corners; specks under one model pixel (filter_speckle = traced px / 64, a side) are dropped.
 # length_threshold 10 and splice_threshold 60 fit longer curves: on 300 syllables of the hangul
 # run (epoch 14) with cu2qu at 3 units they cut 1,806 -> 1,238 bytes a glyph (all 11,172 then fit
 # 15 MB; 4 / 45 and 1 unit gave 19.8 MB) for 96.92 -> 96.86 % of pixels matching the bitmap at
@@ -49,15 +59,32 @@ THRESHOLD = 128      # ink where the grey is darker than mid-grey
 VTRACER_OPTS = dict(colormode="binary", mode="spline", corner_threshold=60,
                     length_threshold=10.0, splice_threshold=60, path_precision=2)
 
+
+def vtracer_opts(traced_px: int) -> dict:
+    """vtracer's settings for a bitmap traced at `traced_px` pixels: specks and the shortest curve
+    are the same share of the glyph at any size (for 192 px, VTRACER_OPTS as measured above).
+    At 256 px (the upscaler's glyphs), 200 syllables of the hangul run (epoch 68): length 10 / 13.3 /
+    14 gave 765 / ~720 / 709 bytes and 256 / ~238 / 234 points a glyph for 98.66 / ~98.6 / 98.59 % of
+    pixels matching the 256 px bitmap (docs/RESULTS.md, fonts traced from 256 px)."""
+    k = traced_px / TRACE_PX
+    return dict(VTRACER_OPTS, filter_speckle=max(1, round(traced_px / NATIVE)),
+                length_threshold=round(VTRACER_OPTS["length_threshold"] * max(k, 1.0), 1))
+
 Outline = list  # list[np.ndarray (n, 3, 2)]
 
 
 
+def trace_upscale(size: int) -> int:
+    """How many times a bitmap of `size` px is enlarged before tracing: to about TRACE_PX
+    (64 -> 3x, 128 -> 2x, 256 -> 1x: the upscaler's glyphs are traced as they are)."""
+    return max(1, round(TRACE_PX / size))
+
+
 @lru_cache(maxsize=8)
-def _resample_matrix(size: int, upscale: int) -> np.ndarray:
+def _resample_matrix(size: int, upscale: int, blur: float) -> np.ndarray:
     """(size*upscale, size) matrix M with M @ img @ M.T = bicubic upsampling (Keys, a = -0.5,
     pixel centres aligned like PIL and torch's align_corners=False) followed by a Gaussian blur of
-    BLUR model pixels: one linear, separable map, so a glyph costs two small matrix products."""
+    `blur` model (64 px) pixels: one linear, separable map, so a glyph costs two small matrix products."""
     out = size * upscale
     x = (np.arange(out) + 0.5) / upscale - 0.5          # source coordinate of each output pixel
     base = np.floor(x).astype(int)
@@ -66,26 +93,35 @@ def _resample_matrix(size: int, upscale: int) -> np.ndarray:
         d = np.abs(x - (base + k))
         w = np.where(d < 1, 1.5 * d**3 - 2.5 * d**2 + 1, np.where(d < 2, -0.5 * d**3 + 2.5 * d**2 - 4 * d + 2, 0))
         np.add.at(bicubic, (np.arange(out), np.clip(base + k, 0, size - 1)), w)  # edge pixels repeat
-    sigma = BLUR * upscale
+    if blur <= 0:
+        return bicubic.astype(np.float32)
+    sigma = blur * out / NATIVE
     r = np.arange(out)
     gauss = np.exp(-0.5 * ((r[:, None] - r[None, :]) / sigma) ** 2)
     gauss /= gauss.sum(axis=1, keepdims=True)
     return (gauss @ bicubic).astype(np.float32)
 
 
-def prepare(bitmap: np.ndarray, *, upscale: int = UPSCALE) -> np.ndarray:
-    """(S, S) uint8 dark-on-white -> (S*upscale, S*upscale) uint8, pure black (ink) / white, smoothed."""
+def prepare(bitmap: np.ndarray, *, upscale: int | None = None, blur: float | None = None) -> np.ndarray:
+    """(S, S) uint8 dark-on-white -> (S*upscale, S*upscale) uint8, pure black (ink) / white, smoothed.
+    upscale: default trace_upscale(S); blur: Gaussian sigma in model (64 px) pixels, default
+    BLUR for a 64 px bitmap and BLUR_ENLARGED for an upscaler's one."""
+    size = bitmap.shape[0]
+    upscale = trace_upscale(size) if upscale is None else upscale
+    blur = (BLUR if size <= NATIVE else BLUR_ENLARGED) if blur is None else blur
     img = np.asarray(bitmap, dtype=np.float32)
-    if upscale > 1:
-        m = _resample_matrix(bitmap.shape[0], upscale)
+    if upscale > 1 or blur > 0:
+        m = _resample_matrix(size, upscale, float(blur))
         img = m @ img @ m.T
     return np.where(img < THRESHOLD, 0, 255).astype(np.uint8)
 
 
-def trace(bitmap: np.ndarray, *, upscale: int = UPSCALE) -> Outline:
-    """One bitmap -> its outline, in the bitmap's pixel units."""
+def trace(bitmap: np.ndarray, *, upscale: int | None = None, blur: float | None = None, opts: dict | None = None) -> Outline:
+    """One bitmap (64, 128 or 256 px) -> its outline, in the bitmap's pixel units. upscale, blur:
+    see prepare; opts: vtracer settings instead of vtracer_opts(the traced size)."""
     assert bitmap.ndim == 2 and bitmap.shape[0] == bitmap.shape[1], f"expected a square bitmap, got {bitmap.shape}"
-    binary = prepare(bitmap, upscale=upscale)
+    upscale = trace_upscale(bitmap.shape[0]) if upscale is None else upscale
+    binary = prepare(bitmap, upscale=upscale, blur=blur)
     rows, cols = np.nonzero((binary == 0).any(axis=1))[0], np.nonzero((binary == 0).any(axis=0))[0]
     if len(rows) == 0:  # no ink: vtracer would still return a frame path
         return []
@@ -94,7 +130,8 @@ def trace(bitmap: np.ndarray, *, upscale: int = UPSCALE) -> Outline:
     crop = binary[y0:rows[-1] + 3, x0:cols[-1] + 3]
     buf = io.BytesIO()
     Image.fromarray(crop).save(buf, format="BMP")  # uncompressed: cheaper to write and read than PNG
-    svg = vtracer.convert_raw_image_to_svg(buf.getvalue(), img_format="bmp", filter_speckle=upscale, **VTRACER_OPTS)
+    settings = vtracer_opts(binary.shape[0]) if opts is None else opts
+    svg = vtracer.convert_raw_image_to_svg(buf.getvalue(), img_format="bmp", **settings)
     offset = np.array([x0, y0], dtype=np.float64)
     contours = [(c + offset) / upscale for c in parse_vtracer_svg(svg)]
     return orient(contours)

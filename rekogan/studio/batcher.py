@@ -1,9 +1,22 @@
 """One thread for the app's forward passes: the glyphs of concurrent requests on the same checkpoint share passes.
 
-  Batcher.glyphs(generator=, labels=, z=, weight=) -> (N, S, S) uint8, dark on white (blocks the caller)
+  Batcher.glyphs(generator=, labels=, z=, weight=, natural=, size=) -> (N, size, size) uint8, dark on
+                 white (blocks the caller)
 
 Each request (a Gradio worker thread) queues a job: its glyphs' labels, its writer z (one latent for
-the whole line), its stroke weight. The batcher thread takes the job at the head of the queue and
+the whole line), its stroke weight, and two choices of the person:
+  natural  > 0: every glyph its own occurrence of the writer (rekogan.variation.varied_inputs, computed
+           in the caller's thread): per-glyph, per-layer latents, weights and warps. Such a job is
+           queued on the module that draws it (variation's base generator, so a writer code's
+           varied glyphs share passes with seeds on the same checkpoint) and drawn through
+           forward.layered; 0: today's one latent, today's pixels. Measured (20 glyphs, one thread,
+           a busy machine): through the plan's layered pass 79-81 ms, about a natural-0 pass (72-84),
+           against 129-140 ms for variation.generate_varied's module forward in the request's thread
+  size     pixels per glyph: the pass's glyphs of each size are enlarged in this thread by
+           crisp.enlarge (the shipped upscaler), ENLARGE_BATCH at a time; None or the native size:
+           not enlarged. One thread for the upscaler too: the forward pass and the upscaler, the bulk
+           of a sharp page's CPU, run one at a time and leave the other core to Gradio
+The batcher thread takes the job at the head of the queue and
 every other queued job on the same generator (the same module: a checkpoint, or one writer code's
 wrapper) in order, up to `max_glyphs` glyphs, and draws them in one forward pass (forward.plan when
 the module has one); a job longer than what is left of a pass is drawn in slices over several
@@ -34,15 +47,21 @@ log = logging.getLogger("rekogan.batcher")
 
 MAX_GLYPHS = 32          # glyphs per forward pass (the studio passes facade.RENDER_BATCH)
 WAIT_SECONDS = 600.0     # a caller gives up after this long (the batcher thread never dies, see _loop)
+# glyphs enlarged at once: the upscaler's activations for 16 glyphs (16 x 16 channels x 64 x 64 floats,
+# 4 MiB) stay under the app's 8 MiB mmap threshold (memory.py), so they are reused from the heap
+# instead of being mapped and faulted in on every pass
+ENLARGE_BATCH = 16
 
 
 @dataclass(eq=False)
 class _Job:
     generator: object                 # the module: jobs on the same one share passes
     labels: object                    # (N,) int64
-    z: object                         # (Z,) float32
-    weight: float | None
-    out: object = None                # (N, S, S) uint8, filled slice by slice
+    z: object                         # (Z,) float32, or (N, L, Z) per-glyph latents (natural > 0)
+    weight: object                    # float | None, or (N,) per-glyph weights (natural > 0) | None
+    offsets: object = None            # (N, 2, 4, 4) warps (natural > 0), else None
+    size: int | None = None           # pixels per glyph out (None: the generator's own)
+    out: object = None                # (N, size, size) uint8, filled slice by slice
     done: int = 0                     # glyphs drawn so far
     error: BaseException | None = None
     finished: threading.Event = field(default_factory=threading.Event)
@@ -50,6 +69,33 @@ class _Job:
     @property
     def left(self) -> int:
         return len(self.labels) - self.done
+
+    @property
+    def varied(self) -> bool:
+        return self.offsets is not None
+
+
+def _job(*, generator, labels, z, weight, natural, size) -> _Job:
+    torch = torch_module()
+    labels = torch.as_tensor(labels, dtype=torch.int64).reshape(-1)
+    out_size = size or generator.cfg.size
+    if natural and len(labels):
+        from ..variation import varied_inputs
+        v = varied_inputs(generator, labels, z, natural=natural, weight=weight)
+        job = _Job(generator=v.generator, labels=labels, z=v.latents, weight=v.weight, offsets=v.offsets, size=size)
+    else:
+        job = _Job(generator=generator, labels=labels, z=z.reshape(-1), weight=weight, size=size)
+    job.out = torch.empty(len(labels), out_size, out_size, dtype=torch.uint8)
+    return job
+
+
+def draw(*, generator, labels, z, weight=None, natural: float = 0.0, size: int | None = None,
+         max_glyphs: int = MAX_GLYPHS):
+    """Batcher.glyphs in the calling thread (Studio(batcher=None)): the same passes, not shared."""
+    job = _job(generator=generator, labels=labels, z=z, weight=weight, natural=natural, size=size)
+    while job.left:
+        _pass([(job, job.done, job.done + min(max_glyphs, job.left))], max_glyphs=max_glyphs)
+    return job.out
 
 
 class Batcher:
@@ -66,15 +112,12 @@ class Batcher:
         self.glyphs_drawn = 0
 
     # -- the caller's side
-    def glyphs(self, *, generator, labels, z, weight=None):
-        """Draw `labels` (N,) by the writer z (Z,) with `generator` -> (N, S, S) uint8 (dark on white).
-        weight: the stroke weight (a float) for runs trained with one, else None."""
-        torch = torch_module()
-        labels = torch.as_tensor(labels, dtype=torch.int64).reshape(-1)
-        size = generator.cfg.size
-        job = _Job(generator=generator, labels=labels, z=z.reshape(-1), weight=weight,
-                   out=torch.empty(len(labels), size, size, dtype=torch.uint8))
-        if not len(labels):
+    def glyphs(self, *, generator, labels, z, weight=None, natural: float = 0.0, size: int | None = None):
+        """Draw `labels` (N,) by the writer z (Z,) with `generator` -> (N, size, size) uint8 (dark on
+        white). weight: the stroke weight (a float) for runs trained with one, else None; natural:
+        checked, in [0, 1]; size: one of conventions.GLYPH_SIZES, or None (the generator's own)."""
+        job = _job(generator=generator, labels=labels, z=z, weight=weight, natural=natural, size=size)
+        if not len(job.labels):
             return job.out
         with self._cond:
             self._start()
@@ -147,23 +190,71 @@ class Batcher:
                     item[0].error = err
 
     def _forward(self, work):
-        torch = torch_module()
-        from ..sampling import generate, to_uint8
-        from .forward import plan
-        generator = work[0][0].generator
-        labels = torch.cat([job.labels[a:b] for job, a, b in work])
-        z = torch.cat([job.z.expand(b - a, -1) for job, a, b in work])
-        weight = None
-        if getattr(generator.cfg, "weight_cond", False):
-            weight = torch.cat([torch.full((b - a,), float(job.weight or 0.0)) for job, a, b in work])
-        with torch.inference_mode():      # job.out may be an inference tensor (a caller in inference mode)
-            drawn = to_uint8(generate(generator, labels, z, weight=weight, batch=self.max_glyphs,
-                                      forward=plan(generator)))
-            at = 0
-            for job, a, b in work:
-                job.out[a:b] = drawn[at:at + b - a]
-                at += b - a
-        for job, a, b in work:
-            job.done = b
+        self.glyphs_drawn += _pass(work, max_glyphs=self.max_glyphs)
         self.passes += 1
-        self.glyphs_drawn += len(labels)
+
+
+def _pass(work, *, max_glyphs: int) -> int:
+    """Draw one pass's (job, start, stop) slices into their jobs' out -> the glyphs drawn. Jobs at
+    natural 0 and varied jobs are two forward calls (natural 0 stays today's computation); then the
+    glyphs of each size are enlarged together."""
+    torch = torch_module()
+    from ..sampling import to_uint8
+    drawn = {}
+    with torch.inference_mode():          # job.out may be an inference tensor (a caller in inference mode)
+        plain = [item for item in work if not item[0].varied]
+        varied = [item for item in work if item[0].varied]
+        if plain:
+            drawn.update(zip(map(id, plain), _split(to_uint8(_plain(plain, max_glyphs)), plain)))
+        if varied:
+            drawn.update(zip(map(id, varied), _split(to_uint8(_varied(varied)), varied)))
+        for size in dict.fromkeys(job.size for job, _, _ in work):
+            items = [item for item in work if item[0].size == size]
+            stack = torch.cat([drawn[id(item)] for item in items])
+            if size is not None and size != stack.shape[-1]:
+                from .crisp import enlarge                    # its note: the studio asks crisp.upscaler()
+                stack = torch.cat([enlarge(stack[i:i + ENLARGE_BATCH], size=size)[0]
+                                   for i in range(0, len(stack), ENLARGE_BATCH)])
+            for (job, a, b), part in zip(items, _split(stack, items)):
+                job.out[a:b] = part
+    for job, _, b in work:
+        job.done = b
+    return sum(b - a for _, a, b in work)
+
+
+def _split(stack, items):
+    """A pass's stack back into its (job, start, stop) items' parts, in order."""
+    at, parts = 0, []
+    for _, a, b in items:
+        parts.append(stack[at:at + b - a])
+        at += b - a
+    return parts
+
+
+def _plain(work, max_glyphs: int):
+    """One latent per job (natural 0): sampling.generate through the forward plan."""
+    torch = torch_module()
+    from ..sampling import generate
+    from .forward import plan
+    generator = work[0][0].generator
+    labels = torch.cat([job.labels[a:b] for job, a, b in work])
+    z = torch.cat([job.z.expand(b - a, -1) for job, a, b in work])
+    weight = None
+    if getattr(generator.cfg, "weight_cond", False):
+        weight = torch.cat([torch.full((b - a,), float(job.weight or 0.0)) for job, a, b in work])
+    return generate(generator, labels, z, weight=weight, batch=max_glyphs, forward=plan(generator))
+
+
+def _varied(work):
+    """Per-glyph latents, weights and warps (natural > 0): forward.layered, then variation's warp."""
+    torch = torch_module()
+    from ..variation import warp_glyphs
+    from .forward import layered
+    generator = work[0][0].generator
+    labels = torch.cat([job.labels[a:b] for job, a, b in work])
+    latents = torch.cat([job.z[a:b] for job, a, b in work])
+    weight = None
+    if getattr(generator.cfg, "weight_cond", False):
+        weight = torch.cat([job.weight[a:b] for job, a, b in work])
+    offsets = torch.cat([job.offsets[a:b] for job, a, b in work])
+    return warp_glyphs(layered(generator, latents, labels, weight).float(), offsets)

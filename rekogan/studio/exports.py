@@ -1,11 +1,12 @@
 """Files a user takes home from the app: a writer's font (build_font), its browser preview, a line as SVG.
 
   build         one checkpoint + writer + syllable set ('seri95', 'ksx1001', 'all', or 'text' with
-                the typed text) -> a .ttf under the studio's folder, with gr.Progress-style progress
+                the typed text) -> a .ttf under the studio's folder, with gr.Progress-style progress;
+                traced from `size` px glyphs (default 256, the upscaler's), `alternates` glyphs a syllable
   preview_html  an HTML snippet that shows typed text in the built font, drawn by the browser: an
                 @font-face whose src is a data: URL of the font's bytes (a font over PREVIEW_EMBED_MAX
                 is first subset to the preview's characters, with fontTools' subsetter)
-  write_svg     rekogan.export.line_svg into a file
+  write_svg     a line's glyphs as an SVG file (rekogan.export.svg.natural_svg)
 
 Export errors (rekogan.export.ExportError) become StudioError. Old files are pruned: the newest
 KEEP_FILES are kept, and none older than the studio's output TTL when one is set.
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import mtime
-from .inputs import StudioError
+from .inputs import StudioError, check_natural, check_size
 from .registry import EpochInfo
 
 FONT_SETS = {"seri95": "SERI95 (520)", "ksx1001": "KS X 1001 (2,350)", "all": "all 11,172", "text": "the typed text"}
@@ -43,10 +44,12 @@ class FontBuild:
     seconds: float
     lines: tuple[str, ...]           # build_font's report, paths left out
     notes: tuple[str, ...] = ()
+    alternates: int = 1              # glyphs per syllable
 
     @property
     def notice(self) -> str:
-        head = (f"**{self.family}** · {self.written:,} syllables · {self.size_bytes / 1e6:.2f} MB · "
+        alts = f" × {self.alternates} alternates (이체자)" if self.alternates > 1 else ""
+        head = (f"**{self.family}** · {self.written:,} syllables{alts} · {self.size_bytes / 1e6:.2f} MB · "
                 f"built in {self.seconds:.1f} s")
         return "\n\n".join([head, *self.lines, *self.notes])
 
@@ -85,11 +88,33 @@ def syllable_spec(syllables, text) -> str:
     return text
 
 
+def check_alternates(alternates) -> int:
+    """Glyphs per syllable, 1..ALTERNATES[1] (None: 1; integral floats and digit strings accepted), or StudioError."""
+    from ..export.alternates import ALTERNATES
+    value = 1 if alternates is None else alternates
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    lo, hi = ALTERNATES
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise StudioError(f"Alternates must be a whole number in {lo}..{hi} (glyphs per syllable), got {alternates!r}. "
+                          f"· 이체자는 {lo}–{hi}개입니다.")
+    return value
+
+
 def build(*, info: EpochInfo, seed: int, truncation: float, weight: float | None, syllables, text, folder: Path,
-          progress=None, notes: tuple[str, ...] = (), ttl: float | None = None, writer: str | None = None) -> FontBuild:
+          progress=None, notes: tuple[str, ...] = (), ttl: float | None = None, writer: str | None = None,
+          size=None, alternates=1, natural=None) -> FontBuild:
     """Build the font of one writer (checked inputs) into a fresh sub-folder of `folder`: writer
-    `seed` at psi, or a checked writer code (then `weight` moves the writer's own weight)."""
+    `seed` at psi, or a checked writer code (then `weight` moves the writer's own weight). size:
+    pixels per glyph traced (None: 256); alternates: glyphs per syllable (1..4) at `natural`
+    (None: conventions.NATURAL_DEFAULT); both checked here."""
     from ..export import ExportError, build_font
+    from ..export.build import FONT_SIZE
+    size = FONT_SIZE if size is None else check_size(size)
+    alternates = check_alternates(alternates)
+    natural = None if alternates == 1 and natural is None else check_natural(natural)
     spec = syllable_spec(syllables, text)
     folder.mkdir(parents=True, exist_ok=True)
     prune(folder, "font_*", keep=KEEP_FILES - 1, ttl=ttl)
@@ -102,12 +127,13 @@ def build(*, info: EpochInfo, seed: int, truncation: float, weight: float | None
     try:   # with a writer code, weight is the slider's offset from the writer's own (conventions.writer_weight)
         report = build_font(checkpoint=info.path, seed=seed if writer is None else None, truncation=truncation,
                             writer=writer, weight=weight, syllables=spec, out=out_dir / f"{name}.ttf",
-                            progress=progress)
+                            progress=progress, size=size, alternates=alternates, natural=natural)
     except ExportError as e:
         raise StudioError(f"Cannot build the font: {e}.") from None
     lines = tuple(line.replace(str(report.path), report.path.name) for line in report.lines()[1:])
     return FontBuild(path=report.path, family=report.family, written=len(report.written), missing=report.missing,
-                     size_bytes=report.size_bytes, seconds=time.perf_counter() - t0, lines=lines, notes=notes)
+                     size_bytes=report.size_bytes, seconds=time.perf_counter() - t0, lines=lines, notes=notes,
+                     alternates=report.alternates)
 
 
 def _font_bytes(path: Path, text: str) -> bytes:
@@ -144,16 +170,19 @@ def preview_html(*, path, family: str, text) -> str:
             f"background: #fff; color: #000; padding: 8px; white-space: pre-wrap;\">{body}</div>")
 
 
-def write_svg(*, generator, classes, text: str, seed: int, truncation: float, weight, folder: Path,
+def write_svg(*, tokens, bitmaps, natural: float, seed: int, size: int, folder: Path,
               ttl: float | None = None) -> Path:
-    """A written line (checked, already wrapped text) as an SVG file under `folder`."""
-    from ..export import ExportError, line_svg
+    """A written line (tokens, already wrapped, and one bitmap per syllable) as an SVG file under
+    `folder`: rekogan.export.svg.natural_svg at `natural` with layout seed `seed`, `size` px a glyph."""
+    from ..export import ExportError
+    from ..export.svg import natural_svg
     folder.mkdir(parents=True, exist_ok=True)
     prune(folder, "line_*.svg", keep=KEEP_FILES * 4, ttl=ttl)
     try:
-        svg = line_svg(generator=generator, classes=classes, text=text, seed=seed, truncation=truncation, weight=weight)
-    except ExportError as e:
+        svg = natural_svg(tokens, bitmaps, natural=natural, seed=seed, size=size)
+    except (ExportError, ValueError) as e:
         raise StudioError(f"Cannot write the SVG: {e}.") from None
     out = folder / f"line_{uuid.uuid4().hex[:12]}.svg"
-    out.write_text(svg, encoding="utf-8")
+    from ..records import write_text_atomic
+    write_text_atomic(out, svg)
     return out

@@ -4,12 +4,15 @@
              forward.plan) -> one page (dark ink on white), and png() its file for the app; characters
              the model cannot write are drawn as grey print (or a hatched box) and listed, with the
              run that can write them; a stroke weight for runs that have the control (ignored, with a
-             note, by runs that do not); write_svg: the same line as SVG (rekogan.export.line_svg)
+             note, by runs that do not); `size` px per glyph (crisp.enlarge) and `natural` variation
+             (rekogan/variation.py, rekogan/layout.py); write_svg: the same line as SVG (writing.py)
   evolution  one syllable across every saved epoch of a run, labelled with epoch + readability
   sheet      the classes of one checkpoint by one writer (seed), at most SHEET_MAX_CELLS at once;
              sheet_page: a chosen set (sets.py: classes, SERI95, KS X 1001, held out), paged
+             (evolution, sheet and walk at `size` px per glyph: views.py)
   font       one writer of a checkpoint as an installable font, and its browser preview (exports.py)
-  walk       a slerp walk in latent space between two writers: frames, GIF and strip
+  walk       a slerp walk in latent space between two writers: frames (lines as write draws them,
+             `natural` and `size`), GIF and strip
   plots      loss curves, readability/diversity vs epoch, most-confused classes of a checkpoint
 
 Inputs are checked once, on the way in (inputs.py); from there on only parsed values and z travel.
@@ -25,17 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions import WEIGHT_RANGE, truncate
-from ..hangul import MAX_TEXT, Token, tokenize
+from ..conventions import DEFAULT_GLYPH_SIZE, NATURAL_DEFAULT, WEIGHT_RANGE
+from ..hangul import MAX_TEXT, Token
 from ..records import read_jsonl
-from .batcher import Batcher
-from .pictures import label_cells, save_gif, save_png, strip, unknown_glyph
+from .batcher import Batcher, draw
+from .pictures import save_png
 from .plots import confusion_rows, failing_classes, line_plots
-from .cache import GeneratorCache, Loaded, inference_mode, load, mtime, torch_module
-from .inputs import (WALK_MAX_TEXT, WRAP_CELLS, StudioError, check_page, check_seed, check_steps, check_text,
-                     check_truncation, check_weight, one_syllable, unknown_chars, wrap_tokens)
+from .cache import GeneratorCache, Loaded, inference_mode, mtime, torch_module
+from .inputs import (WALK_MAX_TEXT, WRAP_CELLS, StudioError, check_natural, check_page, check_seed, check_size,
+                     check_steps, check_text, check_truncation, check_weight, one_syllable)
 from .registry import EpochInfo, Registry, RunInfo, evaluations, number
-from . import exports, hand, sets
+from . import exports, hand, sets, views, writing
 from .sets import SheetPage
 from .results import Confusions, Evolution, Page, Walk
 
@@ -110,6 +113,8 @@ class Studio:
 
     # -- write
     check_weight = staticmethod(check_weight)      # the stroke weight, checked once (None is 0)
+    check_size = staticmethod(check_size)          # px per glyph, 64/128/256 (None: DEFAULT_GLYPH_SIZE)
+    check_natural = staticmethod(check_natural)    # 0..1 (None: NATURAL_DEFAULT)
 
     @staticmethod
     def check_inputs(*, text, seed, truncation, max_chars: int = MAX_TEXT) -> tuple[str, int, float]:
@@ -118,28 +123,24 @@ class Studio:
 
     check_writer = staticmethod(hand.check_writer)  # a pasted writer code, checked once (None: no code)
 
-    def write(self, *, text, seed, truncation, run, epoch, weight=None, wrap: int = WRAP_CELLS, writer=None) -> Page:
+    def write(self, *, text, seed, truncation, run, epoch, weight=None, wrap: int = WRAP_CELLS, writer=None,
+              natural=None, size=None) -> Page:
         """Text -> one handwritten page by writer `seed` with one checkpoint; StudioError on bad input.
-        weight: the stroke weight in WEIGHT_RANGE (None = 0); a run without the control ignores it."""
+        weight: the stroke weight in WEIGHT_RANGE (None = 0); a run without the control ignores it.
+        natural: 0..1 (None: NATURAL_DEFAULT); size: px per glyph, 64/128/256 (None: DEFAULT_GLYPH_SIZE)."""
         text, seed, psi = self.check_inputs(text=text, seed=seed, truncation=truncation)
-        w = check_weight(weight)
+        w, nat, px = check_weight(weight), check_natural(natural), check_size(size)
         code = hand.check_writer(writer)
         return self.page(model=self.generator(run=run, epoch=epoch), text=text, seed=seed, truncation=psi, wrap=wrap,
-                         weight=w, writer=code)
+                         weight=w, writer=code, natural=nat, size=px)
 
     def page(self, *, model: Loaded, text: str, seed: int, truncation: float, wrap: int = WRAP_CELLS,
-             weight: float = 0.0, writer: str | None = None) -> Page:
+             weight: float = 0.0, writer: str | None = None, natural: float = NATURAL_DEFAULT,
+             size: int = DEFAULT_GLYPH_SIZE) -> Page:
         """write() for checked inputs and an already loaded model (also what scripts/bench_app.py times).
-        writer: a checked writer code (check_writer), drawn instead of writer `seed`."""
-        t0 = time.perf_counter()
-        tokens = wrap_tokens(tokenize(text, model.classes), cells=wrap)
-        p = hand.pen(model, seed=seed, truncation=truncation, weight=weight, writer=writer,
-                     stroke_weight=self.stroke_weight)
-        image = self.render(generator=p.generator, tokens=tokens, z=p.z, weight=p.weight)
-        unknown = unknown_chars(tokens)
-        notes = (sets.suggest_run(self.registry, current=model.info.run, missing=unknown), *p.notes)
-        return Page(image=image, unknown=unknown, info=model.info, n_classes=len(model.classes),
-                    seconds=time.perf_counter() - t0, notes=tuple(n for n in notes if n))
+        writer: a checked writer code (check_writer), drawn instead of writer `seed` (writing.page)."""
+        return writing.page(self, model=model, text=text, seed=seed, truncation=truncation, wrap=wrap, weight=weight,
+                            writer=writer, natural=natural, size=size)
 
     @staticmethod
     def stroke_weight(*, model: Loaded, weight: float) -> tuple[float | None, str]:
@@ -154,46 +155,33 @@ class Studio:
                       "· 이 모델은 획 굵기를 조절하지 않습니다.")
 
     @inference_mode
-    def render(self, *, generator, tokens: list[Token], z, weight=None) -> np.ndarray:
-        """All syllables of `tokens` by the writer z -> (H, W) uint8 page. The glyphs come from the
-        batcher (forward passes shared with concurrent requests on the same generator), else from
-        passes of at most RENDER_BATCH glyphs in this thread; either way through forward.plan."""
-        from ..sampling import layout_tokens
-        idx = [t.index for t in tokens if t.kind == "syllable"]
-        drawn = self.glyphs(generator=generator, labels=idx, z=z, weight=weight) if idx else None
-        return layout_tokens(tokens, drawn, size=generator.cfg.size, unknown_glyph=unknown_glyph).numpy()
+    def render(self, *, generator, tokens: list[Token], z, weight=None, natural: float = 0.0,
+               size: int | None = None) -> np.ndarray:
+        """All syllables of `tokens` by the writer z -> (H, W) uint8 page, `size` px per glyph (None: the
+        generator's), varied by `natural`: glyphs from the batcher, laid out as writing.render says."""
+        return writing.render(self, generator=generator, tokens=tokens, z=z, weight=weight, natural=natural, size=size)
 
-    def glyphs(self, *, generator, labels, z, weight=None):
-        """Class indices `labels` by the writer z (Z,) -> (N, S, S) uint8, dark on white."""
+    def glyphs(self, *, generator, labels, z, weight=None, natural: float = 0.0, size: int | None = None):
+        """Class indices `labels` by the writer z (Z,) -> (N, size, size) uint8, dark on white: the
+        batcher's passes (shared with concurrent requests), or the same passes in this thread."""
         if self.batcher is not None:
-            return self.batcher.glyphs(generator=generator, labels=labels, z=z, weight=weight)
-        torch = torch_module()
-        from ..sampling import generate, to_uint8
-        from .forward import plan
-        with torch.inference_mode():
-            return to_uint8(generate(generator, torch.as_tensor(labels, dtype=torch.int64), z, weight=weight,
-                                     batch=RENDER_BATCH, forward=plan(generator)))
+            return self.batcher.glyphs(generator=generator, labels=labels, z=z, weight=weight, natural=natural,
+                                       size=size)
+        return draw(generator=generator, labels=labels, z=z, weight=weight, natural=natural, size=size,
+                    max_glyphs=RENDER_BATCH)
 
     def png(self, image: np.ndarray) -> str:
         """A page as a PNG file in png_dir (its path, as text: what a gr.Image output takes)."""
         return str(save_png(image, self.png_dir / f"page_{uuid.uuid4().hex}.png"))
 
     def write_svg(self, *, text, seed, truncation, run, epoch, weight=None, wrap: int = WRAP_CELLS,
-                  writer=None) -> Path:
-        """The Write tab's line as an SVG file (traced outlines, the same wrapping as the page)."""
+                  writer=None, natural=None, size=None) -> Path:
+        """The Write tab's line as an SVG file: the page's glyphs traced from 256 px, its layout."""
         text, seed, psi = self.check_inputs(text=text, seed=seed, truncation=truncation, max_chars=SVG_MAX_TEXT)
-        w = check_weight(weight)
+        w, nat, px = check_weight(weight), check_natural(natural), check_size(size)
         code = hand.check_writer(writer)
-        m = self.generator(run=run, epoch=epoch)
-        if code is not None:                      # a writer code: its latent, not a seed (hand.svg_file)
-            wrapped = "".join(t.char for t in wrap_tokens(tokenize(text, m.classes), cells=wrap))
-            p = hand.pen(m, seed=seed, truncation=psi, weight=w, writer=code, stroke_weight=self.stroke_weight)
-            return hand.svg_file(pen=p, classes=m.classes, text=wrapped, folder=self.tmp_dir / "svg",
-                                 ttl=self.output_ttl)
-        w, _ = self.stroke_weight(model=m, weight=w)
-        wrapped = "".join(t.char for t in wrap_tokens(tokenize(text, m.classes), cells=wrap))
-        return exports.write_svg(generator=m.generator, classes=m.classes, text=wrapped, seed=seed, truncation=psi,
-                                 weight=w, folder=self.tmp_dir / "svg", ttl=self.output_ttl)
+        return writing.line_svg(self, model=self.generator(run=run, epoch=epoch), text=text, seed=seed, truncation=psi,
+                                wrap=wrap, weight=w, writer=code, natural=nat, size=px)
 
     # -- my hand
     def imitate(self, *, text, drawing=None, uploads=None, run, epoch, config=None) -> "hand.HandFit":
@@ -205,9 +193,10 @@ class Studio:
 
     # -- font
     def font(self, *, run, epoch, seed, truncation, weight=None, syllables="seri95", text="", progress=None,
-             writer=None):
+             writer=None, size=None, alternates=1, natural=None):
         """Build one writer of a checkpoint as a .ttf (exports.FontBuild); progress(done, total).
-        writer: a writer code from the My hand tab, drawn instead of writer `seed` (as in write)."""
+        writer: a writer code from the My hand tab, drawn instead of writer `seed` (as in write);
+        size: px per glyph traced (default 256); alternates: glyphs a syllable (1-4) at `natural`."""
         seed, psi, w = check_seed(seed), check_truncation(truncation), check_weight(weight)
         code = hand.check_writer(writer)
         info = self.registry.epoch(run, epoch)
@@ -220,64 +209,45 @@ class Studio:
             weight_in = p.weight
         return exports.build(info=info, seed=seed, truncation=psi, weight=weight_in, syllables=syllables, text=text,
                              folder=self.tmp_dir / "fonts", progress=progress, notes=p.notes, ttl=self.output_ttl,
-                             writer=code)
+                             writer=code, size=size, alternates=alternates, natural=natural)
 
     @staticmethod
     def font_preview(*, path, family, text) -> str:
         """HTML showing `text` in the built font, drawn by the browser (an @font-face of the font's bytes)."""
         return exports.preview_html(path=path, family=family, text=text)
 
-    # -- sheet
+    # -- sheet (views.py: the Sheet, Evolution and Walk views at a size)
     @inference_mode
-    def sheet(self, *, run, epoch, seed, truncation, columns: int = 26, start: int = 0) -> np.ndarray:
-        """Classes start.. (at most SHEET_MAX_CELLS) of one checkpoint, in class order, by writer `seed`."""
-        torch = torch_module()
-        from ..sampling import generate, seed_to_z, tile, to_uint8
-        seed, psi = check_seed(seed), check_truncation(truncation)
-        m = self.generator(run=run, epoch=epoch)
-        n = len(m.classes)
-        if not (isinstance(start, int) and 0 <= start < n):
-            raise StudioError(f"The first class of a sheet must be in 0..{n - 1}, got {start!r}.")
-        z = seed_to_z(seed, m.generator.cfg.z_dim, truncation=psi)
-        imgs = to_uint8(generate(m.generator, torch.arange(start, min(n, start + SHEET_MAX_CELLS)), z))
-        return tile(imgs, columns=min(columns, len(imgs))).numpy()
+    def sheet(self, *, run, epoch, seed, truncation, columns: int = 26, start: int = 0, size=None) -> np.ndarray:
+        """Classes start.. (at most SHEET_MAX_CELLS) of one checkpoint, in class order, by writer `seed`;
+        size: px per glyph, 64/128/256 (None: DEFAULT_GLYPH_SIZE; views.SHEET_MAX_PIXELS bounds it)."""
+        seed, psi, px = check_seed(seed), check_truncation(truncation), check_size(size)
+        return views.sheet(self, model=self.generator(run=run, epoch=epoch), seed=seed, psi=psi, columns=columns,
+                           start=start, size=px, max_cells=SHEET_MAX_CELLS)
 
     @inference_mode
     def sheet_page(self, *, run, epoch, seed, truncation, syllables="classes", page=1, weight=None,
-                   columns: int = 26) -> SheetPage:
-        """One page of a syllable set (sets.SHEET_SETS) by writer `seed`; syllables the run cannot write
-        are grey print. A set of up to sets.SHEET_WHOLE is one page (a 520-class run's whole sheet)."""
-        torch = torch_module()
-        from ..sampling import generate, seed_to_z, tile, to_uint8
+                   columns: int = 26, size=None) -> SheetPage:
+        """One page of a syllable set (sets.SHEET_SETS) by writer `seed`, `size` px per glyph; syllables the
+        run cannot write are grey print. A set of up to sets.SHEET_WHOLE is one page (a 520-class run's)."""
         seed, psi, w, page = check_seed(seed), check_truncation(truncation), check_weight(weight), check_page(page)
-        m = self.generator(run=run, epoch=epoch)
-        label, wanted = sets.sheet_set(syllables, self.registry.run(m.info.run), m.classes)
-        p = sets.page_of(wanted, page)
-        w, note = self.stroke_weight(model=m, weight=w)
-        known = [s for s in p.syllables if s in m.classes]
-        z = seed_to_z(seed, m.generator.cfg.z_dim, truncation=psi)
-        idx = torch.tensor([m.classes.index(s) for s in known], dtype=torch.int64)
-        drawn = dict(zip(known, to_uint8(generate(m.generator, idx, z, weight=w)))) if known else {}
-        size = m.generator.cfg.size
-        cells = torch.stack([drawn[s] if s in drawn else unknown_glyph(s, size) for s in p.syllables])
-        missing = tuple(s for s in p.syllables if s not in drawn)
-        notes = (sets.suggest_run(self.registry, current=m.info.run, missing=missing), note)
-        return SheetPage(image=tile(cells, columns=min(columns, len(cells))).numpy(), info=m.info, set_label=label,
-                         paged=p, missing=missing, notes=tuple(n for n in notes if n))
+        px = check_size(size)
+        return views.sheet_page(self, model=self.generator(run=run, epoch=epoch), seed=seed, psi=psi, weight=w,
+                                syllables=syllables, page=page, columns=columns, size=px)
 
     # -- evolution
-    def evolution(self, *, run, syllable, seed, truncation, weight=None, columns: int = 10) -> Evolution:
+    def evolution(self, *, run, syllable, seed, truncation, weight=None, columns: int = 10, size=None) -> Evolution:
         """One syllable drawn by every saved epoch of a run (same writer), captioned with epoch and readability."""
-        seed, psi, w = check_seed(seed), check_truncation(truncation), check_weight(weight)
+        seed, psi, w, px = check_seed(seed), check_truncation(truncation), check_weight(weight), check_size(size)
         info = self.registry.run(run)
         ch = one_syllable(syllable)
         key = (info.name, tuple((e.epoch, str(e.path), mtime(e.path), e.readability) for e in info.epochs), ch, seed, psi,
-               w)
+               w, px)
         with self._evo_lock:
             if key in self._evolution_cache:
                 self._evolution_cache.move_to_end(key)
                 return self._evolution_cache[key]
-        result = self._evolution(info=info, ch=ch, seed=seed, psi=psi, weight=w, columns=columns)
+        result = self._evolution(info=info, ch=ch, seed=seed, psi=psi, weight=w, columns=columns, size=px)
         with self._evo_lock:
             self._evolution_cache[key] = result
             while len(self._evolution_cache) > EVOLUTION_CACHE:
@@ -285,54 +255,22 @@ class Studio:
         return result
 
     @inference_mode
-    def _evolution(self, *, info: RunInfo, ch: str, seed: int, psi: float, weight: float, columns: int) -> Evolution:
-        from ..sampling import hatched, sample
-        cells, labels, problems, notes = [], [], [], []
-        for e in info.epochs:
-            try:
-                m = self.cache.peek(e) or load(e)       # not cache.get: keep the app's working set
-            except StudioError as err:
-                problems.append(f"epoch {e.epoch}: {err}")
-                cells.append(None)
-                labels.append([f"epoch {e.epoch}", "unreadable file"])
-                continue
-            if ch not in m.classes:
-                other = sets.suggest_run(self.registry, current=info.name, missing=[ch]).partition("; ")[2]
-                raise StudioError(f"'{ch}' is not one of the {len(m.classes)} classes of run '{info.name}'"
-                                  + (f"; {other}" if "' run" in other else ". · 이 모델이 배우지 않은 글자입니다."))
-            w, note = self.stroke_weight(model=m, weight=weight)
-            if note and note not in notes:
-                notes.append(note)
-            cells.append(sample(m.generator, [m.classes.index(ch)], seed=seed, truncation=psi, weight=w)[0].numpy())
-            labels.append([f"epoch {e.epoch}", f"{e.readability:.1%}" if e.readability is not None else "—"])
-        size = next((c.shape[0] for c in cells if c is not None), None)
-        if size is None:
-            raise StudioError(f"No checkpoint of run '{info.name}' could be loaded: " + "; ".join(problems))
-        cells = [c if c is not None else hatched(size).numpy() for c in cells]
-        return Evolution(image=label_cells(cells, labels, columns=columns), run=info.name,
-                         epochs=tuple(e.epoch for e in info.epochs), problems=tuple(problems), notes=tuple(notes))
+    def _evolution(self, *, info: RunInfo, ch: str, seed: int, psi: float, weight: float, columns: int,
+                   size: int = 64) -> Evolution:
+        return views.evolution(self, info=info, ch=ch, seed=seed, psi=psi, weight=weight, columns=columns, size=size)
 
     # -- walk
     @inference_mode
-    def walk(self, *, text, seed_a, seed_b, steps, truncation, run, epoch, weight=None, duration_ms: int = 120) -> Walk:
-        """Slerp between writers seed_a and seed_b in `steps` frames (ends included): GIF + strip."""
-        from ..sampling import seed_to_z, slerp
+    def walk(self, *, text, seed_a, seed_b, steps, truncation, run, epoch, weight=None, duration_ms: int = 120,
+             natural=None, size=None) -> Walk:
+        """Slerp between writers seed_a and seed_b in `steps` frames (ends included): GIF + strip. Each frame
+        is a line as Write draws it: natural 0..1 (None: NATURAL_DEFAULT), size px per glyph (None: default)."""
         text = check_text(text, max_chars=WALK_MAX_TEXT)
         a, b = check_seed(seed_a, name="first seed"), check_seed(seed_b, name="second seed")
         steps, psi, w = check_steps(steps), check_truncation(truncation), check_weight(weight)
-        m = self.generator(run=run, epoch=epoch)
-        w, weight_note = self.stroke_weight(model=m, weight=w)
-        tokens = wrap_tokens(tokenize(text, m.classes))
-        zd = m.generator.cfg.z_dim
-        za, zb = seed_to_z(a, zd), seed_to_z(b, zd)       # slerp untruncated latents, then truncate
-        frames = tuple(self.render(generator=m.generator, tokens=tokens, z=truncate(slerp(za, zb, i / (steps - 1)), psi),
-                                   weight=w) for i in range(steps))
-        unknown = unknown_chars(tokens)
-        notes = tuple(n for n in (sets.suggest_run(self.registry, current=m.info.run, missing=unknown), weight_note) if n)
-        self.prune_outputs()
-        gif = save_gif(frames, self.tmp_dir / f"walk_{uuid.uuid4().hex[:12]}.gif", duration_ms=duration_ms)
-        return Walk(frames=frames, gif=gif, strip=strip(frames), unknown=unknown, info=m.info,
-                    n_classes=len(m.classes), seeds=(a, b), notes=notes)
+        nat, px = check_natural(natural), check_size(size)
+        return views.walk(self, model=self.generator(run=run, epoch=epoch), text=text, a=a, b=b, steps=steps, psi=psi,
+                          weight=w, natural=nat, size=px, duration_ms=duration_ms)
 
     def prune_outputs(self, *, keep: int = 64):
         """Keep the newest `keep` walk GIFs and PAGES_KEPT pages, none older than output_ttl s (the app

@@ -3,6 +3,9 @@
   plan(generator)  -> a callable like generator(z, y) / generator(z, y, w) for the two architectures
                       of rekogan/models.py, or None for any other module (e.g. a writer code's
                       WriterGenerator): the caller then calls the module itself
+  layered(generator, latents, y, w)
+                   -> rekogan.writer.latent.layered_forward (per-glyph, per-layer latents: natural
+                      variation, rekogan/variation.py) through the plan when there is one
 
 Why (docs/RESULTS.md, "Many writers at once (issue 22)"): at one thread a 20-glyph forward pass
 took ~29 ms of CPU, of which the last transposed convolution (one output channel) was ~5 ms and the
@@ -115,6 +118,39 @@ class ProjPlan:
             h = torch.addcmul(shift[:, :, None, None], h, scale[:, :, None, None]).relu_()
             h = F.conv_transpose2d(h, self.ups[i], stride=2, padding=1) if i < len(self.ups) else _col2im(h, self.last)
         return h.tanh_()
+
+    def layered(self, latents, y, w=None):
+        """layered_forward(G, latents, y, w) with latents (B, L, Z), L = 1 + the norms: the fc reads
+        layer 0, norm i layer i + 1 (the same algebra as __call__, one addmm per norm)."""
+        assert latents.shape[1] == 1 + len(self.norms), f"expected {1 + len(self.norms)} latent layers"
+        extra = [self.embed(y)]
+        if self.cfg.weight_cond:
+            assert w is not None, "this generator has a stroke-weight input: pass w (B,)"
+            extra.append(w.to(latents.dtype)[:, None])
+        e = torch.cat(extra, 1)
+        h = self.fc(torch.cat([latents[:, 0], e], 1)).view(len(latents), self.c0, 4, 4)
+        h = h.contiguous(memory_format=torch.channels_last)
+        for i, (at, n, inv_std, mean) in enumerate(self.norms):
+            c = torch.cat([latents[:, i + 1], e], 1)
+            out = torch.addmm(self.bias[at:at + 2 * n], c, self.weight[:, at:at + 2 * n])
+            scale = (1 + out[:, :n]) * inv_std
+            shift = out[:, n:] - mean * scale
+            h = torch.addcmul(shift[:, :, None, None], h, scale[:, :, None, None]).relu_()
+            h = F.conv_transpose2d(h, self.ups[i], stride=2, padding=1) if i < len(self.ups) else _col2im(h, self.last)
+        return h.tanh_()
+
+
+def layered(generator, latents, y, w=None):
+    """Glyphs (B, 1, S, S) in [-1, 1] from per-glyph latents (B, L, Z) (rekogan.variation.Varied):
+    a ProjGenerator's plan (ProjPlan.layered), a plain forward when L = 1, else layered_forward
+    itself (a writer code's wrapper, with its adapter)."""
+    p = plan(generator)
+    if isinstance(p, ProjPlan) and latents.shape[1] > 1:
+        return p.layered(latents, y, w)
+    if p is not None and latents.shape[1] == 1:
+        return p(latents[:, 0], y, w) if getattr(generator.cfg, "weight_cond", False) else p(latents[:, 0], y)
+    from ..writer.latent import layered_forward
+    return layered_forward(generator, latents, y, w)
 
 
 class DCGANPlan:

@@ -3,7 +3,8 @@
   check_writer  what a person pasted as a writer code, checked once (None: no code, the seed is the writer)
   pen           (seed | writer code) + a loaded checkpoint -> what rendering needs: generator, z, weight
   fit           a canvas drawing or uploaded pictures + the syllables they show -> a HandFit (the pair
-                picture, the code, a writer.json file, the fit time), through rekogan.writer.imitate
+                picture, the code, a writer.safetensors file, the fit time), through rekogan.writer.imitate
+  open_writer   an uploaded writer file (writer.safetensors, or an older writer.json) -> its code
 
 Every rekogan.writer.WriterError becomes a StudioError with the same message for people.
 """
@@ -103,7 +104,7 @@ def pen(model: Loaded, *, seed: int, truncation: float, weight: float, writer: s
 class HandFit:
     pair: np.ndarray                # (H, W) uint8, dark on white: the person's glyphs over the fitted ones
     code: str
-    path: Path                      # writer.json
+    path: Path                      # writer.safetensors (latents + adapter, fp16)
     syllables: str
     run: str
     epoch: int
@@ -189,33 +190,43 @@ def fit(*, model: Loaded, text, drawing, uploads, folder: Path, suggest=None, co
         raise StudioError(f"{msg[:1].upper()}{msg[1:]}. · 입력을 확인해 주세요.") from None
     folder.mkdir(parents=True, exist_ok=True)
     from .exports import prune
-    prune(folder, "writer_*.json", keep=KEEP_WRITER_FILES - 1, ttl=ttl)
-    path = result.writer.save(folder / f"writer_{model.info.run}_e{model.info.epoch}_{uuid.uuid4().hex[:8]}.json")
+    prune(folder, "writer_*.safetensors", keep=KEEP_WRITER_FILES - 1, ttl=ttl)
+    path = result.writer.save(folder / f"writer_{model.info.run}_e{model.info.epoch}_{uuid.uuid4().hex[:8]}.safetensors")
     return HandFit(pair=result.pair.numpy(), code=result.writer.code, path=path, syllables=result.writer.syllables,
                    run=model.info.run, epoch=model.info.epoch, seconds=time.perf_counter() - t0,
                    ssim=float(result.writer.losses.get("ssim", float("nan"))), source=source)
 
 
-def svg_file(*, pen: Pen, classes, text: str, folder: Path, ttl: float | None = None) -> Path:
-    """A written line (checked, already wrapped text) by a Pen as an SVG file: rekogan.export.svg's layout
-    of the pen's glyphs (exports.write_svg draws a seed's)."""
-    torch = torch_module()
-    from ..export import ExportError
-    from ..export.svg import layout_line, layout_svg
-    from ..hangul import tokenize
-    from ..sampling import generate, to_uint8
-    from .exports import KEEP_FILES, prune
-    tokens = tokenize(text, classes)
-    idx = [t.index for t in tokens if t.kind == "syllable"]
+
+# ---- a writer file the person kept ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OpenedWriter:
+    code: str
+    run: str                        # the run it was fitted on ('' when the file does not say)
+    epoch: int | None
+    syllables: str
+
+    @property
+    def notice(self) -> str:
+        where = f"fitted on **{self.run}**, epoch {self.epoch}" if self.run else "its run is not named in the file"
+        source = f", from {len(self.syllables)} syllables ({self.syllables})" if self.syllables else ""
+        return (f"Writer file opened: {where}{source}. "
+                "Press *Use this writer*. · 필체 파일을 열었습니다.")
+
+
+def open_writer(file) -> OpenedWriter:
+    """An uploaded writer file (a path, or gr.File's object with .name) -> its code and origin;
+    StudioError with one line for a damaged or foreign file."""
+    if file is None:
+        raise StudioError("No writer file: upload a writer.safetensors from the My hand tab. · 필체 파일이 없습니다.")
+    path = Path(str(getattr(file, "name", file)))
+    wmod = _writer_module()
     try:
-        with torch.inference_mode():
-            drawn = to_uint8(generate(pen.generator, torch.tensor(idx, dtype=torch.int64), pen.z,
-                                      weight=pen.weight)).numpy() if idx else []
-        svg = layout_svg(layout_line(tokens, drawn, cell=float(pen.generator.cfg.size)))
-    except (ExportError, ValueError) as e:
-        raise StudioError(f"Cannot write the SVG: {e}.") from None
-    folder.mkdir(parents=True, exist_ok=True)
-    prune(folder, "line_*.svg", keep=KEEP_FILES * 4, ttl=ttl)
-    out = folder / f"line_{uuid.uuid4().hex[:12]}.svg"
-    out.write_text(svg, encoding="utf-8")
-    return out
+        if not path.is_file():
+            raise wmod.WriterError(f"{path.name} was not found")
+        w = wmod.load_writer_bytes(path.read_bytes(), name=path.name)
+    except wmod.WriterError as e:
+        msg = str(e).replace(str(path), path.name)          # the message names the person's file, as they named it
+        raise StudioError(f"Writer file {msg}. · 필체 파일을 읽을 수 없습니다.") from None
+    return OpenedWriter(code=w.code, run=w.run, epoch=w.epoch, syllables=w.syllables)

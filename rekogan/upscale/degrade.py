@@ -91,24 +91,34 @@ def jitter_pair(hi: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return out
 
 
-def degrade(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Roughen 64 px inputs like generator output; CLEAN of them are left as they are."""
+LEVEL_MIN = 0.55              # the faintest overall stroke level
+SMUDGE = 0.5                  # the strongest smudge beside strokes (ink)
+FRINGE = 0.4                  # the strongest grey halo (share of the dilation added)
+
+
+def degrade(x: torch.Tensor, g: torch.Generator, *, smudge_max: float = SMUDGE,
+            fringe_max: float = FRINGE, level_min: float = LEVEL_MIN, grid_max: float = 0.0) -> torch.Tensor:
+    """Roughen 64 px inputs like generator output; CLEAN of them are left as they are.
+    smudge_max / fringe_max scale the smudges beside strokes and the grey halos (the draws stay
+    the same: a run with other amplitudes sees the same batches otherwise). level_min: the faintest
+    overall stroke level. grid_max: the strongest period-2 pattern over strokes (the checkered
+    texture of some generators' faint glyphs); 0 draws nothing more, so older runs' batches stay."""
     b, _, h, w = x.shape
     # every draw is made for every sample, in this order, whether used or not: a fixed stream
     clean = _pick(g, b, CLEAN)
     sigma = _u(g, b, lo=0.0, hi=0.9) * (torch.rand(b, generator=g) < 0.6)
-    level = _u(g, b, lo=0.55, hi=1.0)[:, None, None, None]               # grey strokes overall
+    level = _u(g, b, lo=level_min, hi=1.0)[:, None, None, None]               # grey strokes overall
     texture_amp = _u(g, b, lo=0.0, hi=0.6)[:, None, None, None] * _pick(g, b, 0.5)
     texture = torch.rand(b, 1, h, w, generator=g)                          # pixel-level: blotchy strokes
     patchy = _smooth_noise(g, b, h, 6)                                     # some strokes fainter than others
     patchy_amp = _u(g, b, lo=0.0, hi=0.6)[:, None, None, None] * _pick(g, b, 0.5)
-    smudge = _smooth_noise(g, b, h, 12) * _u(g, b, lo=0.0, hi=0.5)[:, None, None, None] * _pick(g, b, 0.5)
+    smudge = _smooth_noise(g, b, h, 12) * _u(g, b, lo=0.0, hi=1.0)[:, None, None, None] * smudge_max * _pick(g, b, 0.5)
     speck = torch.rand(b, 1, h, w, generator=g)
     speck_rate = _u(g, b, lo=0.0, hi=0.015)[:, None, None, None] * _pick(g, b, 0.5)
     speck_level = torch.rand(b, 1, h, w, generator=g) * 0.8 + 0.2
     holes = torch.rand(b, 1, h, w, generator=g)
     hole_rate = _u(g, b, lo=0.0, hi=0.01)[:, None, None, None] * _pick(g, b, 0.3)
-    fringe = _u(g, b, lo=0.0, hi=0.4)[:, None, None, None] * _pick(g, b, 0.3)
+    fringe = _u(g, b, lo=0.0, hi=1.0)[:, None, None, None] * fringe_max * _pick(g, b, 0.3)
     noise = torch.randn(b, 1, h, w, generator=g) * _u(g, b, lo=0.0, hi=0.04)[:, None, None, None]
 
     y = x + fringe * (_dilate(x, 3) - x)                                    # grey halo
@@ -119,5 +129,11 @@ def degrade(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     near = _dilate(x, 5) - x                                                # beside the strokes, not on them
     y = y + smudge * near.clamp(0, 1)
     y = torch.maximum(y, (speck < speck_rate) * speck_level)                # isolated specks anywhere
+    if grid_max:
+        amp = _u(g, b, lo=0.0, hi=1.0)[:, None, None, None] * grid_max * _pick(g, b, 0.3)
+        phase = torch.randint(0, 2, (b, 2, 1, 1), generator=g)
+        i, j = torch.arange(h)[None, :, None], torch.arange(w)[None, None, :]
+        grid = (((i + phase[:, 0]) % 2) + ((j + phase[:, 1]) % 2)).unsqueeze(1) / 2   # 0, 0.5, 1: a checker
+        y = y * (1 - amp * grid)
     y = _blur(y, sigma) + noise
     return torch.where(clean, x, y.clamp(0, 1))

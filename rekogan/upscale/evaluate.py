@@ -9,7 +9,8 @@ The figures (each over images of float ink in [0, 1], white ink on black):
 `fidelity`   the 8 held-out faces (never trained on) at 256 px as truth; the input is that glyph
              reduced to 64 px by box averages and rounded to uint8. Compared: bicubic (plain, and
              thresholded at mid-grey: the sharp baseline), the upscaler at 256 px, and at 128 px
-             both its own 128 px head and its 256 px output reduced 2 x 2.
+             both its own 128 px head and its 256 px output reduced 2 x 2. The upscaler's output is
+             GlyphUpscaler.ink: the file's sharpness and back-projection, as `upscale` gives it.
 `generated`  the shipped fixed and hangul runs (best epochs), 8 writers x 500 syllables: the grey
              share at 256 px, and the readability by the project's readers of the 64 px glyph and of
              the upscaled glyph reduced back to 64 px (the upscaler must not change what is written).
@@ -87,8 +88,12 @@ def fidelity(upscaler, *, syllables: int = TEST_SYLLABLES) -> dict:
     h = heldout_glyphs(pair_syllables(syllables, tag="test"))
     truth = to_ink(h.images)
     x = quantize(reduce(truth))
-    logits = _run(upscaler.model, x, sizes=(128, 256))
-    out = {s: torch.sigmoid(upscaler.sharpness * v) for s, v in logits.items()}
+    logits = {s: upscaler.logits(x, size=s) for s in (128, 256)}
+
+    def finish(size, k=None):                             # what upscale() gives, before rounding
+        return torch.cat([upscaler.finish(lg, xb, sharpness=k) for lg, xb in zip(logits[size].split(256), x.split(256))])
+
+    out = {s: finish(s) for s in (128, 256)}
     truth128 = reduce(truth, 2)
     bic = bicubic(x, 256)
     rows = {
@@ -106,9 +111,10 @@ def fidelity(upscaler, *, syllables: int = TEST_SYLLABLES) -> dict:
         per_face[name] = {"glyphs": int(m.sum()), "bicubic_threshold_iou": round(iou((bic[m] >= MID).float(), truth[m]), 5),
                           "upscaler_iou": round(iou(out[256][m], truth[m]), 5)}
     bt, us = rows["bicubic_threshold"]["iou"], rows["upscaler"]["iou"]
-    sweep = {k: _figures(torch.sigmoid(k * logits[256]), truth) for k in SHARPNESS_SWEEP}
+    sweep = {k: _figures(finish(256, k), truth) for k in SHARPNESS_SWEEP}
     return {"glyphs": len(truth), "faces": h.faces, "syllables": syllables, "rows": rows, "per_face": per_face,
             "error_ratio": round((1 - us) / max(1 - bt, 1e-9), 4), "sharpness": upscaler.sharpness,
+            "keep_steps": upscaler.keep_steps,
             "sweep": sweep}
 
 
@@ -154,7 +160,11 @@ def generated(upscaler, *, run_dir, reader, syllables: int = GENERATED_SYLLABLES
     u8 = ((imgs.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)[:, 0]       # white ink on black, as a PNG holds it
     ink64 = u8.unsqueeze(1).float() / 255
     logits = upscaler.logits(ink64, size=256)
-    big = torch.sigmoid(upscaler.sharpness * logits)
+
+    def finish(k=None):                                   # the output at sharpness k, in batches (memory)
+        return torch.cat([upscaler.finish(lg, x, sharpness=k) for lg, x in zip(logits.split(512), ink64.split(512))])
+
+    big = finish()
     back = reduce(big)
     from ..hangul import SBASE
     target = torch.tensor([ord(s) - SBASE for s in chosen]).repeat(seeds)
@@ -168,5 +178,5 @@ def generated(upscaler, *, run_dir, reader, syllables: int = GENERATED_SYLLABLES
             "readability_upscaled": round(float((read_up == target).float().mean()), 5),
             "readability_bicubic_threshold": round(float((read_bt == target).float().mean()), 5),
             "grey_upscaler_256": round(grey_share(big), 4), "grey_bicubic_256": round(grey_share(bicubic(ink64, 256)), 4),
-            "grey_by_sharpness": {k: round(grey_share(torch.sigmoid(k * logits)), 4) for k in SHARPNESS_SWEEP},
+            "grey_by_sharpness": {k: round(grey_share(finish(k)), 4) for k in SHARPNESS_SWEEP},
             "seconds": round(time.time() - t0, 1)}

@@ -2,6 +2,8 @@
 
     python -m rekogan upscaler train --out runs/upscaler --minutes 50 --threads 2
     python -m rekogan upscaler train --out runs/upscaler --resume [--minutes M] [--epochs E]
+    python -m rekogan upscaler train --out runs/upscaler_ft --init checkpoints/upscaler/upscaler.safetensors \
+        --lr 5e-4 --epochs 4 --consistency 1 --smudge 0.2 --level-min 0.3 --grid 0.5      # fine-tuning
 
 A run folder holds
   config.json                   the resolved TrainConfig (with the model config) and the data's provenance
@@ -16,7 +18,10 @@ run to the app's registry, which lists folders of epoch_NNN.safetensors files.
 Every step draws its batch and its degradations from a generator seeded by (seed, step), so a
 run stopped and resumed gives the same weights as one that never stopped.
 Loss: L1 on ink plus a binary cross-entropy weighted up on the truth's edges (which pushes each
-pixel to the truth's own near-binary ink), at 256 px and, at half weight, at 128 px.
+pixel to the truth's own near-binary ink), at 256 px and, at half weight, at 128 px; optionally
+(`consistency`) the L1 at 64 px between the output at the shipping sharpness reduced 4 x 4 and the
+clean input ("the upscaler keeps the glyph"), and (`keep`) the same against the degraded input.
+`init` starts from an upscaler file's weights (fine-tuning); on --resume the run's state wins.
 """
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ from ..conventions import state_file
 from ..records import append_jsonl, write_text_atomic
 from .apply import save_upscaler
 from .data import Glyphs256, pair_syllables, quantize, reduce, to_ink, training_glyphs
-from .degrade import degrade, jitter_pair
+from .degrade import FRINGE, LEVEL_MIN, SMUDGE, degrade, jitter_pair
 from .model import Upscaler, UpscalerConfig
 
 FORMAT_RUN = "rekogan-upscaler-run-1"
@@ -54,6 +59,16 @@ class TrainConfig:
     seed: int = 0
     edge_weight: float = 4.0      # BCE weight on the truth's edges: 1 + edge_weight * morphological gradient
     w128: float = 0.5             # the 128 px head's share of the loss
+    consistency: float = 0.0      # weight of "the upscaler keeps the glyph": L1 at 64 px between the
+                                  # 256 px output at consistency_sharpness, reduced 4 x 4, and the clean input
+    keep: float = 0.0             # weight of the same L1 against the input as given (degraded or not): what is
+                                  # written at 64 px, faint strokes included, stays written
+    consistency_sharpness: float = 1.5
+    smudge: float = SMUDGE        # degrade's strongest smudge beside strokes
+    fringe: float = FRINGE        # degrade's strongest grey halo
+    level_min: float = LEVEL_MIN  # degrade's faintest overall stroke level
+    grid: float = 0.0             # degrade's strongest checkered texture (0: none)
+    init: str = ""                # an upscaler file to start from (fine-tuning), else random weights
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,7 +101,8 @@ def make_batch(glyphs: Glyphs256, cfg: TrainConfig, step: int) -> tuple[torch.Te
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
     idx = torch.randint(len(glyphs), (cfg.batch,), generator=g)
     hi = jitter_pair(to_ink(glyphs.images[idx]), g)
-    return quantize(degrade(quantize(reduce(hi)), g)), hi
+    return quantize(degrade(quantize(reduce(hi)), g, smudge_max=cfg.smudge, fringe_max=cfg.fringe,
+                                                level_min=cfg.level_min, grid_max=cfg.grid)), hi
 
 
 def _edges(t: torch.Tensor) -> torch.Tensor:
@@ -96,7 +112,8 @@ def _edges(t: torch.Tensor) -> torch.Tensor:
     return 4 * b * (1 - b)
 
 
-def loss_terms(out: dict[int, torch.Tensor], truth: torch.Tensor, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+def loss_terms(out: dict[int, torch.Tensor], truth: torch.Tensor, cfg: TrainConfig,
+               x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     terms, total = {}, 0.0
     for size, logits in out.items():
         t = truth if size == truth.shape[-1] else reduce(truth, truth.shape[-1] // size)
@@ -104,6 +121,14 @@ def loss_terms(out: dict[int, torch.Tensor], truth: torch.Tensor, cfg: TrainConf
         bce = (F.binary_cross_entropy_with_logits(logits, t, reduction="none") * (1 + cfg.edge_weight * _edges(t))).mean()
         terms[f"l1_{size}"], terms[f"bce_{size}"] = l1, bce
         total = total + (1.0 if size == 256 else cfg.w128) * (l1 + bce)
+    if (cfg.consistency or cfg.keep) and 256 in out:
+        # what a reader sees at 64 px must not change: the sharpened output, reduced, against the clean input
+        small = reduce(torch.sigmoid(cfg.consistency_sharpness * out[256]))
+        terms["consistency"] = (small - reduce(truth, truth.shape[-1] // small.shape[-1])).abs().mean()
+        total = total + cfg.consistency * terms["consistency"]
+        if cfg.keep and x is not None:
+            terms["keep"] = (small - x).abs().mean()
+            total = total + cfg.keep * terms["keep"]
     terms["loss"] = total
     return terms
 
@@ -163,6 +188,8 @@ def train(run_dir, *, cfg: TrainConfig | None = None, resume: bool = False, minu
 
     torch.manual_seed(cfg.seed)                                      # the initial weights
     model = Upscaler(cfg.model)
+    if cfg.init:
+        _start_from(model, cfg)
     ema = copy.deepcopy(model)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step = 0
@@ -172,6 +199,15 @@ def train(run_dir, *, cfg: TrainConfig | None = None, resume: bool = False, minu
         step = counters["step"]
         log(f"resumed {run_dir} at step {step} (epoch {step // cfg.epoch_steps + 1} of {cfg.epochs})")
     return _loop(run_dir, cfg, model, ema, opt, step, glyphs, probe, minutes=minutes, stop_after=stop_after, log=log)
+
+
+def _start_from(model: Upscaler, cfg: TrainConfig) -> None:
+    """Fine-tuning: the weights of the upscaler file cfg.init (its model config must be cfg.model)."""
+    from .apply import load_model
+    start, info = load_model(cfg.init)
+    if info["model"] != cfg.model.to_dict():
+        raise ValueError(f"--init {cfg.init} holds a {info['model']} network, not the configured {cfg.model.to_dict()}")
+    model.load_state_dict(start.state_dict())
 
 
 def _loop(run_dir: Path, cfg: TrainConfig, model, ema, opt, step: int, glyphs, probe, *, minutes, stop_after, log) -> dict:
@@ -186,7 +222,7 @@ def _loop(run_dir: Path, cfg: TrainConfig, model, ema, opt, step: int, glyphs, p
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, step)
         x, t = make_batch(glyphs, cfg, step)
-        terms = loss_terms(model(x, sizes=(128, 256)), t, cfg)
+        terms = loss_terms(model(x, sizes=(128, 256)), t, cfg, x)
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         opt.step()

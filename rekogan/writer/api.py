@@ -83,7 +83,7 @@ def imitate(samples, text: str, *, generator: torch.nn.Module, meta: dict, check
     feats = reader if isinstance(reader, ReaderFeatures) else reader_features(reader)
     cfg = config or FitConfig()
     result = fit(G, s.targets(), s.labels, reader_features=feats, config=cfg)
-    code = encode(result.latents, result.weight)
+    code = encode(result.latents, result.weight, result.adapter)
     ckpt = Path(checkpoint) if checkpoint else None
     writer = Writer(code=code, syllables="".join(s.syllables), checkpoint=str(ckpt or ""),
                     run=ckpt.parent.name if ckpt else "", epoch=meta.get("epoch"), losses=result.losses,

@@ -1,7 +1,7 @@
-"""`imitate`: fit a writer to handwritten samples and save it as writer.json.
+"""`imitate`: fit a writer to handwritten samples and save it as writer.safetensors (or writer.json).
 
   python -m rekogan imitate --checkpoint checkpoints/fixed/epoch_186.safetensors \\
-      --samples my_hand.png --text "가나다라" --out writer.json [--preview fit.png]
+      --samples my_hand.png --text "가나다라" --out writer.safetensors [--preview fit.png]
   python -m rekogan.writer imitate ...    (the same command)
 
 --samples: one picture of a row or grid (the text's lines are its rows), a folder of pictures
@@ -18,15 +18,18 @@ EXIT_USAGE = 2
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("imitate", help="fit a writer to your handwritten syllables (writer.json)",
+    p = subparsers.add_parser("imitate", help="fit a writer to your handwritten syllables (writer.safetensors)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, metavar="PATH", help="a generator checkpoint (epoch_NNN.safetensors)")
     p.add_argument("--samples", required=True, nargs="+", metavar="DIR_OR_IMAGE",
                    help="one picture of a row/grid, a folder of pictures, or one picture per syllable")
     p.add_argument("--text", required=True, help="the syllables the samples show, in order (lines = rows of a grid)")
-    p.add_argument("--out", required=True, metavar="FILE", help="the writer file to write (writer.json)")
+    p.add_argument("--out", required=True, metavar="FILE", help="the writer file to write: NAME.safetensors (latents + adapter, fp16), "
+                                                              "or NAME.json (the older format: the code and its origin)")
     p.add_argument("--preview", metavar="PNG", help="also write your glyphs over the fitted ones as a PNG")
     p.add_argument("--latent", choices=("layers", "z"), default=None, help="per-layer latents or one z (default: FitConfig's)")
+    p.add_argument("--adapter", choices=("none", "channels", "lowrank"), default=None,
+                   help="adapt the generator's layers to your hand after the latent (default: FitConfig's)")
     p.add_argument("--steps", type=int, default=None, metavar="N", help="optimisation steps per stage (default: FitConfig's)")
     p.add_argument("--reader", metavar="PATH", help="reader file for the feature loss (default: the component reader, "
                                                     "else the 520-class classifier)")
@@ -59,6 +62,8 @@ def run(args) -> int:
         cfg = FitConfig()
         if args.latent:
             cfg.latent = args.latent
+        if args.adapter:
+            cfg.adapter = args.adapter
         if args.steps is not None:
             cfg.steps_z = cfg.steps_layers = args.steps
         samples = args.samples[0] if len(args.samples) == 1 else list(args.samples)

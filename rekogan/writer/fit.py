@@ -7,7 +7,10 @@ The condition is known (the syllables the person wrote), so only the writer is s
      was trained on;
   3. one latent per layer (`steps_layers` steps, ProjGenerator only): starts at that z and may
      move each layer's latent apart, which reaches hands no single z draws (the DESIGN probe
-     found z alone lifts unseen syllables only 0.03-0.09 SSIM over a seed).
+     found z alone lifts unseen syllables only 0.03-0.09 SSIM over a seed);
+  4. an adapter (`adapter`, `steps_adapter` steps, ProjGenerator only; adapter.py): with the
+     latents fixed, a few parameters of the generator's layers move toward the hand, held by a
+     content term and a pull toward the unadapted glyphs on random syllables the person never drew.
 Loss = pixel (L1, fine + coarse) + reader features (perceptual) per glyph, plus the latent's
 place: every latent near the Gaussian shell (|z| ~ sqrt(Z), where all training latents lie) and,
 for per-layer latents, near their mean (a pull that keeps the layers one writer; it is what makes
@@ -21,11 +24,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
+from ..models import ProjGenerator
 from ..sampling import seed_to_z
+from .adapter import AdapterTerms, fit_adapter
 from .latent import layered_forward, n_layers
 from .losses import ReaderFeatures, feature_distance, pixel_loss, ssim
 
@@ -43,11 +48,23 @@ class FitConfig:
     shell: float = 0.05         # weight of (|v| / sqrt(Z) - 1)^2 per latent
     spread: float = 0.2         # weight of |v_l - mean|^2 / Z (per-layer latents)
     stroke_prior: float = 0.02  # weight of w^2 (runs with a stroke-weight input)
+    adapter: str = "channels"   # 'none' | 'channels' (per-channel modulation) | 'lowrank' (weight deltas); adapter.py
+    adapter_layers: str = "all" # which layers: 'all' or indices such as '2,3'
+    adapter_rank: int = 2       # rank of 'lowrank' deltas
+    steps_adapter: int = 30
+    lr_adapter: float = 0.05
+    others: int = 8             # random never-drawn syllables per adapter step (content and keep terms)
+    content: float = 1.0        # reader-content term on those syllables
+    keep: float = 0.2           # L1 (4x4 averages) toward the unadapted glyphs on those syllables
+    anchor: float = 0.01        # weight of the adapter parameters' mean square
 
     def __post_init__(self):
         if self.latent not in ("layers", "z"):
             raise ValueError(f"latent must be 'layers' or 'z', got {self.latent!r}")
-        for name in ("seeds", "steps_z", "steps_layers"):
+        from .adapter import KINDS
+        if self.adapter not in KINDS:
+            raise ValueError(f"adapter must be one of {KINDS}, got {self.adapter!r}")
+        for name in ("seeds", "steps_z", "steps_layers", "steps_adapter", "others", "adapter_rank"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -62,12 +79,13 @@ class FitResult:
     glyphs: torch.Tensor        # (k, 1, S, S) in [-1, 1]: the references as the writer draws them
     losses: dict                # final pixel / feature / ssim on the references, start seed, seconds
     trace: list                 # (step, loss) every 10 steps
+    adapter: dict = field(default_factory=dict)   # adapter.py's tensors (float32 holding fp16 values); {} without one
 
 
-def _objective(G, feats, latents, y, w, targets, target_feats, cfg: FitConfig):
+def _objective(G, feats, latents, y, w, targets, target_feats, cfg: FitConfig, adapter=None):
     """(mean loss over the references with the latent's penalties, per-glyph pixel, per-glyph feature)."""
     k = len(y)
-    x = layered_forward(G, latents[None].expand(k, -1, -1), y, None if w is None else w.expand(k))
+    x = layered_forward(G, latents[None].expand(k, -1, -1), y, None if w is None else w.expand(k), adapter=adapter)
     pix = pixel_loss(x, targets)
     fea = feature_distance(feats(x), target_feats)
     z_dim = latents.shape[1]
@@ -147,12 +165,25 @@ def fit(generator: torch.nn.Module, targets: torch.Tensor, labels: torch.Tensor,
     # the code's precision, before anything is drawn from it
     latents = latents.half().float()
     weight = None if w is None else float(w.detach().half().float())
+    adapter: dict = {}
+    t_latent = time.perf_counter() - t0
+    if cfg.adapter != "none" and cfg.steps_adapter and isinstance(G, ProjGenerator):
+        def glyph_term(x, t, tf):
+            return cfg.pixel * pixel_loss(x, t) + cfg.feature * feature_distance(feats(x), tf)
+        adapter = fit_adapter(G, feats, latents, weight, y, targets, target_feats, kind=cfg.adapter,
+                              layers=cfg.adapter_layers, rank=cfg.adapter_rank, steps=cfg.steps_adapter,
+                              lr=cfg.lr_adapter, others=cfg.others,
+                              terms=AdapterTerms(content=cfg.content, keep=cfg.keep, anchor=cfg.anchor),
+                              objective=glyph_term, trace=trace, offset=cfg.steps_z + cfg.steps_layers)
+        adapter = {k: v.half().float() for k, v in adapter.items()}
     with torch.no_grad():
         wt = None if weight is None else torch.full((1,), weight)
-        _, pix, fea = _objective(G, feats, latents, y, wt, targets, target_feats, cfg)
-        glyphs = layered_forward(G, latents[None].expand(len(y), -1, -1), y, None if wt is None else wt.expand(len(y)))
+        _, pix, fea = _objective(G, feats, latents, y, wt, targets, target_feats, cfg, adapter=adapter)
+        glyphs = layered_forward(G, latents[None].expand(len(y), -1, -1), y, None if wt is None else wt.expand(len(y)),
+                                 adapter=adapter)
         s = ssim(glyphs, targets)
     losses = {"pixel": round(float(pix.mean()), 5), "feature": round(float(fea.mean()), 5),
               "ssim": round(float(s.mean()), 5), "per_glyph_ssim": [round(float(v), 4) for v in s],
-              "start_seed": start_seed, "seconds": round(time.perf_counter() - t0, 3)}
-    return FitResult(latents=latents, weight=weight, glyphs=glyphs, losses=losses, trace=trace)
+              "start_seed": start_seed, "seconds": round(time.perf_counter() - t0, 3),
+              "seconds_latent": round(t_latent, 3)}
+    return FitResult(latents=latents, weight=weight, glyphs=glyphs, losses=losses, trace=trace, adapter=adapter)

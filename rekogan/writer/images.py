@@ -115,16 +115,46 @@ def _otsu(v: np.ndarray) -> float:
     return float(edges[int(between.argmax())])
 
 
+UNEVEN = 0.04        # paper levels that differ by more than this across the picture: uneven light
+
+
+def paper_level(s: np.ndarray) -> np.ndarray | float:
+    """The paper's ink strength under each pixel: one number (the median) for evenly lit paper,
+    else a smooth map. A phone photo's paper is darker in one corner than in another (uneven
+    light); a single level would read the dark corner as ink. The map: the 25th percentile of
+    blocks of ~1/8 of the picture's short side (most of a block is paper, and a stroke is
+    narrower than a block), a 3x3 median over the blocks (a block that is mostly ink takes its
+    neighbours' level), upsampled bilinearly."""
+    h, w = s.shape
+    b = max(8, min(h, w) // 8)
+    gh, gw = max(1, h // b), max(1, w // b)
+    if gh < 2 and gw < 2:
+        return float(np.median(s))
+    rows = np.array_split(np.arange(h), gh)
+    cols = np.array_split(np.arange(w), gw)
+    grid = np.array([[np.percentile(s[r[0]:r[-1] + 1, c[0]:c[-1] + 1], 25) for c in cols] for r in rows], np.float32)
+    if float(grid.max() - grid.min()) <= UNEVEN:
+        return float(np.median(s))              # evenly lit: exactly the level used before photos
+    pad = np.pad(grid, 1, mode="edge")
+    grid = np.median(np.stack([pad[i:i + gh, j:j + gw] for i in range(3) for j in range(3)]), 0).astype(np.float32)
+    from PIL import Image
+    return np.asarray(Image.fromarray(grid, mode="F").resize((w, h), Image.BILINEAR), np.float32)
+
+
 def ink_picture(image, *, name: str = "the picture") -> np.ndarray:
     """Any accepted input -> (H, W) uint8, white ink on black, paper cleaned to 0.
 
     Paper level and texture: a photo's paper is grey and grainy, which `normalize_glyph` would
     read as ink (its threshold is 40/255). The paper level is taken as the median ink strength
-    (most of a cell is paper), anything within an Otsu split of it is set to 0, and the ink is
-    stretched so its darkest strokes are 255."""
+    (most of a cell is paper), or, under uneven light, a smooth map of it (paper_level);
+    anything within an Otsu split of it is set to 0, and the ink is stretched so its darkest
+    strokes are 255."""
     s = ink_strength(as_array(image, name=name))
-    paper = float(np.median(s))
-    s = np.clip(s - paper, 0, None)
+    paper = paper_level(s)
+    if np.isscalar(paper):
+        s = np.clip(s - paper, 0, None)
+    else:   # uneven light dims the ink with the paper: contrast relative to the paper's own brightness
+        s = np.clip((s - paper) / np.maximum(1 - paper, 0.05), 0, None)
     top = float(np.percentile(s, 99.9)) if s.size else 0.0
     if top < 0.08:                      # no stroke stands out of the paper
         raise WriterError(f"{name} is blank: no ink found (draw darker, or on a lighter background)")

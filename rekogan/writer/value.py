@@ -1,16 +1,25 @@
-"""A writer as a value a person keeps: a short text code, and a small JSON file around it.
+"""A writer as a value a person keeps: a short text code, and a small file around it.
 
 The code: "rkw1." + base64url (no padding) of zlib(payload), payload =
   b"RKW" | version (1 byte) | flags (1 byte: bit 0 = a stroke weight follows) |
   z size (uint16 LE) | layers L (1 byte) | L x Z fp16 LE latents | [fp16 LE stroke weight]
+  version 2 adds the adapter (adapter.py) after that: count (1 byte), then per tensor
+  name length (1 byte) | name (ASCII) | ndim (1 byte) | dims (uint16 LE each) | fp16 LE values.
+A writer without an adapter is still written as version 1, so every code made before the
+adapter existed, and every new code of a latent-only writer, is the same text; the prefix stays
+"rkw1." (the code family), so every box that takes a code takes both.
 zlib's Adler-32 catches a mistyped or truncated code. Decoding gives float32 tensors holding the
 very fp16 values that were fitted and drawn (fit.py rounds before drawing), so the same code
 gives the same pixels as the glyphs shown after fitting.
 
-The file (writer.json): {"format": "rekogan-writer-1", "code", "checkpoint", "run", "epoch",
-"z_dim", "layers", "weight", "syllables", "losses", "fit"}. Only the code is needed to draw; the
-rest says where it came from. `writer_latent` accepts either and checks the code against the
-generator it will draw with (z size, layers).
+The files:
+  writer.safetensors  tensors 'latents' (L, Z), optional 'weight' (1,), 'adapter.NAME' (fp16), and
+                      metadata {"format": "rekogan-writer-2", "checkpoint", "run", "epoch",
+                      "syllables", "losses" (JSON), "fit" (JSON)}: at most MAX_SAFETENSORS_BYTES
+  writer.json         (before the adapter) {"format": "rekogan-writer-1", "code", ...}: still read
+Only the tensors (or the code) are needed to draw; the rest says where it came from.
+`writer_latent` accepts a code, either file or a Writer, and checks it against the generator it
+will draw with (z size, layers, the adapter's shapes).
 """
 from __future__ import annotations
 
@@ -30,23 +39,76 @@ from .latent import WriterGenerator, n_layers
 
 PREFIX = "rkw1."
 FORMAT = "rekogan-writer-1"
+FORMAT_ST = "rekogan-writer-2"
 MAX_FILE_BYTES = 1 << 20
+MAX_SAFETENSORS_BYTES = 256 * 1024
+MAX_ADAPTER_VALUES = 64 * 1024          # fp16: 128 KB, half the file's budget
 _HEAD = struct.Struct("<3sBBHB")
 
 
-def encode(latents: torch.Tensor, weight: float | None = None) -> str:
-    """(L, Z) latents (+ a stroke weight) -> the writer code. Values are stored as fp16."""
+def encode(latents: torch.Tensor, weight: float | None = None, adapter: dict | None = None) -> str:
+    """(L, Z) latents (+ a stroke weight, + an adapter) -> the writer code. Values are stored as fp16."""
     lat = latents.detach().cpu().float()
     assert lat.ndim == 2 and 1 <= lat.shape[0] <= 255 and 1 <= lat.shape[1] <= 65535, f"latents must be (L, Z), got {tuple(lat.shape)}"
-    body = _HEAD.pack(b"RKW", 1, int(weight is not None), lat.shape[1], lat.shape[0])
+    body = _HEAD.pack(b"RKW", 2 if adapter else 1, int(weight is not None), lat.shape[1], lat.shape[0])
     body += lat.numpy().astype("<f2").tobytes()
     if weight is not None:
         body += np.array([weight], "<f2").tobytes()
+    if adapter:
+        assert len(adapter) <= 255
+        body += bytes([len(adapter)])
+        for name, t in sorted(adapter.items()):
+            a = t.detach().cpu().float().numpy()
+            raw = name.encode("ascii")
+            assert len(raw) <= 255 and a.ndim <= 4 and all(d <= 65535 for d in a.shape)
+            body += bytes([len(raw)]) + raw + bytes([a.ndim]) + np.array(a.shape, "<u2").tobytes() + a.astype("<f2").tobytes()
     return PREFIX + base64.urlsafe_b64encode(zlib.compress(body, 9)).decode("ascii").rstrip("=")
 
 
+def _read_adapter(body: bytes, at: int) -> dict:
+    """The adapter part of a version-2 payload from offset `at`; WriterError when it is damaged."""
+    damaged = WriterError("this writer code is damaged (its adapter part does not add up)")
+    if at >= len(body):
+        raise damaged
+    n, at = body[at], at + 1
+    out = {}
+    total = 0
+    for _ in range(n):
+        if at >= len(body):
+            raise damaged
+        ln = body[at]
+        name = body[at + 1:at + 1 + ln]
+        at += 1 + ln
+        if len(name) != ln or at >= len(body) or not name.isascii():
+            raise damaged
+        nd = body[at]
+        dims = np.frombuffer(body[at + 1:at + 1 + 2 * nd], "<u2")
+        at += 1 + 2 * nd
+        if len(dims) != nd or nd > 4:
+            raise damaged
+        count = int(np.prod(dims)) if nd else 1
+        total += count
+        if total > MAX_ADAPTER_VALUES or at + 2 * count > len(body):
+            raise damaged
+        vals = np.frombuffer(body, "<f2", count=count, offset=at).astype(np.float32).reshape(tuple(int(d) for d in dims))
+        at += 2 * count
+        if not np.isfinite(vals).all():
+            raise WriterError("this writer code holds non-finite numbers")
+        out[name.decode("ascii")] = torch.from_numpy(vals.copy())
+    if at != len(body):
+        raise damaged
+    return out
+
+
 def decode(code: str) -> tuple[torch.Tensor, float | None]:
-    """The writer code -> ((L, Z) float32 latents, stroke weight or None); WriterError when damaged."""
+    """The writer code -> ((L, Z) float32 latents, stroke weight or None); WriterError when damaged.
+    (decode_full also gives the adapter.)"""
+    lat, weight, _ = decode_full(code)
+    return lat, weight
+
+
+def decode_full(code: str) -> tuple[torch.Tensor, float | None, dict]:
+    """The writer code -> ((L, Z) latents, stroke weight or None, adapter tensors ({} without one))."""
     text = "".join(str(code).split())               # a code pasted across lines
     if not text.startswith(PREFIX):
         raise WriterError(f"not a writer code: it should start with {PREFIX!r} (got {text[:12]!r})")
@@ -58,17 +120,18 @@ def decode(code: str) -> tuple[torch.Tensor, float | None]:
     if len(body) < _HEAD.size:
         raise WriterError("this writer code is damaged (too short)")
     magic, version, flags, z_dim, layers = _HEAD.unpack_from(body)
-    if magic != b"RKW" or version != 1:
+    if magic != b"RKW" or version not in (1, 2):
         raise WriterError(f"this writer code has an unknown format (version {version})")
     n = layers * z_dim
     want = _HEAD.size + 2 * n + (2 if flags & 1 else 0)
-    if len(body) != want or layers == 0 or z_dim == 0:
+    if (len(body) != want if version == 1 else len(body) <= want) or layers == 0 or z_dim == 0:
         raise WriterError("this writer code is damaged (its length does not match its header)")
     lat = np.frombuffer(body, "<f2", count=n, offset=_HEAD.size).astype(np.float32).reshape(layers, z_dim)
     weight = float(np.frombuffer(body, "<f2", count=1, offset=_HEAD.size + 2 * n)[0]) if flags & 1 else None
     if not np.isfinite(lat).all() or (weight is not None and not np.isfinite(weight)):
         raise WriterError("this writer code holds non-finite numbers")
-    return torch.from_numpy(lat.copy()), weight
+    adapter = _read_adapter(body, want) if version == 2 else {}
+    return torch.from_numpy(lat.copy()), weight, adapter
 
 
 @dataclass
@@ -90,6 +153,10 @@ class Writer:
     def weight(self) -> float | None:
         return decode(self.code)[1]
 
+    @property
+    def adapter(self) -> dict:
+        return decode_full(self.code)[2]
+
     def to_json(self) -> dict:
         lat, w = decode(self.code)
         return {"format": FORMAT, "code": self.code, "checkpoint": self.checkpoint, "run": self.run,
@@ -97,11 +164,74 @@ class Writer:
                 "syllables": self.syllables, "losses": self.losses, "fit": self.fit}
 
     def save(self, path) -> Path:
+        """Write writer.safetensors (a path ending .safetensors) or the older writer.json, atomically."""
         from ..records import atomic_path
         path = Path(path)
         with atomic_path(path) as tmp:
-            Path(tmp).write_text(json.dumps(self.to_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+            if path.suffix == ".safetensors":
+                Path(tmp).write_bytes(self.to_safetensors())
+            else:
+                Path(tmp).write_text(json.dumps(self.to_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         return path
+
+    def to_safetensors(self) -> bytes:
+        from safetensors.torch import save
+        lat, w, adapter = decode_full(self.code)
+        tensors = {"latents": lat.half().contiguous()}
+        if w is not None:
+            tensors["weight"] = torch.tensor([w]).half()
+        tensors.update({f"adapter.{k}": v.half().contiguous() for k, v in adapter.items()})
+        meta = {"format": FORMAT_ST, "checkpoint": self.checkpoint, "run": self.run,
+                "epoch": "" if self.epoch is None else str(self.epoch), "syllables": self.syllables,
+                "losses": json.dumps(self.losses), "fit": json.dumps(self.fit)}
+        data = save(tensors, metadata=meta)
+        assert len(data) <= MAX_SAFETENSORS_BYTES, f"a writer file of {len(data):,} bytes"
+        return data
+
+
+def _from_safetensors(data: bytes, name: str) -> "Writer":
+    """writer.safetensors bytes -> a Writer; WriterError (one line) for a damaged or foreign file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+    try:
+        head = int.from_bytes(data[:8], "little") if len(data) >= 8 else 0
+        header = json.loads(data[8:8 + head]) if 0 < head < len(data) else None
+        meta = header.get("__metadata__") if isinstance(header, dict) else None
+        tensors = load(data)
+    except (SafetensorError, ValueError, UnicodeDecodeError, RuntimeError, OverflowError):
+        raise WriterError(f"{name} is damaged: not a readable safetensors file") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_ST:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise WriterError(f"{name} is not a writer file (format {found!r}, expected {FORMAT_ST!r})")
+    lat = tensors.get("latents")
+    if lat is None or lat.ndim != 2 or not (1 <= lat.shape[0] <= 255 and 1 <= lat.shape[1] <= 65535) \
+            or lat.dtype != torch.float16:
+        raise WriterError(f"{name} is damaged: no (layers, z) fp16 'latents' tensor")
+    extra = set(tensors) - {"latents", "weight"} - {k for k in tensors if k.startswith("adapter.")}
+    if extra:
+        raise WriterError(f"{name} is not a writer file (unexpected tensors {sorted(extra)[:3]})")
+    w = tensors.get("weight")
+    if w is not None and (w.numel() != 1 or w.dtype != torch.float16):
+        raise WriterError(f"{name} is damaged: 'weight' must be one fp16 number")
+    adapter = {k[len("adapter."):]: v.float() for k, v in tensors.items() if k.startswith("adapter.")}
+    # what the code can hold (encode's limits): refused here with a message, not asserted there
+    if len(adapter) > 255 or any(not k.isascii() or len(k) > 255 or v.ndim > 4 or any(d > 65535 for d in v.shape)
+                                 for k, v in adapter.items()):
+        raise WriterError(f"{name} is damaged: its adapter tensors are not a writer's")
+    if sum(v.numel() for v in adapter.values()) > MAX_ADAPTER_VALUES or any(v.dtype != torch.float16 for k, v in tensors.items()):
+        raise WriterError(f"{name} is damaged: its tensors are not a writer's (fp16, at most {MAX_ADAPTER_VALUES:,} adapter values)")
+    vals = [lat.float(), *adapter.values()] + ([w.float()] if w is not None else [])
+    if not all(bool(torch.isfinite(v).all()) for v in vals):
+        raise WriterError(f"{name} holds non-finite numbers")
+    try:
+        epoch = int(meta["epoch"]) if meta.get("epoch") else None
+        losses, fit = json.loads(meta.get("losses") or "{}"), json.loads(meta.get("fit") or "{}")
+    except ValueError:
+        raise WriterError(f"{name} is damaged: its metadata is not valid") from None
+    code = encode(lat.float(), None if w is None else float(w.float()), adapter)
+    return Writer(code=code, syllables=str(meta.get("syllables", "")), checkpoint=str(meta.get("checkpoint", "")),
+                  run=str(meta.get("run", "")), epoch=epoch, losses=losses if isinstance(losses, dict) else {},
+                  fit=fit if isinstance(fit, dict) else {})
 
 
 def load_writer(source) -> Writer:
@@ -120,8 +250,13 @@ def load_writer(source) -> Writer:
             raise WriterError(f"not a writer code (they start with {PREFIX!r}) nor a writer file: {text[:60]!r}")
         if path.stat().st_size > MAX_FILE_BYTES:
             raise WriterError(f"{path} is too large for a writer file ({path.stat().st_size:,} bytes)")
+        raw = path.read_bytes()
+        if path.suffix.lower() == ".safetensors" or not raw.lstrip()[:1] == b"{":
+            if len(raw) > MAX_SAFETENSORS_BYTES:
+                raise WriterError(f"{path.name} is too large for a writer file ({len(raw):,} bytes)")
+            return _from_safetensors(raw, path.name)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise WriterError(f"{path} is not a writer file (not JSON: {e})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("code"), str):
@@ -142,10 +277,22 @@ class WriterLatent:
     weight: float | None
 
 
+def load_writer_bytes(data: bytes, *, name: str = "the writer file") -> Writer:
+    """An uploaded writer file's bytes (writer.safetensors, or the older writer.json) -> a Writer."""
+    if len(data) > MAX_FILE_BYTES:
+        raise WriterError(f"{name} is too large for a writer file ({len(data):,} bytes)")
+    if data.lstrip()[:1] == b"{":
+        try:
+            return load_writer(json.loads(data.decode("utf-8")))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise WriterError(f"{name} is not a writer file (not JSON: {e})") from None
+    return _from_safetensors(data, name)
+
+
 def writer_latent(code_or_file, *, generator: torch.nn.Module) -> WriterLatent:
-    """A writer code, a writer.json path (or a Writer) -> what generate/render_tokens need, checked
-    against the generator it will draw with."""
-    lat, weight = decode(load_writer(code_or_file).code)
+    """A writer code, a writer.safetensors / writer.json path (or a Writer) -> what generate/render_tokens
+    need, checked against the generator it will draw with."""
+    lat, weight, adapter = decode_full(load_writer(code_or_file).code)
     z_dim = generator.cfg.z_dim
     if lat.shape[1] != z_dim:
         raise WriterError(f"this writer was fitted on a run with a {lat.shape[1]}-d latent; this run's is {z_dim}-d")
@@ -153,8 +300,16 @@ def writer_latent(code_or_file, *, generator: torch.nn.Module) -> WriterLatent:
         raise WriterError(f"this writer has {lat.shape[0]} latent layers; this run's generator has {n_layers(generator)}")
     if weight is not None and not getattr(generator.cfg, "weight_cond", False):
         weight = None                   # a weight fitted on a run that has the input; this one draws without it
+    if adapter:
+        from .adapter import check_adapter
+        try:
+            check_adapter(adapter, generator)
+        except ValueError as e:
+            raise WriterError(f"this writer's adapter does not fit this run: {e}") from None
+        if lat.shape[0] == 1:                   # a z-only writer with an adapter: the same z at every layer
+            lat = lat.expand(n_layers(generator), -1).clone()
     if lat.shape[0] == 1:
         return WriterLatent(generator=generator, z=lat[0], weight=weight)
     p = next(iter(generator.parameters()))
-    wg = WriterGenerator(generator, lat).to(p.device)
+    wg = WriterGenerator(generator, lat, adapter).to(p.device)
     return WriterLatent(generator=wg, z=wg.centre.cpu().clone(), weight=weight)

@@ -1,0 +1,153 @@
+"""The writer's adapter: a few parameters that move the generator toward a hand after the latent fit.
+
+A latent can only move within what the generator learnt from its training faces; a person's hand
+lies partly outside it (issue 25). Pivotal tuning (PTI) adapts the generator's weights to the
+person; here the generator stays shared and read-only, and the writer carries a small delta:
+
+  'channels'  per-channel modulation of the conditional BatchNorms' outputs, h * (1 + scale) + shift,
+              at the layers in `layers` (default all four: 2 x 480 numbers on the 64 px runs)
+  'lowrank'   a rank-r delta on the transposed convolutions' weights at `layers`,
+              W + (down @ up).view_as(W) (down (Cin, r), up (r, Cout*16))
+
+Both start at exactly no change (scale = shift = 0; up = 0), so an adapter fitted for 0 steps
+draws the latent's pixels. `fit_adapter` fits one after the latent fit, on the references, with two
+terms for the syllables the person never drew (DESIGN.md 2026-12-02: tuning on the references
+alone overfits them):
+  content  on `others` random other syllables per step: the reader's pooled features (trained to
+           name the syllable whatever the face) of the adapted glyph stay those of the unadapted
+           one: the letter stays readable
+  keep     the same glyphs' pixels pulled (L1 of 4x4 averages) toward the unadapted ones, and the
+           parameters toward zero: the hand moves, it does not become another letter
+The adapter's tensors are named 'scale.i', 'shift.i', 'down.i', 'up.i' (i: the layer) and travel in
+the writer code and writer.safetensors (value.py), fp16.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+KINDS = ("none", "channels", "lowrank")
+
+
+def _layer_list(spec: str, n: int) -> list[int]:
+    """'all' or '1,2,3' (negative = from the end) -> sorted layer indices in range(n)."""
+    if spec == "all":
+        return list(range(n))
+    out = sorted({int(v) % n for v in str(spec).split(",") if v.strip()})
+    if not out:
+        raise ValueError(f"adapter layers must be 'all' or indices like '2,3', got {spec!r}")
+    return out
+
+
+def init_adapter(generator, *, kind: str, layers: str = "all", rank: int = 2) -> dict[str, torch.Tensor]:
+    """Zero-change adapter parameters for a ProjGenerator (float32, requires_grad)."""
+    if kind not in KINDS:
+        raise ValueError(f"adapter must be one of {KINDS}, got {kind!r}")
+    params: dict[str, torch.Tensor] = {}
+    if kind == "none":
+        return params
+    g = torch.Generator().manual_seed(0)
+    for i in _layer_list(layers, len(generator.norms)):
+        if kind == "channels":
+            c = generator.norms[i].bn.num_features
+            params[f"scale.{i}"] = torch.zeros(c)
+            params[f"shift.{i}"] = torch.zeros(c)
+        else:
+            w = generator.ups[i].weight                          # (Cin, Cout, 4, 4)
+            params[f"down.{i}"] = torch.randn(w.shape[0], rank, generator=g) / math.sqrt(w.shape[0])
+            params[f"up.{i}"] = torch.zeros(rank, w[0].numel())
+    return {k: v.requires_grad_(True) for k, v in params.items()}
+
+
+def check_adapter(adapter: dict, generator) -> None:
+    """Raise ValueError when an adapter's tensors do not fit this generator's layers."""
+    n = len(getattr(generator, "norms", ()))
+    for name, t in adapter.items():
+        kind, _, idx = name.partition(".")
+        if kind not in ("scale", "shift", "down", "up") or not idx.isdigit() or int(idx) >= n:
+            raise ValueError(f"adapter tensor {name!r} does not belong to this generator ({n} layers)")
+        i = int(idx)
+        w = generator.ups[i].weight
+        want = {"scale": (generator.norms[i].bn.num_features,), "shift": (generator.norms[i].bn.num_features,)}
+        if kind in want and tuple(t.shape) != want[kind]:
+            raise ValueError(f"adapter tensor {name!r} is {tuple(t.shape)}; this generator's layer {i} needs {want[kind]}")
+        if kind == "down" and (t.ndim != 2 or t.shape[0] != w.shape[0]):
+            raise ValueError(f"adapter tensor {name!r} is {tuple(t.shape)}; layer {i} has {w.shape[0]} input channels")
+        if kind == "up" and (t.ndim != 2 or t.shape[1] != w[0].numel()):
+            raise ValueError(f"adapter tensor {name!r} is {tuple(t.shape)}; layer {i} needs (r, {w[0].numel()})")
+        if kind in ("down", "up") and f"{'up' if kind == 'down' else 'down'}.{i}" not in adapter:
+            raise ValueError(f"adapter tensor {name!r} has no partner")
+
+
+def modulate(adapter: dict | None, i: int, h: torch.Tensor) -> torch.Tensor:
+    """A conditional BN's output h (B, C, H, W) through the adapter's per-channel modulation at layer i."""
+    if not adapter or f"scale.{i}" not in adapter:
+        return h
+    s, b = adapter[f"scale.{i}"].to(h), adapter[f"shift.{i}"].to(h)
+    return h * (1 + s)[None, :, None, None] + b[None, :, None, None]
+
+
+def upsample(adapter: dict | None, i: int, up: torch.nn.ConvTranspose2d, h: torch.Tensor) -> torch.Tensor:
+    """ups[i](h), with the adapter's low-rank weight delta at layer i when it has one."""
+    if not adapter or f"down.{i}" not in adapter:
+        return up(h)
+    delta = (adapter[f"down.{i}"].to(h) @ adapter[f"up.{i}"].to(h)).view_as(up.weight)
+    return F.conv_transpose2d(h, up.weight + delta, up.bias, up.stride, up.padding)
+
+
+def size_of(adapter: dict) -> int:
+    return sum(t.numel() for t in adapter.values())
+
+
+@dataclass
+class AdapterTerms:
+    """Weights of fit_adapter's objective (FitConfig carries them)."""
+    content: float
+    keep: float
+    anchor: float
+
+
+def fit_adapter(G, feats, latents: torch.Tensor, weight: float | None, y: torch.Tensor, targets: torch.Tensor,
+                target_feats, *, kind: str, layers: str, rank: int, steps: int, lr: float, others: int,
+                terms: AdapterTerms, objective, trace: list, offset: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Adam on the adapter's parameters with the latents fixed (the pivot, as in PTI). `objective`
+    is fit._objective's glyph term (pixel + features per reference). Returns detached float32
+    tensors (not yet rounded)."""
+    from .latent import layered_forward
+    params = init_adapter(G, kind=kind, layers=layers, rank=rank)
+    if not params or steps == 0:
+        return {k: v.detach() for k, v in params.items()}
+    k = len(y)
+    n = int(getattr(G.cfg, "n_classes", 0)) or 1
+    gen = torch.Generator().manual_seed(seed)
+    refs = set(y.tolist())
+    pool = torch.tensor([c for c in range(n) if c not in refs] or list(range(n)))
+    wk = None if weight is None else torch.full((k,), float(weight))
+    opt = torch.optim.Adam(list(params.values()), lr=lr)
+    lat_k = latents[None].expand(k, -1, -1)
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / max(1, steps)))
+        loss = objective(layered_forward(G, lat_k, y, wk, adapter=params), targets, target_feats).mean()
+        if others:
+            yo = pool[torch.randint(len(pool), (others,), generator=gen)]
+            wo = None if weight is None else torch.full((others,), float(weight))
+            lat_o = latents[None].expand(others, -1, -1)
+            with torch.no_grad():
+                x0 = layered_forward(G, lat_o, yo, wo)
+                f0 = feats(x0)[-1]
+            x = layered_forward(G, lat_o, yo, wo, adapter=params)
+            content = (1 - F.cosine_similarity(feats(x)[-1], f0, dim=1)).mean()
+            keep = (F.avg_pool2d(x, 4) - F.avg_pool2d(x0, 4)).abs().mean()
+            loss = loss + terms.content * content + terms.keep * keep
+        loss = loss + terms.anchor * sum(p.pow(2).mean() for p in params.values())
+        grads = torch.autograd.grad(loss, list(params.values()))
+        for p, g in zip(params.values(), grads):
+            p.grad = g
+        opt.step()
+        if step % 10 == 0 or step == steps - 1:
+            trace.append((offset + step, round(float(loss.detach()), 5)))
+    return {k: v.detach() for k, v in params.items()}
