@@ -53,6 +53,7 @@ from rekogan.studio import (HOW_TO_GET_CHECKPOINTS, MAX_SEED, WALK_MAX_STEPS,  #
                             WALK_MAX_TEXT, Studio, StudioError)
 from rekogan.studio import FONT_SETS, SHEET_PAGE, SHEET_SETS  # noqa: E402
 from rekogan.studio.hand import HAND_PROMPT  # noqa: E402
+from rekogan.conventions import DEFAULT_GLYPH_SIZE  # noqa: E402
 from rekogan import widgets  # noqa: E402
 
 log = logging.getLogger("rekogan.app")
@@ -235,15 +236,16 @@ def font_preview(built, preview_text):
     return studio.font_preview(path=built.get("path"), family=built.get("family", ""), text=preview_text)
 
 
-def imitate(text, drawing, uploads, run, epoch, progress=gr.Progress()):
-    """My hand: fit a writer to the canvas drawing or the uploads (seconds on a CPU)."""
+def imitate(text, drawing, uploads, run, epoch, size=DEFAULT_GLYPH_SIZE, progress=gr.Progress()):
+    """My hand: fit a writer to the canvas drawing or the uploads (seconds on a CPU); the pair view
+    `size` px per glyph."""
     progress(0.1, desc="Fitting your hand · 필체 맞추는 중")
-    return _imitate(text, drawing, uploads, run, epoch)
+    return _imitate(text, drawing, uploads, run, epoch, size)
 
 
 @friendly
-def _imitate(text, drawing, uploads, run, epoch):
-    f = studio.imitate(text=text, drawing=drawing, uploads=uploads, run=run, epoch=epoch)
+def _imitate(text, drawing, uploads, run, epoch, size=DEFAULT_GLYPH_SIZE):
+    f = studio.imitate(text=text, drawing=drawing, uploads=uploads, run=run, epoch=epoch, size=size)
     return f.pair, f.code, str(f.path), f.notice, {"code": f.code, "run": f.run, "epoch": f.epoch}
 
 
@@ -363,6 +365,7 @@ def build() -> gr.Blocks:
                                         label="The syllables you write, in order · 쓸 글자 (copy this prompt)")
                     h_run = run_selector(right_run)
                     h_ep = epoch_selector(right_run)
+                    h_size = widgets.size_radio(elem_id="hand-size")      # the pair view's glyphs
                 h_canvas = gr.Sketchpad(label="Write here · 여기에 쓰세요", type="numpy", image_mode="RGBA",
                                         canvas_size=(800, 240), layers=False, elem_id="hand-canvas",
                                         brush=gr.Brush(colors=["#000000"], default_size=6, color_mode="fixed"))
@@ -383,7 +386,7 @@ def build() -> gr.Blocks:
                 h_note = notice(elem_id="hand-notice")
                 h_fitted = gr.State(None)
                 h_run.input(epoch_dropdown, h_run, h_ep, api_visibility="private")
-                h_go.click(imitate, [h_text, h_canvas, h_files, h_run, h_ep], [h_pair, h_code, h_file, h_note, h_fitted],
+                h_go.click(imitate, [h_text, h_canvas, h_files, h_run, h_ep, h_size], [h_pair, h_code, h_file, h_note, h_fitted],
                            api_name="imitate", concurrency_limit=1)
                 h_open.upload(open_writer, [h_open, h_run, h_ep], [h_code, h_note, h_fitted], api_visibility="private")
 

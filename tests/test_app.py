@@ -29,6 +29,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from fontcheck import check_font  # noqa: E402  (every font a test builds is sanitised and shaped)
+from rekogan.conventions import DEFAULT_GLYPH_SIZE  # noqa: E402
 
 TEXT = "가각 간\n갈가A"            # the tiny classes, a space, a newline and one unknown character
 FLAT = (64, 0)                  # size, natural: 64 px cells (the tiny run's 16 px glyphs enlarged), a font's fixed cells
@@ -678,14 +679,6 @@ def native_page(studio, text, *, seed, truncation, run, epoch) -> np.ndarray:
     return render_tokens(m.generator, tokenize(text, m.classes), seed=seed, truncation=truncation, weight=w).numpy()
 
 
-def cells_at_64(row: np.ndarray) -> np.ndarray:
-    """A row of 16 px cells enlarged as a page at size 64 enlarges them (rekogan.studio.crisp)."""
-    from rekogan.studio.crisp import enlarge
-    n = row.shape[1] // 16
-    big, _ = enlarge(np.stack([row[:, 16 * i:16 * (i + 1)] for i in range(n)]).astype(np.uint8), size=64)
-    return np.concatenate(list(big), axis=1)
-
-
 def _canvas(path):
     from gradio_client import handle_file
     return {"background": None, "layers": [], "composite": handle_file(str(path)) if path else None}
@@ -699,26 +692,26 @@ def hand_drawing(studio, tmp_path_factory):
 
 def test_hand_fits_a_drawing_and_its_code_writes_the_same_pixels_twice(client, app, hand_drawing):
     assert "/imitate" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    pair, code, writer_file, note = call(client, HAND, _canvas(hand_drawing), [], "fixed", 2, api_name="/imitate")
+    pair, code, writer_file, note = call(client, HAND, _canvas(hand_drawing), [], "fixed", 2, 64, api_name="/imitate")
     assert code.startswith("rkw1.") and "fitted in" in note and "4 syllables (가각간갈)" in note, note
     from rekogan.writer import load_writer
     saved = load_writer(writer_file)                        # writer.safetensors: latents + adapter (issue 25)
     assert Path(writer_file).suffix == ".safetensors" and saved.code == code and saved.syllables == HAND
     pair = png(pair)
-    assert pair.shape == (2 + 2 * 18, 2 + 4 * 18)          # yours over the fitted ones, 4 columns, pad 2
+    assert pair.shape == (2 + 2 * 66, 2 + 4 * 66)          # yours over the fitted ones, 4 columns of 64 px, pad 2
     # what the tab shows below is exactly what the code writes
     page_a, note_a = call(client, HAND, 1, 0.8, "fixed", 2, 0.0, code, *FLAT, api_name="/write")
     page_b, _ = call(client, HAND, 12345, 0.2, "fixed", 2, 0.0, code, *FLAT, api_name="/write")
     a, b = png(page_a), png(page_b)
     assert np.array_equal(a, b), "the same writer code must give the same pixels (the seed and psi are not used)"
     assert "seed and ψ are not used" in note_a
-    fitted = cells_at_64(np.concatenate([pair[20:36, 2 + 18 * i:18 + 18 * i] for i in range(4)], axis=1))
+    fitted = np.concatenate([pair[68:132, 2 + 66 * i:66 + 66 * i] for i in range(4)], axis=1)
     # within a grey level (the pair's glyphs and the page's come from separate passes), enlarged alike
     assert np.abs(fitted.astype(int) - a.astype(int)).max() <= 2, "the fitted row must be what the code draws"
     seeded, _ = call(client, HAND, 1, 0.8, "fixed", 2, *PLAIN, api_name="/write")
     assert not np.array_equal(png(seeded), a)                # an empty writer box: the seed is the writer
     # the fit is a fit: closer to the drawn glyphs than the seed the page would use otherwise
-    user = cells_at_64(np.concatenate([pair[2:18, 2 + 18 * i:18 + 18 * i] for i in range(4)], axis=1)).astype(float)
+    user = np.concatenate([pair[2:66, 2 + 66 * i:66 + 66 * i] for i in range(4)], axis=1).astype(float)
     assert np.abs(fitted - user).mean() < np.abs(png(seeded).astype(float) - user).mean()
     svg = Path(call(client, HAND, 1, 0.8, "fixed", 2, 0.0, code, api_name="/write_svg")).read_text(encoding="utf-8")
     assert svg.count('<g class="syllable"') == 4
@@ -734,7 +727,8 @@ def test_hand_on_the_hangul_run_from_separate_uploads(client, studio, tmp_path):
     files = [handle_file(str(_drawing(page[:, 16 * i:16 * (i + 1)], tmp_path / f"{i}.png", rgba=False)))
              for i in range(2)]
     pair, code, _, note = call(client, "안 녕", _canvas(None), files, "hangul", "best", api_name="/imitate")
-    assert code.startswith("rkw1.") and "uploads" in note and png(pair).shape == (2 + 2 * 18, 2 + 2 * 18)
+    cell = DEFAULT_GLYPH_SIZE                                 # the pair view's default size, through the upscaler
+    assert code.startswith("rkw1.") and "uploads" in note and png(pair).shape == (2 + 2 * (cell + 2), 2 + 2 * (cell + 2))
     one, notice = call(client, "닳도록 뷁", 1, 0.8, "hangul", "best", 0.0, code, *FLAT, api_name="/write")
     two, _ = call(client, "닳도록 뷁", 2, 0.5, "hangul", "best", 0.0, code, *FLAT, api_name="/write")
     assert np.array_equal(png(one), png(two)) and png(one).shape == (64, 64 * 4 + 32)

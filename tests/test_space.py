@@ -479,7 +479,8 @@ def test_staged_space_boots_in_a_fresh_venv(tmp_path, capsys):
         assert (h_page[:, x0:x0 + cell] < 128).mean() > 0.02, f"cell {i} of the hangul page is blank"
     assert "hangul" in h_notice and "epoch 68" in h_notice and "Not among" not in h_notice, h_notice
     assert code.startswith("rkw1.") and "2 syllables (가나)" in hand_note and "hangul" in hand_note, hand_note
-    assert _gray(pair).shape == (2 + 2 * (cell + 2), 2 + 2 * (cell + 2))      # yours over the fitted, 2 columns
+    from rekogan.conventions import DEFAULT_GLYPH_SIZE as px                  # the pair view's default size
+    assert _gray(pair).shape == (2 + 2 * (px + 2), 2 + 2 * (px + 2))          # yours over the fitted, 2 columns
     from rekogan.writer.value import load_writer_bytes           # My hand's download: writer.safetensors
     assert Path(writer_file).name.endswith(".safetensors") and load_writer_bytes(Path(writer_file).read_bytes()).code == code
     from fontTools.ttLib import TTFont

@@ -184,12 +184,14 @@ class Studio:
                                 wrap=wrap, weight=w, writer=code, natural=nat, size=px)
 
     # -- my hand
-    def imitate(self, *, text, drawing=None, uploads=None, run, epoch, config=None) -> "hand.HandFit":
-        """Fit a writer of one checkpoint to a canvas drawing or uploaded pictures of `text` (hand.fit)."""
+    def imitate(self, *, text, drawing=None, uploads=None, run, epoch, config=None, size=None) -> "hand.HandFit":
+        """Fit a writer of one checkpoint to a canvas drawing or uploaded pictures of `text` (hand.fit);
+        the pair view `size` px per glyph (default DEFAULT_GLYPH_SIZE)."""
+        size = check_size(size)
         m = self.generator(run=run, epoch=epoch)
         return hand.fit(model=m, text=text, drawing=drawing, uploads=uploads, folder=self.tmp_dir / "writers",
                         suggest=lambda missing: sets.suggest_run(self.registry, current=m.info.run, missing=missing),
-                        config=config, ttl=self.output_ttl)
+                        config=config, ttl=self.output_ttl, size=size)
 
     # -- font
     def font(self, *, run, epoch, seed, truncation, weight=None, syllables="seri95", text="", progress=None,

@@ -161,7 +161,7 @@ def samples_of(drawing, uploads):
 
 
 def fit(*, model: Loaded, text, drawing, uploads, folder: Path, suggest=None, config=None,
-        ttl: float | None = None) -> HandFit:
+        ttl: float | None = None, size: int | None = None) -> HandFit:
     """A canvas drawing (one row of the text's syllables) or uploads (one picture per syllable, or one
     photo of a row or grid) + the text -> a fitted writer of `model`. suggest(missing) -> a note naming
     the run that writes syllables this one cannot (sets.suggest_run)."""
@@ -192,10 +192,23 @@ def fit(*, model: Loaded, text, drawing, uploads, folder: Path, suggest=None, co
     from .exports import prune
     prune(folder, "writer_*.safetensors", keep=KEEP_WRITER_FILES - 1, ttl=ttl)
     path = result.writer.save(folder / f"writer_{model.info.run}_e{model.info.epoch}_{uuid.uuid4().hex[:8]}.safetensors")
-    return HandFit(pair=result.pair.numpy(), code=result.writer.code, path=path, syllables=result.writer.syllables,
+    return HandFit(pair=pair_at(result, size=size), code=result.writer.code, path=path, syllables=result.writer.syllables,
                    run=model.info.run, epoch=model.info.epoch, seconds=time.perf_counter() - t0,
                    ssim=float(result.writer.losses.get("ssim", float("nan"))), source=source)
 
+
+
+def pair_at(result, *, size: int | None):
+    """The person's glyphs over the fitted ones, `size` px per glyph (checked; None: the generator's
+    own), enlarged as every view's glyphs are (crisp.enlarge)."""
+    if size is None or size == result.user.shape[-1]:
+        return result.pair.numpy()
+    from . import crisp
+    from .views import tile
+    user, _ = crisp.enlarge(result.user.numpy(), size=size)
+    fitted, _ = crisp.enlarge(result.fitted.numpy(), size=size)
+    import numpy as np
+    return tile(np.concatenate([user, fitted]), columns=len(user))
 
 
 # ---- a writer file the person kept ------------------------------------------------------------
