@@ -223,7 +223,8 @@ def test_my_hand_tab_fits_mouse_strokes_and_gives_a_writer(app):
         assert not toasts, f"the fit failed: {toasts}"
         code = page.locator("#hand-code textarea").input_value()
         w, h = _wait_image(page, "#hand-pair")
-        assert (w, h) == (2 + 4 * 18, 2 + 2 * 18), (w, h)           # your 4 glyphs over the fitted 4
+        from rekogan.conventions import DEFAULT_GLYPH_SIZE as px     # the pair view's default size
+        assert (w, h) == (2 + 4 * (px + 2), 2 + 2 * (px + 2)), (w, h)   # your 4 glyphs over the fitted 4
         notice = page.locator("#hand-notice").inner_text()
         assert "fitted in" in notice and "canvas" in notice, notice
         # Clear canvas puts the editor back in its no-tool state (its hint, .empty.wrap, is added): the
