@@ -87,32 +87,31 @@ def _number_in(value, lo: float, hi: float) -> float | None:
     return float(value)
 
 
+def _checked(value, lo: float, hi: float, message: str) -> float:
+    """_number_in(value, lo, hi), or ValueError(message)."""
+    number = _number_in(value, lo, hi)
+    if number is None:
+        raise ValueError(message)
+    return number
+
+
 def check_truncation(psi) -> float:
     """A float in [0, 1] (numeric strings are accepted), or ValueError; nan and inf are refused."""
-    value = _number_in(psi, 0.0, 1.0)
-    if value is None:
-        raise ValueError(f"Truncation psi must be a number in [0, 1], got {psi!r}.")
-    return value
+    return _checked(psi, 0.0, 1.0, f"Truncation psi must be a number in [0, 1], got {psi!r}.")
 
 
 def check_weight(weight) -> float:
     """A float in WEIGHT_RANGE (numeric strings are accepted), or ValueError; nan and inf are refused."""
     lo, hi = WEIGHT_RANGE
-    value = _number_in(weight, lo, hi)
-    if value is None:
-        raise ValueError(f"The stroke weight must be a number in {lo:g}..{hi:g} (thin .. bold, 0 = typical), "
-                         f"got {weight!r}.")
-    return value
+    return _checked(weight, lo, hi, f"The stroke weight must be a number in {lo:g}..{hi:g} (thin .. bold, "
+                                    f"0 = typical), got {weight!r}.")
 
 
 def check_natural(natural) -> float:
     """A float in NATURAL_RANGE (numeric strings are accepted), or ValueError; nan and inf are refused."""
     lo, hi = NATURAL_RANGE
-    value = _number_in(natural, lo, hi)
-    if value is None:
-        raise ValueError(f"Natural must be a number in {lo:g}..{hi:g} (0 = identical repeats, like a font), "
-                         f"got {natural!r}.")
-    return value
+    return _checked(natural, lo, hi, f"Natural must be a number in {lo:g}..{hi:g} (0 = identical repeats, "
+                                     f"like a font), got {natural!r}.")
 
 
 def check_size(size) -> int:
