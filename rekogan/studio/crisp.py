@@ -73,6 +73,16 @@ def enlarge(glyphs, *, size: int):
     return (out.numpy() if as_numpy else out), note
 
 
+def fit_size(cells: int, size: int, *, budget: int, what: str) -> tuple[int, str]:
+    """(the largest size <= `size` at which `cells` glyphs stay within `budget` pixels, a note when it
+    is smaller than asked). 64 px always fits: that is what the views drew before sizes existed."""
+    fits = [s for s in GLYPH_SIZES if s <= size and cells * s * s <= budget] or [min(GLYPH_SIZES)]
+    if fits[-1] == size:
+        return size, ""
+    return fits[-1], (f"{what} is too large to draw at {size} px per glyph: drawn at {fits[-1]} px. "
+                      f"· 너무 커서 {fits[-1]} px로 그렸습니다.")
+
+
 def _resize(x, size: int):
     """(N, S, S) uint8 -> (N, size, size) uint8, bilinear (antialiased when shrinking), rounded."""
     torch = torch_module()

@@ -204,11 +204,9 @@ def pair_at(result, *, size: int | None):
     if size is None or size == result.user.shape[-1]:
         return result.pair.numpy()
     from . import crisp
-    from .views import tile
-    user, _ = crisp.enlarge(result.user.numpy(), size=size)
-    fitted, _ = crisp.enlarge(result.fitted.numpy(), size=size)
-    import numpy as np
-    return tile(np.concatenate([user, fitted]), columns=len(user))
+    from ..sampling import tile
+    cells, _ = crisp.enlarge(np.concatenate([result.user.numpy(), result.fitted.numpy()]), size=size)   # one pass
+    return tile(cells, columns=len(result.user))
 
 
 # ---- a writer file the person kept ------------------------------------------------------------

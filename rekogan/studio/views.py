@@ -21,8 +21,9 @@ import uuid
 
 import numpy as np
 
-from ..conventions import GLYPH_SIZES, truncate
+from ..conventions import truncate
 from ..hangul import tokenize
+from ..sampling import tile
 from . import crisp, sets
 from .cache import load, torch_module
 from .inputs import StudioError, unknown_chars, wrap_tokens
@@ -37,16 +38,6 @@ WALK_MAX_PIXELS = 2**24              # a walk's glyph pixels over all frames: to
 SHEET_BATCH = 64                     # glyphs per forward pass of a sheet (256 held 140 MB more activations)
 ENLARGE_BATCH = 64                   # glyphs per crisp.enlarge call: the upscaler's float temporaries of a
                                      # whole page at 256 px would be ~70 MB each
-
-
-def fit_size(cells: int, size: int, *, budget: int, what: str) -> tuple[int, str]:
-    """(the largest size <= `size` at which `cells` glyphs stay within `budget` pixels, a note when it
-    is smaller than asked). 64 px always fits: that is what the views drew before sizes existed."""
-    fits = [s for s in GLYPH_SIZES if s <= size and cells * s * s <= budget] or [min(GLYPH_SIZES)]
-    if fits[-1] == size:
-        return size, ""
-    return fits[-1], (f"{what} is too large to draw at {size} px per glyph: drawn at {fits[-1]} px. "
-                      f"· 너무 커서 {fits[-1]} px로 그렸습니다.")
 
 
 def _draw(generator, labels, z, *, weight, size: int):
@@ -64,20 +55,6 @@ def _draw(generator, labels, z, *, weight, size: int):
     return out, note
 
 
-def tile(cells, *, columns: int, pad: int = 2, fill: int = 255) -> np.ndarray:
-    """(N, S, S) uint8 -> one picture, exactly as sampling.tile lays it out (torchvision's make_grid:
-    `columns` a row, `pad` px of `fill` around every cell), written straight into one uint8 array:
-    make_grid copies a 256 px page into three channels first (+180 MB for 260 glyphs)."""
-    n, s = len(cells), cells[0].shape[-1]
-    cols = min(columns, n)
-    rows = -(-n // cols)
-    out = np.full((rows * (s + pad) + pad, cols * (s + pad) + pad), fill, dtype=np.uint8)
-    for i, cell in enumerate(cells):
-        r, c = divmod(i, cols)
-        out[pad + r * (s + pad):pad + r * (s + pad) + s, pad + c * (s + pad):pad + c * (s + pad) + s] = cell
-    return out
-
-
 def sheet(studio, *, model, seed: int, psi: float, columns: int, start: int, size: int, max_cells: int) -> np.ndarray:
     """Studio.sheet for checked inputs: classes start.. (at most max_cells), `size` px each."""
     from ..sampling import seed_to_z
@@ -85,7 +62,7 @@ def sheet(studio, *, model, seed: int, psi: float, columns: int, start: int, siz
     if not (isinstance(start, int) and 0 <= start < n):
         raise StudioError(f"The first class of a sheet must be in 0..{n - 1}, got {start!r}.")
     labels = list(range(start, min(n, start + max_cells)))
-    size, _ = fit_size(len(labels), size, budget=max(SHEET_MAX_PIXELS, max_cells * 64 * 64), what="This sheet")
+    size, _ = crisp.fit_size(len(labels), size, budget=max(SHEET_MAX_PIXELS, max_cells * 64 * 64), what="This sheet")
     z = seed_to_z(seed, model.generator.cfg.z_dim, truncation=psi)
     imgs, _ = _draw(model.generator, labels, z, weight=None, size=size)
     return tile(imgs.numpy(), columns=columns)
@@ -98,7 +75,7 @@ def sheet_page(studio, *, model, seed: int, psi: float, weight: float, syllables
     label, wanted = sets.sheet_set(syllables, studio.registry.run(model.info.run), model.classes)
     p = sets.page_of(wanted, page)
     w, note = studio.stroke_weight(model=model, weight=weight)
-    size, size_note = fit_size(len(p.syllables), size, budget=SHEET_MAX_PIXELS, what=f"A page of {len(p.syllables)} syllables")
+    size, size_note = crisp.fit_size(len(p.syllables), size, budget=SHEET_MAX_PIXELS, what=f"A page of {len(p.syllables)} syllables")
     known = [s for s in p.syllables if s in model.classes]
     z = seed_to_z(seed, model.generator.cfg.z_dim, truncation=psi)
     drawn, up_note = {}, ""
@@ -194,7 +171,7 @@ def walk(studio, *, model, text: str, a: int, b: int, steps: int, psi: float, we
     w, weight_note = studio.stroke_weight(model=model, weight=weight)
     tokens = wrap_tokens(tokenize(text, model.classes))
     cells = sum(t.kind not in ("space", "newline") for t in tokens)
-    size, size_note = fit_size(cells * steps, size, budget=WALK_MAX_PIXELS, what=f"A walk of {steps} frames")
+    size, size_note = crisp.fit_size(cells * steps, size, budget=WALK_MAX_PIXELS, what=f"A walk of {steps} frames")
     zd = model.generator.cfg.z_dim
     za, zb = seed_to_z(a, zd), seed_to_z(b, zd)
     zs = [truncate(slerp(za, zb, i / (steps - 1)), psi) for i in range(steps)]

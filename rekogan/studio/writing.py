@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions import GLYPH_SIZES
 from ..hangul import Token, tokenize
 from . import crisp, exports, hand, sets
 from .inputs import unknown_chars, wrap_tokens
@@ -37,11 +36,7 @@ SVG_SIZE = 256                 # an SVG line is traced from glyphs of this size 
 def fit_size(tokens: list[Token], size: int) -> tuple[int, str]:
     """(the size a page of `tokens` is drawn at, a note when it is smaller than asked)."""
     cells = sum(t.kind not in ("space", "newline") for t in tokens)
-    fits = [s for s in GLYPH_SIZES if s <= size and cells * s * s <= MAX_PAGE_PIXELS] or [min(GLYPH_SIZES)]
-    if fits[-1] == size:
-        return size, ""
-    return fits[-1], (f"{cells:,} characters are too many to draw at {size} px each: drawn at {fits[-1]} px. "
-                      f"· 글자가 많아 {fits[-1]} px로 그렸습니다.")
+    return crisp.fit_size(cells, size, budget=MAX_PAGE_PIXELS, what=f"A text of {cells:,} characters")
 
 
 def page(studio, *, model, text: str, seed: int, truncation: float, wrap: int, weight: float,
