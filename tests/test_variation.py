@@ -6,6 +6,7 @@ side; synthetic glyphs for the layout; the shipped hangul run for one behavioura
 from __future__ import annotations
 
 import hashlib
+import math
 
 import pytest
 import torch
@@ -222,6 +223,49 @@ def test_rotation_is_clockwise_on_screen_about_the_cell_centre():
     big = layout.jitter_glyphs(g, scale=[1.5], angle=[0.0], pad=8)[0]
     ys, xs = (big < 128).nonzero(as_tuple=True)
     assert abs(float(xs.float().mean()) - (8 + 16 + 1.5 * 13)) < 1.5 and abs(float(ys.float().mean()) - 24) < 1
+
+
+def whole_canvases(glyphs: torch.Tensor, *, scale, angle, shift, pad: int) -> torch.Tensor:
+    """jitter_glyphs the plain way: every pixel of every padded canvas through F.affine_grid."""
+    import torch.nn.functional as F
+    n, s = glyphs.shape[0], glyphs.shape[-1]
+    size = s + 2 * pad
+    rows = []
+    for sc, a, (dx, dy) in zip(scale, angle, shift):
+        c, si = math.cos(math.radians(a)) / sc, math.sin(math.radians(a)) / sc
+        fx, fy = dx * 2 / size, dy * 2 / size
+        rows.append([[c, si, -(c * fx + si * fy)], [-si, c, -(-si * fx + c * fy)]])
+    grid = F.affine_grid(torch.tensor(rows), (n, 1, size, size), align_corners=False)
+    ink = F.pad(255 - glyphs.float(), (pad, pad, pad, pad))[:, None]
+    got = F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return (255 - got[:, 0].round().clamp(0, 255)).to(torch.uint8)
+
+
+@pytest.mark.parametrize("cell", [64, 256])
+def test_jitter_samples_only_where_ink_reaches_and_loses_none(cell):
+    """jitter_glyphs samples each glyph only over its ink's reach, in groups: the canvases equal the
+    whole canvases resampled (within a grey level), at the sizes the app draws; a blank glyph stays
+    paper; sub-pixel shifts and the largest jitter place() draws included."""
+    g = torch.Generator().manual_seed(cell)
+    glyphs = torch.full((7, cell, cell), 255, dtype=torch.uint8)
+    for k in range(6):                                   # strokes up to the cell's edges, some grey
+        m = int(cell * (0.03 + 0.02 * k))
+        glyphs[k, m:cell - m, m:m + cell // 8] = 0
+        glyphs[k, cell - m - cell // 10:cell - m, m:cell - m] = 90
+        glyphs[k, cell // 3:cell // 3 + cell // 12, m:cell - m] = 0
+    glyphs[5] = torch.randint(0, 256, (cell, cell), generator=g).to(torch.uint8)   # ink everywhere
+    extreme = layout.CLIP * layout.ROTATION, math.exp(layout.CLIP * layout.SIZE)
+    angle = [extreme[0], -extreme[0], 1.3, 0.0, -2.0, 0.7, 3.0]
+    scale = [extreme[1], 1 / extreme[1], 1.02, 1.0, 0.97, 1.1, 1.0]
+    shift = [(0.5, 0.25), (0.99, 0.0), (0.0, 0.75), (0.0, 0.0), (0.3, 0.6), (0.1, 0.9), (0.5, 0.5)]
+    pad = layout._pad(cell)
+    got = layout.jitter_glyphs(glyphs, scale=scale, angle=angle, shift=shift, pad=pad)
+    want = whole_canvases(glyphs, scale=scale, angle=angle, shift=shift, pad=pad)
+    assert got.shape == want.shape == (7, cell + 2 * pad, cell + 2 * pad)
+    diff = (got.int() - want.int()).abs()
+    assert int(diff.max()) <= 1 and float((diff > 0).float().mean()) < 1e-3, int(diff.max())
+    assert bool((got[6] == 255).all())                   # the blank glyph
+    assert int((want[:6] < 255).sum()) > 0 and bool((got[:6] < 128).any())
 
 
 def test_layout_refuses_a_glyph_count_that_does_not_match():
