@@ -14,7 +14,7 @@ from rekogan.hangul import ClassList
 from rekogan.upscale import UPSCALER_FILE, load
 from rekogan.upscale.apply import GlyphUpscaler, save_upscaler
 from rekogan.upscale.data import Glyphs256, quantize, reduce, to_ink
-from rekogan.upscale.model import Upscaler, UpscalerConfig
+from rekogan.upscale.model import FastX2, FastX2Config, Upscaler, UpscalerConfig
 from rekogan.upscale.train import TrainConfig, train, upscaler_file
 
 TINY = UpscalerConfig(c64=4, c32=4, blocks32=1)
@@ -237,3 +237,79 @@ def test_shipped_upscaler_is_small_fp16_and_beats_bicubic_on_real_glyphs(font_se
     assert iou(ours, truth) > iou((bicubic(small, 256) >= 0.5).float(), truth)
     # it keeps the glyph: its output reduced back to 64 px is close to its input
     assert float((reduce(ours) - small).abs().mean()) < 0.03
+
+
+# ---- the fast 128 px network (FastX2), beside an upscaler file ----------------------------------
+
+TINY_X2 = FastX2Config(channels=4, convs=2)
+
+
+def _x2_file(path, *, seed: int = 0) -> FastX2:
+    torch.manual_seed(seed)
+    model = FastX2(TINY_X2)
+    torch.nn.init.normal_(model.head.weight, std=0.05)                     # not at its prior: a network of its own
+    save_upscaler(path, model, epoch=0, step=1)
+    return model
+
+
+def test_fast_x2_draws_128_only_and_starts_at_its_prior():
+    model = FastX2(TINY_X2).eval()
+    x = torch.rand(3, 1, 64, 64)
+    with torch.inference_mode():
+        out = model(x)[128]
+    assert out.shape == (3, 1, 128, 128) and torch.allclose(out, Upscaler.prior(x, 128))
+    with pytest.raises(ValueError, match="128 px only"):
+        model(x, sizes=(256,))
+    up = GlyphUpscaler(model, {})
+    glyphs = (torch.rand(2, 64, 64) * 255).to(torch.uint8)
+    assert up.upscale(glyphs, size=128).shape == (2, 128, 128)
+    with pytest.raises(ValueError, match="size must be one of 64, 128"):
+        up.upscale(glyphs, size=256)
+
+
+def test_size_128_comes_from_the_fast_network_beside_the_file(tmp_path, monkeypatch):
+    from rekogan.upscale.apply import X2_FILE
+    ckpt = tmp_path / "up.safetensors"
+    _tiny_file(ckpt)
+    glyphs = torch.zeros(2, 64, 64, dtype=torch.uint8)
+    glyphs[:, 20:44, 30:34] = 255
+    alone = load(ckpt)
+    assert alone.x2 is None
+    x4_head, x4_256 = alone.upscale(glyphs, size=128), alone.upscale(glyphs, size=256)
+    fast = _x2_file(tmp_path / X2_FILE)
+    up = load(ckpt)
+    assert up.x2 is not None and up.x2.info["arch"] == "fast_x2"
+    got = up.upscale(glyphs, size=128)
+    with torch.inference_mode():
+        expected = torch.sigmoid(fast.eval()(glyphs.unsqueeze(1).float() / 255)[128]).mul(255).round()[:, 0]
+    # the file's fp16 weights (and bf16 where the CPU has it) against the fp32 module: a few grey levels
+    assert (got.float() - expected).abs().max() <= 8 and not torch.equal(got, x4_head)
+    assert torch.equal(up.upscale(glyphs, size=256), x4_256), "256 px stays the x4 network's"
+    assert torch.equal(up.upscale(glyphs, size=128, sharpness=alone.sharpness), x4_head), \
+        "an explicit sharpness is the x4 network's (the fast one has no sharpness of its own)"
+    monkeypatch.setenv("REKOGAN_UPSCALER_X2", "0")
+    assert load(ckpt).x2 is None
+
+
+def test_a_broken_fast_network_falls_back_to_the_x4_head_not_to_bilinear(tmp_path, caplog):
+    from rekogan.upscale.apply import X2_FILE
+    ckpt = tmp_path / "up.safetensors"
+    _tiny_file(ckpt)
+    (tmp_path / X2_FILE).write_bytes(b"not a safetensors file")
+    up = load(ckpt)
+    assert up.x2 is None and "fast 128 px upscaler skipped" in caplog.text
+    _tiny_file(tmp_path / X2_FILE)                                            # an x4 file under the x2 name
+    assert load(ckpt).x2 is None
+    assert load(tmp_path / X2_FILE).x2 is None, "an x4 file does not look for itself"
+
+
+def test_an_upscaler_file_of_an_unknown_kind_is_refused(tmp_path):
+    from rekogan.checkpoints import CheckpointError, read_tensors, save_tensors
+    ckpt = tmp_path / "up.safetensors"
+    _tiny_file(ckpt)
+    tensors, meta = read_tensors(ckpt)
+    assert meta["arch"] == "unet"
+    save_tensors(ckpt, tensors, {**meta, "arch": "transformer"})
+    with pytest.raises(CheckpointError, match="unknown kind"):
+        load(ckpt)
+

@@ -138,7 +138,9 @@ def _test(args) -> int:
     for name, r in f["rows"].items():
         if name != "truth":
             print(f"  {name:24s} {r['iou']:8.4f} {r['l1']:8.4f} {r['grey']:6.3f}")
-    print(f"  1 - IoU: upscaler / bicubic-then-threshold = {f['error_ratio']:.3f} (target <= 0.5)")
+    print(f"  1 - IoU: upscaler / bicubic-then-threshold = {f['error_ratio']:.3f} (target <= 0.5); at 128 px, "
+          f"as size=128 is drawn ({'the fast x2 network' if up.x2 is not None else 'the 128 px head'}): "
+          f"{f['error_ratio_128']:.3f}")
     print("  by sharpness (the upscaler at 256 px, L1 / grey): " + ", ".join(
         f"{k:g}: {r['l1']:.4f} / {r['grey']:.3f}" for k, r in f["sweep"].items()))
     for face, r in f["per_face"].items():
@@ -157,6 +159,11 @@ def _test(args) -> int:
                   f"bicubic-then-threshold {g['readability_bicubic_threshold']:.2%}); "
                   "grey share by sharpness " + ", ".join(f"{k:g}: {v:.3f}" for k, v in g["grey_by_sharpness"].items()),
                   flush=True)
+            print(f"  at 128 px (reduced back 2 x 2): as size=128 is drawn ({g['served_128_by']}) readability "
+                  f"{g['readability_128_served']:.2%} ({(g['readability_128_served'] - g['readability_64']) * 100:+.2f} "
+                  f"points), grey share {g['grey_128_served']:.3f}; the x4 network's 128 px head "
+                  f"{g['readability_128_x4_head']:.2%} ({(g['readability_128_x4_head'] - g['readability_64']) * 100:+.2f} "
+                  f"points), grey share {g['grey_128_x4_head']:.3f}", flush=True)
     return 0
 
 

@@ -10,6 +10,12 @@ copy, 128 and 256 are the network's two heads (its own 128 px head is closer to 
 its 256 px output reduced 2 x 2, and cheaper: `python -m rekogan upscaler test` measures both).
 Batched, under torch.inference_mode, on the caller's torch threads; the model is fp32 on the CPU.
 
+Size 128, the app's default, has a faster network of its own when the folder holds one: X2_FILE
+beside the upscaler file (a FastX2, model.py, distilled from this network's finished 128 px answer by
+scripts/distill_upscaler.py). `load` attaches it as `.x2`, and `upscale(size=128)` / `ink(size=128)`
+at the file's sharpness use it; an explicit sharpness, size 256, and $REKOGAN_UPSCALER_X2=0 use the
+x4 network. Its file says sharpness 1 and no back-projection: both are learnt into it.
+
 Sharpness: the file's `sharpness` (metadata, default 1) multiplies the network's logits before
 the sigmoid. The network is trained to match the truth's ink, so where it is unsure (a generated
 glyph's fuzzy edge) it answers grey; a sharpness above 1 turns that grey into ink or paper. The
@@ -29,6 +35,7 @@ training figures as JSON metadata; it is written atomically (rekogan.checkpoints
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -37,10 +44,12 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoints import CheckpointError, read_tensors, save_tensors
-from .model import PRIOR_GAIN, Upscaler, UpscalerConfig
+from .model import PRIOR_GAIN, FastX2, FastX2Config, Upscaler, UpscalerConfig
 
 FORMAT_U = "rekogan-upscaler-1"
 UPSCALER_FILE = "checkpoints/upscaler/upscaler.safetensors"   # the shipped upscaler, from the repository root
+X2_FILE = "upscaler128.safetensors"   # beside an upscaler file: its fast 128 px network, used for size 128 when present
+ARCHS = {"unet": (Upscaler, UpscalerConfig), "fast_x2": (FastX2, FastX2Config)}
 SIZES = (64, 128, 256)
 MAX_KEEP_STEPS = 8             # back-projection rounds a file may ask for
 BATCH = 64                     # glyphs per forward pass: bounded memory (~0.2 GB at 256 px)
@@ -52,14 +61,15 @@ def default_file() -> Path:
     return here if here.exists() else Path(__file__).resolve().parents[2] / UPSCALER_FILE
 
 
-def save_upscaler(path, model: Upscaler, *, epoch: int, step: int, metrics: dict | None = None,
-                  config: dict | None = None, sharpness: float = 1.0) -> None:
-    """fp16 weights + metadata (format, model config, epoch, step, figures, training config,
-    sharpness), atomically."""
+def save_upscaler(path, model: Upscaler | FastX2, *, epoch: int, step: int, metrics: dict | None = None,
+                  config: dict | None = None, sharpness: float = 1.0, keep_steps: int = 0, keep_gain: float = 1.0) -> None:
+    """fp16 weights + metadata (format, architecture, model config, epoch, step, figures, training
+    config, sharpness, back-projection), atomically."""
     sd = {k: v.detach().half() for k, v in model.state_dict().items()}
-    meta = {"format": FORMAT_U, "model": json.dumps(model.cfg.to_dict()), "epoch": str(epoch), "step": str(step),
-            "metrics": json.dumps(metrics or {}), "config": json.dumps(config or {}, ensure_ascii=False),
-            "sharpness": repr(float(sharpness))}
+    arch = next(name for name, (cls, _) in ARCHS.items() if type(model) is cls)
+    meta = {"format": FORMAT_U, "arch": arch, "model": json.dumps(model.cfg.to_dict()), "epoch": str(epoch),
+            "step": str(step), "metrics": json.dumps(metrics or {}), "config": json.dumps(config or {}, ensure_ascii=False),
+            "sharpness": repr(float(sharpness)), "keep_steps": str(int(keep_steps)), "keep_gain": repr(float(keep_gain))}
     save_tensors(path, sd, meta)
 
 
@@ -78,14 +88,20 @@ def back_project(logits: torch.Tensor, ink: torch.Tensor, *, sharpness: float, s
     return logits
 
 
-def load_model(path) -> tuple[Upscaler, dict]:
-    """(the network in eval mode, fp32; its metadata) from an upscaler file; anything else is refused."""
+def load_model(path) -> tuple[Upscaler | FastX2, dict]:
+    """(the network in eval mode, fp32; its metadata) from an upscaler file; anything else is refused.
+    The file's "arch" (default "unet": files written before there were two) names the network."""
     tensors, meta = read_tensors(path)             # refuses pickles and broken files
     if meta.get("format") != FORMAT_U:
         raise CheckpointError(f"{path} is not a ReKOGAN upscaler (format={meta.get('format')!r}, expected {FORMAT_U!r})")
+    arch = meta.get("arch", "unet")
+    if arch not in ARCHS:
+        raise CheckpointError(f"{path} holds an upscaler of an unknown kind ({arch!r}; this version knows "
+                              f"{', '.join(ARCHS)})")
+    network, config_class = ARCHS[arch]
     try:
-        cfg = UpscalerConfig(**json.loads(meta["model"]))
-        info = {"model": cfg.to_dict(), "epoch": int(meta["epoch"]), "step": int(meta["step"]),
+        cfg = config_class(**json.loads(meta["model"]))
+        info = {"arch": arch, "model": cfg.to_dict(), "epoch": int(meta["epoch"]), "step": int(meta["step"]),
                 "metrics": json.loads(meta.get("metrics", "{}")), "config": json.loads(meta.get("config", "{}")),
                 "sharpness": float(meta.get("sharpness", "1.0")),
                 "keep_steps": int(meta.get("keep_steps", "0")), "keep_gain": float(meta.get("keep_gain", "1.0"))}
@@ -96,7 +112,7 @@ def load_model(path) -> tuple[Upscaler, dict]:
                              f"0..{MAX_KEEP_STEPS} / [0, 4]")
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path} has broken metadata ({e})") from None
-    model = Upscaler(cfg)
+    model = network(cfg)
     try:
         model.load_state_dict({k: v.float() for k, v in tensors.items()})
     except RuntimeError as e:
@@ -107,8 +123,14 @@ def load_model(path) -> tuple[Upscaler, dict]:
 class GlyphUpscaler:
     """A loaded upscaler: `upscale(glyphs, size=...)` for whoever shows or exports glyphs."""
 
-    def __init__(self, model: Upscaler, info: dict, *, path: Path | None = None):
+    def __init__(self, model: Upscaler | FastX2, info: dict, *, path: Path | None = None,
+                 x2: "GlyphUpscaler | None" = None):
         self.model, self.info, self.path = model.eval(), info, path
+        self.sizes = (64, 128) if isinstance(model, FastX2) else SIZES       # what this network draws
+        # size 128 at the file's own sharpness: the fast x2 network beside the file, when there is one
+        # (~4x less CPU than this network's 128 px answer; `upscaler test` measures both)
+        assert x2 is None or x2.sizes == (64, 128), "x2 must be a fast 128 px network"
+        self.x2 = x2
         self.sharpness = float(info.get("sharpness", 1.0))
         self.keep_steps, self.keep_gain = int(info.get("keep_steps", 0)), float(info.get("keep_gain", 1.0))
         # the network in bf16 where this CPU computes it natively (runtime.cpu_has_bf16; elsewhere bf16 is
@@ -134,7 +156,10 @@ class GlyphUpscaler:
     def ink(self, ink: torch.Tensor, *, size: int = 256, sharpness: float | None = None) -> torch.Tensor:
         """(N, 1, 64, 64) float ink in [0, 1] -> (N, 1, size, size) float ink: the network's logits,
         back-projected keep_steps times, times the sharpness, through a sigmoid; in batches of BATCH.
-        What `upscale` returns before rounding, and what `upscaler test` measures."""
+        What `upscale` returns before rounding, and what `upscaler test` measures. Size 128 at the
+        file's sharpness (sharpness None) is the fast x2 network's answer when this upscaler has one."""
+        if size == 128 and sharpness is None and self.x2 is not None:
+            return self.x2.ink(ink, size=128)
         outs = [self.finish(self._net(x, size), x, sharpness=sharpness) for x in ink.split(BATCH)]
         return torch.cat(outs) if outs else torch.zeros(0, 1, size, size)
 
@@ -143,15 +168,17 @@ class GlyphUpscaler:
         """The network's logits of the input ink -> output ink: back-projected keep_steps times,
         times the sharpness (default the file's), through a sigmoid."""
         k = self.sharpness if sharpness is None else sharpness
-        return torch.sigmoid(k * back_project(logits, ink, sharpness=k, steps=self.keep_steps, gain=self.keep_gain))
+        logits = back_project(logits, ink, sharpness=k, steps=self.keep_steps, gain=self.keep_gain)
+        return torch.sigmoid_(logits) if k == 1 else torch.sigmoid(k * logits)
 
     @torch.inference_mode()
     def upscale(self, glyphs, *, size: int = 256, sharpness: float | None = None):
         """(N, 64, 64) uint8 white-on-black glyphs (tensor or numpy) -> (N, size, size) uint8 of
         the same kind; size is 64, 128 or 256; sharpness (default: the file's) multiplies the
-        logits. ValueError for anything else."""
-        if size not in SIZES:
-            raise ValueError(f"size must be one of {', '.join(map(str, SIZES))} (pixels per glyph), got {size!r}")
+        logits. ValueError for anything else. Size 128 at the file's sharpness is drawn by the fast
+        x2 network when this upscaler has one (`ink`)."""
+        if size not in self.sizes:
+            raise ValueError(f"size must be one of {', '.join(map(str, self.sizes))} (pixels per glyph), got {size!r}")
         k = self.sharpness if sharpness is None else sharpness
         if isinstance(k, bool) or not isinstance(k, (int, float)) or not 0 < k < 100:
             raise ValueError(f"sharpness must be a number in (0, 100), got {sharpness!r}")
@@ -164,7 +191,7 @@ class GlyphUpscaler:
         if size == 64:
             out = x.clone()
         else:
-            ink = self.ink(x.unsqueeze(1).float().div(255), size=size, sharpness=k)
+            ink = self.ink(x.unsqueeze(1).float().div(255), size=size, sharpness=sharpness)
             out = ink.mul(255).round().to(torch.uint8)[:, 0]
         return out.numpy() if as_numpy else out
 
@@ -176,4 +203,21 @@ def load(path=None) -> GlyphUpscaler:
     if not path.is_file():
         raise CheckpointError(f"upscaler not found: {path}; train one with `python -m rekogan upscaler train`")
     model, info = load_model(path)
-    return GlyphUpscaler(model, info, path=path)
+    return GlyphUpscaler(model, info, path=path, x2=_load_x2(path) if isinstance(model, Upscaler) else None)
+
+
+def _load_x2(path: Path) -> GlyphUpscaler | None:
+    """The fast 128 px network beside an upscaler file (X2_FILE), or None: none there, or
+    $REKOGAN_UPSCALER_X2=0 (the x4 network's own 128 px head then). A broken one is logged and
+    skipped: 128 px glyphs then come from the x4 network, never from bilinear enlargement."""
+    x2 = path.parent / X2_FILE
+    if os.environ.get("REKOGAN_UPSCALER_X2", "1") == "0" or path.name == X2_FILE or not x2.is_file():
+        return None
+    try:
+        model, info = load_model(x2)
+        if not isinstance(model, FastX2):
+            raise CheckpointError(f"{x2} is not a fast 128 px upscaler (arch {info['arch']!r})")
+    except CheckpointError as e:
+        logging.getLogger("rekogan.upscale").warning("fast 128 px upscaler skipped: %s", e)
+        return None
+    return GlyphUpscaler(model, info, path=x2)

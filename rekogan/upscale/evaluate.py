@@ -94,6 +94,7 @@ def fidelity(upscaler, *, syllables: int = TEST_SYLLABLES) -> dict:
         return torch.cat([upscaler.finish(lg, xb, sharpness=k) for lg, xb in zip(logits[size].split(256), x.split(256))])
 
     out = {s: finish(s) for s in (128, 256)}
+    fast = upscaler.x2.ink(x, size=128) if upscaler.x2 is not None else None     # what size=128 gives, when present
     truth128 = reduce(truth, 2)
     bic = bicubic(x, 256)
     rows = {
@@ -105,6 +106,8 @@ def fidelity(upscaler, *, syllables: int = TEST_SYLLABLES) -> dict:
         "128_head": _figures(out[128], truth128),
         "128_reduced_256": _figures(reduce(out[256], 2), truth128),
     }
+    if fast is not None:
+        rows["128_fast_x2"] = _figures(fast, truth128)
     per_face = {}
     for j, name in enumerate(h.faces):
         m = h.face == j
@@ -112,10 +115,32 @@ def fidelity(upscaler, *, syllables: int = TEST_SYLLABLES) -> dict:
                           "upscaler_iou": round(iou(out[256][m], truth[m]), 5)}
     bt, us = rows["bicubic_threshold"]["iou"], rows["upscaler"]["iou"]
     sweep = {k: _figures(finish(256, k), truth) for k in SHARPNESS_SWEEP}
+    served128 = rows["128_fast_x2" if fast is not None else "128_head"]["iou"]
     return {"glyphs": len(truth), "faces": h.faces, "syllables": syllables, "rows": rows, "per_face": per_face,
             "error_ratio": round((1 - us) / max(1 - bt, 1e-9), 4), "sharpness": upscaler.sharpness,
+            "error_ratio_128": round((1 - served128) / max(1 - rows["128_bicubic_threshold"]["iou"], 1e-9), 4),
             "keep_steps": upscaler.keep_steps,
             "sweep": sweep}
+
+
+def _read(reader, ink: torch.Tensor) -> torch.Tensor:
+    """The reader's answers for (N, 1, 64, 64) float ink, read as the uint8 picture it would be."""
+    from ..conventions import to_unit
+    return torch.cat([reader.read(to_unit((ink[i:i + 512] * 255).round()))[1] for i in range(0, len(ink), 512)])
+
+
+def _at_128(upscaler, ink64: torch.Tensor, *, reader) -> dict:
+    """Size 128 as the app draws it (GlyphUpscaler.ink: the fast x2 network when the file has one)
+    and the x4 network's own 128 px head: grey share at 128 px and the reader's answers for each,
+    reduced back to 64 px."""
+    def unet(x):
+        return upscaler.finish(upscaler.logits(x, size=128), x)
+    served = torch.cat([upscaler.ink(x, size=128) for x in ink64.split(512)])
+    head = torch.cat([unet(x) for x in ink64.split(512)]) if upscaler.x2 is not None else served
+    return {"grey_128_served": round(grey_share(served), 4), "grey_128_x4_head": round(grey_share(head), 4),
+            "readability_128_served": _read(reader, reduce(served, 2)),
+            "readability_128_x4_head": _read(reader, reduce(head, 2)),
+            "served_128_by": "fast x2" if upscaler.x2 is not None else "x4 head"}
 
 
 # ---- generated glyphs ----------------------------------------------------------------------------
@@ -166,6 +191,7 @@ def generated(upscaler, *, run_dir, reader, syllables: int = GENERATED_SYLLABLES
 
     big = finish()
     back = reduce(big)
+    at128 = _at_128(upscaler, ink64, reader=reader)
     from ..hangul import SBASE
     target = torch.tensor([ord(s) - SBASE for s in chosen]).repeat(seeds)
     read_up = torch.cat([reader.read(to_unit((back[i:i + 512] * 255).round()))[1] for i in range(0, len(back), 512)])
@@ -179,4 +205,6 @@ def generated(upscaler, *, run_dir, reader, syllables: int = GENERATED_SYLLABLES
             "readability_bicubic_threshold": round(float((read_bt == target).float().mean()), 5),
             "grey_upscaler_256": round(grey_share(big), 4), "grey_bicubic_256": round(grey_share(bicubic(ink64, 256)), 4),
             "grey_by_sharpness": {k: round(grey_share(finish(k)), 4) for k in SHARPNESS_SWEEP},
+            **{k: (round(float((v == target).float().mean()), 5) if k.startswith("readability") else v)
+               for k, v in at128.items()},
             "seconds": round(time.time() - t0, 1)}
