@@ -32,6 +32,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--face", default="NanumBarunpenR")
+    ap.add_argument("--fit", action="append", default=[], metavar="KEY=VALUE",
+                    help="a FitConfig field (e.g. read=0 to time the fit without the read term); repeatable")
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
@@ -47,7 +49,14 @@ def main(argv=None) -> int:
     order = held.labels[m].argsort()
     pictures = [(255 - img).numpy() for img in held.images[m][order]]   # dark ink on white, like a scan
     from rekogan.writer import FitConfig
-    cfg = FitConfig() if args.adapter is None else FitConfig(adapter=args.adapter)
+    over = {} if args.adapter is None else {"adapter": args.adapter}
+    for kv in args.fit:
+        key, _, value = kv.partition("=")
+        kind = type(getattr(FitConfig(), key, None))
+        if kind not in (int, float, str) or not value:
+            ap.error(f"--fit {kv!r}: expected a FitConfig field as KEY=VALUE")
+        over[key] = kind(value)
+    cfg = FitConfig(**over)
     feats = reader_features()
     imitate(pictures, text, generator=G, meta=meta, reader=feats, config=cfg)      # warm-up: first-call costs
     walls, cpus, res = [], [], None
@@ -60,7 +69,7 @@ def main(argv=None) -> int:
            "wall_s_median": round(statistics.median(walls), 2), "wall_s": [round(v, 2) for v in walls],
            "cpu_s": [round(v, 2) for v in cpus], "load_average_1min": round(os.getloadavg()[0], 2),
            "ref_ssim": res.writer.losses["ssim"], "code_chars": len(res.writer.code),
-           "adapter": cfg.adapter, "budget_s": budget, "within_budget": statistics.median(walls) <= budget}
+           "adapter": cfg.adapter, "fit": over, "budget_s": budget, "within_budget": statistics.median(walls) <= budget}
     print(json.dumps(out, indent=1))
     return 0
 

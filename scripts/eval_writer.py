@@ -172,6 +172,7 @@ def main(argv=None) -> int:
     run_classes = meta["class_list"]
     classes, unseen_syl = universe(REPO / args.checkpoint, run_classes, G.cfg.size)   # what is measured
     lab = torch.tensor([run_classes.index(s) for s in classes])   # a measured syllable -> G's label
+    codes = torch.tensor([ord(run_classes.syllable(i)) - SBASE for i in range(len(run_classes))])  # G's label -> syllable
     reader = load_reader(REPO / args.reader)
     feats = ReaderFeatures(reader)
     train, held = load_splits("fonts", classes=classes, size=G.cfg.size)
@@ -220,7 +221,7 @@ def main(argv=None) -> int:
     if args.photos:
         return photo_table(args, argv, G=G, feats=feats, real=real, held_ids=held_ids, names=full_names, group_of=group_of,
                            refs=refs[:kmax], others=others, classes=classes, run_classes=run_classes, lab=lab,
-                           fit_over=fit_over, t_start=t_start, out=out)
+                           fit_over=fit_over, t_start=t_start, out=out, codes=codes)
     emb_all = torch.stack([style_embedding(feats, real[gi][others]) for gi in all_ids])  # (F, M, D)
     row_of = {gi: r for r, gi in enumerate(all_ids)}
     heldout_rows = [row_of[gi] for gi in sorted(set(held.groups.tolist()))] + [row_of[gi] for gi in extra_ids]
@@ -270,7 +271,8 @@ def main(argv=None) -> int:
                 fit_seconds["fitted z"][k].append(r.losses["seconds"])
                 rows["fitted z"][k].append(dict(m(draw(r.latents, r.weight)), ref_ssim=r.losses["ssim"]))
             # one fit gives both rows: the adapter is fitted after the latents and leaves them as they are
-            r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=feats, config=FitConfig(**dict(fit_over, latent="layers")))
+            r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=feats, config=FitConfig(**dict(fit_over, latent="layers")),
+                    codes=codes)
             fit_seconds["fitted per-layer"][k].append(r.losses["seconds_latent"])
             fit_seconds["fitted + adapter"][k].append(r.losses["seconds"])
             with torch.no_grad():
@@ -296,7 +298,7 @@ def main(argv=None) -> int:
 
 
 def photo_table(args, argv, *, G, feats, real, held_ids, names, group_of, refs, others, classes, run_classes, lab,
-                fit_over, t_start, out) -> int:
+                fit_over, t_start, out, codes) -> int:
     """Clean upload vs photo of the same k references: the writer fitted from each, SSIM on the others."""
     import numpy as np
     from PIL import Image
@@ -315,7 +317,7 @@ def photo_table(args, argv, *, G, feats, real, held_ids, names, group_of, refs, 
         for name, pic in (("clean", clean), ("photo", photo)):
             s = prepare(pic, text, class_list=run_classes, size=G.cfg.size)
             assert s.labels.tolist() == lab[refs].tolist()
-            r = fit(G, s.targets(), s.labels, reader_features=feats, config=FitConfig(**fit_over))
+            r = fit(G, s.targets(), s.labels, reader_features=feats, config=FitConfig(**fit_over), codes=codes)
             with torch.no_grad():
                 w = None if r.weight is None else torch.full((len(others),), r.weight)
                 lat = r.latents[None].expand(len(others), -1, -1)

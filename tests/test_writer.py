@@ -490,3 +490,28 @@ def test_natural_variation_draws_the_adapted_hand(tiny_model):
     assert not torch.allclose(varied, generate_varied(plain.generator, y, plain.z, natural=0.5), atol=1e-3), \
         "the adapter must reach the varied glyphs"
     assert torch.equal(varied, generate_varied(wl.generator, y, wl.z, natural=0.5)), "deterministic"
+
+
+def test_the_read_term_names_real_glyphs_as_their_own_syllables(font_set):
+    """ReaderFeatures.read_loss (the adapter's `read` term): low for a face's real glyph read as its
+    own syllable, high read as another; a class reader gives 0 for a syllable it cannot read."""
+    from rekogan.conventions import to_unit
+    from rekogan.data import load_splits
+    from rekogan.hangul import SBASE, ClassList
+    from rekogan.writer import reader_features
+    text = "가나다라마바사아"
+    _, held = load_splits("fonts", classes=ClassList(tuple(text)), size=64)
+    m = held.groups == held.group_names.index("NanumBarunpenR")
+    x, lab = to_unit(held.images[m][:, None]), held.labels[m]
+    own = torch.tensor([ord(text[int(i)]) - SBASE for i in lab])
+    wrong = own.roll(1)
+    for path in ("checkpoints/classifier/classifier.safetensors", "checkpoints/reader/reader.safetensors"):
+        f = reader_features(REPO / path)
+        with torch.no_grad():
+            pooled = f(x)[-1]
+            right, other = f.read_loss(pooled, own), f.read_loss(pooled, wrong)
+        assert bool((right < 1.0).all()) and bool((other > right + 2.0).all()), (path, right, other)
+    f = reader_features(REPO / "checkpoints/classifier/classifier.safetensors")
+    unread = next(c for c in range(11172) if chr(SBASE + c) not in f.head_classes)
+    with torch.no_grad():
+        assert float(f.read_loss(f(x[:1])[-1], torch.tensor([unread]))[0]) == 0.0

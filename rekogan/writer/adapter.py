@@ -18,6 +18,10 @@ alone overfits them):
            one: the letter stays readable
   keep     the same glyphs' pixels pulled (L1 of 4x4 averages) toward the unadapted ones, and the
            parameters toward zero: the hand moves, it does not become another letter
+  read     the reader's cross-entropy for each of those glyphs read as its own syllable (losses.py
+           ReaderFeatures.read_loss; needs the syllable of each class, `codes`): `content` only keeps
+           what the unadapted glyph was, and on bold or odd hands that was already misread
+           (docs/writer_eval_adapter_notes.md, night: read 0.1 lifts readable 93 -> 97 %, costs style top-1)
 The adapter's tensors are named 'scale.i', 'shift.i', 'down.i', 'up.i' (i: the layer) and travel in
 the writer code and writer.safetensors (value.py), fp16.
 """
@@ -108,14 +112,18 @@ class AdapterTerms:
     content: float
     keep: float
     anchor: float
+    read: float = 0.0
+    read_margin: float = 0.0
 
 
 def fit_adapter(G, feats, latents: torch.Tensor, weight: float | None, y: torch.Tensor, targets: torch.Tensor,
                 target_feats, *, kind: str, layers: str, rank: int, steps: int, lr: float, others: int,
-                terms: AdapterTerms, objective, trace: list, offset: int, seed: int = 0) -> dict[str, torch.Tensor]:
+                terms: AdapterTerms, objective, trace: list, offset: int, seed: int = 0,
+                codes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Adam on the adapter's parameters with the latents fixed (the pivot, as in PTI). `objective`
-    is fit._objective's glyph term (pixel + features per reference). Returns detached float32
-    tensors (not yet rounded)."""
+    is fit._objective's glyph term (pixel + features per reference). codes: the syllable (ord -
+    0xAC00) of each of G's classes, for the `read` term (skipped without them). Returns detached
+    float32 tensors (not yet rounded)."""
     from .latent import layered_forward
     params = init_adapter(G, kind=kind, layers=layers, rank=rank)
     if not params or steps == 0:
@@ -140,9 +148,15 @@ def fit_adapter(G, feats, latents: torch.Tensor, weight: float | None, y: torch.
                 x0 = layered_forward(G, lat_o, yo, wo)
                 f0 = feats(x0)[-1]
             x = layered_forward(G, lat_o, yo, wo, adapter=params)
-            content = (1 - F.cosine_similarity(feats(x)[-1], f0, dim=1)).mean()
+            pooled = feats(x)[-1]
+            content = (1 - F.cosine_similarity(pooled, f0, dim=1)).mean()
             keep = (F.avg_pool2d(x, 4) - F.avg_pool2d(x0, 4)).abs().mean()
             loss = loss + terms.content * content + terms.keep * keep
+            if terms.read and codes is not None:     # the reader names each one as its own syllable
+                # a hinge: only glyphs the reader is unsure of (cross-entropy over the margin) are
+                # pushed; a glyph it reads well keeps its hand (the plain loss makes every glyph generic)
+                ce = feats.read_loss(pooled, codes[yo])
+                loss = loss + terms.read * (ce - terms.read_margin).clamp(min=0).mean()
         loss = loss + terms.anchor * sum(p.pow(2).mean() for p in params.values())
         grads = torch.autograd.grad(loss, list(params.values()))
         for p, g in zip(params.values(), grads):

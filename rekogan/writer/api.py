@@ -18,7 +18,7 @@ import torch
 
 from ..checkpoints import CheckpointError
 from ..conventions import CLASSIFIER_FILE, to_paper
-from ..hangul import ClassList, tokenize
+from ..hangul import SBASE, ClassList, tokenize
 from ..conventions import READER_FILE as DEFAULT_READER
 from ..reader import load_reader
 from ..sampling import generate, render_tokens, tile
@@ -82,7 +82,8 @@ def imitate(samples, text: str, *, generator: torch.nn.Module, meta: dict, check
     s = prepare(samples, text, class_list=class_list, size=G.cfg.size)
     feats = reader if isinstance(reader, ReaderFeatures) else reader_features(reader)
     cfg = config or FitConfig()
-    result = fit(G, s.targets(), s.labels, reader_features=feats, config=cfg)
+    codes = torch.tensor([ord(class_list.syllable(i)) - SBASE for i in range(len(class_list))])   # label -> syllable
+    result = fit(G, s.targets(), s.labels, reader_features=feats, config=cfg, codes=codes)
     code = encode(result.latents, result.weight, result.adapter)
     ckpt = Path(checkpoint) if checkpoint else None
     writer = Writer(code=code, syllables="".join(s.syllables), checkpoint=str(ckpt or ""),

@@ -10,7 +10,8 @@ The condition is known (the syllables the person wrote), so only the writer is s
      found z alone lifts unseen syllables only 0.03-0.09 SSIM over a seed);
   4. an adapter (`adapter`, `steps_adapter` steps, ProjGenerator only; adapter.py): with the
      latents fixed, a few parameters of the generator's layers move toward the hand, held by a
-     content term and a pull toward the unadapted glyphs on random syllables the person never drew.
+     content term, the reader's reading of each as its own syllable (`read`, with fit(codes=)) and a
+     pull toward the unadapted glyphs on random syllables the person never drew.
 Loss = pixel (L1, fine + coarse) + reader features (perceptual) per glyph, plus the latent's
 place: every latent near the Gaussian shell (|z| ~ sqrt(Z), where all training latents lie) and,
 for per-layer latents, near their mean (a pull that keeps the layers one writer; it is what makes
@@ -57,6 +58,8 @@ class FitConfig:
     content: float = 1.0        # reader-content term on those syllables
     keep: float = 0.2           # L1 (4x4 averages) toward the unadapted glyphs on those syllables
     anchor: float = 0.01        # weight of the adapter parameters' mean square
+    read: float = 0.1           # the reader's cross-entropy for those syllables as themselves (needs fit(codes=))
+    read_margin: float = 0.0    # ... counted only above this (a hinge: a glyph read well enough is left alone)
 
     def __post_init__(self):
         if self.latent not in ("layers", "z"):
@@ -138,8 +141,9 @@ def _adam(G, feats, params: list[torch.Tensor], make_latents, y, targets, target
 
 
 def fit(generator: torch.nn.Module, targets: torch.Tensor, labels: torch.Tensor, *, reader_features: ReaderFeatures,
-        config: FitConfig | None = None) -> FitResult:
-    """targets (k, 1, S, S) in [-1, 1] white on black at G's size, labels (k,) G's condition indices."""
+        config: FitConfig | None = None, codes: torch.Tensor | None = None) -> FitResult:
+    """targets (k, 1, S, S) in [-1, 1] white on black at G's size, labels (k,) G's condition indices.
+    codes: (n_classes,) the syllable (ord - 0xAC00) of each of G's classes, for the adapter's `read` term."""
     cfg = config or FitConfig()
     G, feats = generator, reader_features
     assert not G.training, "put the generator in eval mode: in train mode BatchNorm makes a glyph depend on its batch"
@@ -173,8 +177,9 @@ def fit(generator: torch.nn.Module, targets: torch.Tensor, labels: torch.Tensor,
         adapter = fit_adapter(G, feats, latents, weight, y, targets, target_feats, kind=cfg.adapter,
                               layers=cfg.adapter_layers, rank=cfg.adapter_rank, steps=cfg.steps_adapter,
                               lr=cfg.lr_adapter, others=cfg.others,
-                              terms=AdapterTerms(content=cfg.content, keep=cfg.keep, anchor=cfg.anchor),
-                              objective=glyph_term, trace=trace, offset=cfg.steps_z + cfg.steps_layers)
+                              terms=AdapterTerms(content=cfg.content, keep=cfg.keep, anchor=cfg.anchor, read=cfg.read,
+                                                 read_margin=cfg.read_margin),
+                              objective=glyph_term, trace=trace, offset=cfg.steps_z + cfg.steps_layers, codes=codes)
         adapter = {k: v.half().float() for k, v in adapter.items()}
     with torch.no_grad():
         wt = None if weight is None else torch.full((1,), weight)

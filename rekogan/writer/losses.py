@@ -4,7 +4,9 @@
                   map after every stage, unit-normalised across channels, plus the pooled feature
                   vector of rekogan.reader's `read`. The pooled vector alone is trained to ignore
                   style (it names the syllable whatever the face); the earlier maps still see
-                  stroke width, slant and shape, which is the hand.
+                  stroke width, slant and shape, which is the hand. `read_loss`: the reader's own
+                  head on that pooled vector, the cross-entropy for a given syllable (the adapter's
+                  `read` term).
   pixel_loss      L1 at full size and on 4x4-averaged images: the coarse term gives a gradient
                   when a stroke is a few pixels off, where plain L1 has none.
   ssim            the usual Gaussian-window SSIM (11 px, sigma 1.5) on ink in [0, 1], averaged over
@@ -32,6 +34,16 @@ class ReaderFeatures(nn.Module):
         self.body = nn.Sequential(*mods).eval()
         for p in self.body.parameters():
             p.requires_grad_(False)
+        # the reader's head, for read_loss: which syllable a glyph reads as (frozen, no dropout)
+        self.head = nn.Linear(model.head.in_features, model.head.out_features)
+        self.head.load_state_dict({k: v.float() for k, v in model.head.state_dict().items()})
+        self.head.requires_grad_(False)
+        self.kind = getattr(reader, "kind", "class")
+        self.head_classes = frozenset(model.class_list) if self.kind == "class" else None   # None: reads any
+        if self.kind == "class":                 # syllable code (ord - 0xAC00) -> output index, -1: not read
+            lut = torch.full((11172,), -1, dtype=torch.int64)
+            lut[torch.tensor([ord(c) - 0xAC00 for c in model.class_list])] = torch.arange(len(model.class_list))
+            self.register_buffer("class_of", lut, persistent=False)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """x (B, 1, S, S) in [-1, 1] -> [map after each stage (B, C, h, w) unit-normalised, pooled (B, D)]."""
@@ -45,6 +57,19 @@ class ReaderFeatures(nn.Module):
                 out.append(h / (h.pow(2).sum(1, keepdim=True).sqrt() + 1e-6))
         out.append(h.mean(dim=(2, 3)))
         return out
+
+    def read_loss(self, pooled: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """(B,) the reader's cross-entropy for reading glyphs (their pooled features, forward()[-1]) as
+        the syllables `codes` (ord - 0xAC00); 0 for a syllable a class reader cannot read."""
+        logits = self.head(pooled)
+        if self.kind == "jamo":
+            from ..hangul import LCOUNT, TCOUNT, VCOUNT, jamo_of
+            li, vi, ti = jamo_of(codes)
+            a, b, c = logits.split([LCOUNT, VCOUNT, TCOUNT], 1)
+            return sum(F.cross_entropy(x, t, reduction="none") for x, t in ((a, li), (b, vi), (c, ti)))
+        idx = self.class_of[codes]
+        ce = F.cross_entropy(logits, idx.clamp(min=0), reduction="none")
+        return torch.where(idx >= 0, ce, torch.zeros_like(ce))
 
 
 def feature_distance(fa: list[torch.Tensor], fb: list[torch.Tensor]) -> torch.Tensor:
