@@ -9,7 +9,7 @@
   bench train      training img/s: the fixed preset against the original recipe
   import-original  the original ReKOGAN's generator files as a run folder
   font             a writer as an installable font (.ttf / .otf)
-  imitate          a writer fitted to your own handwritten syllables (writer.json)
+  imitate          a writer fitted to your own handwritten syllables (writer.safetensors)
   space            stage the Hugging Face Space, check it, upload it (upload_folder)
   upscaler train   the x4 glyph upscaler (64 -> 128 / 256 px); upscaler test measures it
   upscale          a folder of 64 px glyph PNGs (as sheet writes them) enlarged to 128 or 256 px

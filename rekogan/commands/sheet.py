@@ -1,7 +1,7 @@
 """`python -m rekogan sheet`: one grayscale PNG per syllable, named by code point, dark ink on white.
 
   python -m rekogan sheet --checkpoint runs/fixed/epoch_060.safetensors --seed 7 --truncation 0.7 \\
-      --out sheet/ [--syllables TEXT_OR_FILE|seri95|ksx1001|all] [--weight W] [--writer writer.json] \\
+      --out sheet/ [--syllables TEXT_OR_FILE|seri95|ksx1001|all] [--weight W] [--writer writer.safetensors] \\
       [--size 64|128|256] [--variants N [--natural X]]
 
 Without --syllables it writes the run's classes (all 11,172 for a run that writes any syllable).
@@ -42,7 +42,7 @@ def add_parser(subparsers):
     s.add_argument("--weight", default=None, metavar="W",
                    help="stroke weight, -2 (thin) .. 2 (bold), for runs that have the control (default 0); with --writer it moves the writer's own weight")
     s.add_argument("--writer", default=None, metavar="FILE_OR_CODE",
-                   help="a fitted writer (writer.json from `imitate`, or its code) instead of --seed")
+                   help="a fitted writer (writer.safetensors from `imitate` or My hand, an older writer.json, or its code) instead of --seed")
     s.add_argument("--size", default=None, metavar="PX",
                    help="pixels per glyph: 64, 128 or 256 (128 and 256 through the glyph upscaler; default: the "
                         "model's own, 64 for the shipped runs)")
