@@ -49,14 +49,10 @@ def main(argv=None) -> int:
     order = held.labels[m].argsort()
     pictures = [(255 - img).numpy() for img in held.images[m][order]]   # dark ink on white, like a scan
     from rekogan.writer import FitConfig
-    over = {} if args.adapter is None else {"adapter": args.adapter}
-    for kv in args.fit:
-        key, _, value = kv.partition("=")
-        kind = type(getattr(FitConfig(), key, None))
-        if kind not in (int, float, str) or not value:
-            ap.error(f"--fit {kv!r}: expected a FitConfig field as KEY=VALUE")
-        over[key] = kind(value)
-    cfg = FitConfig(**over)
+    try:
+        cfg = FitConfig(**{**({} if args.adapter is None else {"adapter": args.adapter}), **FitConfig.overrides(args.fit)})
+    except ValueError as e:
+        ap.error(str(e))
     feats = reader_features()
     imitate(pictures, text, generator=G, meta=meta, reader=feats, config=cfg)      # warm-up: first-call costs
     walls, cpus, res = [], [], None
@@ -69,7 +65,7 @@ def main(argv=None) -> int:
            "wall_s_median": round(statistics.median(walls), 2), "wall_s": [round(v, 2) for v in walls],
            "cpu_s": [round(v, 2) for v in cpus], "load_average_1min": round(os.getloadavg()[0], 2),
            "ref_ssim": res.writer.losses["ssim"], "code_chars": len(res.writer.code),
-           "adapter": cfg.adapter, "fit": over, "budget_s": budget, "within_budget": statistics.median(walls) <= budget}
+           "adapter": cfg.adapter, "fit": FitConfig.overrides(args.fit), "budget_s": budget, "within_budget": statistics.median(walls) <= budget}
     print(json.dumps(out, indent=1))
     return 0
 

@@ -159,13 +159,10 @@ def main(argv=None) -> int:
         out.write_text(table(res), encoding="utf-8"); print(table(res)); return 0
     torch.set_num_threads(args.threads)
     t_start = time.time()
-    fit_over = {}
-    for kv in args.fit:
-        key, _, value = kv.partition("=")
-        kind = type(getattr(FitConfig(), key, None))
-        if kind not in (int, float, str) or not value:
-            ap.error(f"--fit {kv!r}: expected a FitConfig field as KEY=VALUE")
-        fit_over[key] = kind(value)
+    try:
+        fit_over = FitConfig.overrides(args.fit)
+    except ValueError as e:
+        ap.error(str(e))
     ks = [int(v) for v in args.k.split(",")]
     G, meta = load_generator(REPO / args.checkpoint)
     G = G.to(memory_format=torch.contiguous_format)

@@ -21,7 +21,8 @@ alone overfits them):
   read     the reader's cross-entropy for each of those glyphs read as its own syllable (losses.py
            ReaderFeatures.read_loss; needs the syllable of each class, `codes`): `content` only keeps
            what the unadapted glyph was, and on bold or odd hands that was already misread
-           (docs/writer_eval_adapter_notes.md, night: read 0.1 lifts readable 93 -> 97 %, costs style top-1)
+           (off by default: docs/writer_eval_adapter_notes.md, night: read 0.1 lifts readable 93 -> 97 % but costs
+           style top-1, and with a weak reader it pulls the fit away from the drawing)
 The adapter's tensors are named 'scale.i', 'shift.i', 'down.i', 'up.i' (i: the layer) and travel in
 the writer code and writer.safetensors (value.py), fp16.
 """

@@ -58,7 +58,7 @@ class FitConfig:
     content: float = 1.0        # reader-content term on those syllables
     keep: float = 0.2           # L1 (4x4 averages) toward the unadapted glyphs on those syllables
     anchor: float = 0.01        # weight of the adapter parameters' mean square
-    read: float = 0.1           # the reader's cross-entropy for those syllables as themselves (needs fit(codes=))
+    read: float = 0.0           # the reader's cross-entropy for those syllables as themselves (needs fit(codes=))
     read_margin: float = 0.0    # ... counted only above this (a hinge: a glyph read well enough is left alone)
 
     def __post_init__(self):
@@ -73,6 +73,22 @@ class FitConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def overrides(cls, pairs) -> dict:
+        """Command-line 'KEY=VALUE' strings -> {field: typed value}; ValueError naming a bad one."""
+        over = {}
+        for kv in pairs:
+            key, _, value = kv.partition("=")
+            kind = type(getattr(cls(), key, None))
+            if kind not in (int, float, str) or not value:
+                raise ValueError(f"--fit {kv!r}: expected a FitConfig field as KEY=VALUE")
+            try:
+                over[key] = kind(value)
+            except ValueError:
+                raise ValueError(f"--fit {kv!r}: {key} takes a {kind.__name__}") from None
+        cls(**over)                                  # the config's own checks, now
+        return over
 
 
 @dataclass
