@@ -169,7 +169,7 @@ class GlyphUpscaler:
         times the sharpness (default the file's), through a sigmoid."""
         k = self.sharpness if sharpness is None else sharpness
         logits = back_project(logits, ink, sharpness=k, steps=self.keep_steps, gain=self.keep_gain)
-        return torch.sigmoid_(logits) if k == 1 else torch.sigmoid(k * logits)
+        return torch.sigmoid(logits if k == 1 else k * logits)      # never in place: callers reuse their logits
 
     @torch.inference_mode()
     def upscale(self, glyphs, *, size: int = 256, sharpness: float | None = None):
