@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from rekogan.checkpoints import load_generator  # noqa: E402
-from rekogan.conventions import CLASSIFIER_FILE, READER_FILE, to_unit  # noqa: E402
+from rekogan.conventions import CLASSIFIER_FILE, READER_FILE  # noqa: E402
 from rekogan.evaluation_hangul import labels_for  # noqa: E402
 from rekogan.hangul import SBASE  # noqa: E402
 from rekogan.reader import load_reader  # noqa: E402
@@ -47,7 +47,7 @@ from rekogan.sampling import generate, seed_to_z  # noqa: E402
 from rekogan.upscale import load as load_upscaler  # noqa: E402
 from rekogan.upscale.data import reduce  # noqa: E402
 from rekogan.upscale.evaluate import (GENERATED_SYLLABLES, GREY_HI, INK, SEEDS, _best_checkpoint,  # noqa: E402
-                                      _sample, bicubic)
+                                      _sample, bicubic, read_ink)
 
 HELDOUT_KEY = "rekogan-upscaler-heldout"      # the held-out syllables' sample (the test's is evaluate._sample's)
 CHUNK = 256                                   # glyphs upscaled at a time (4,000 at 256 px would be GBs of logits)
@@ -69,12 +69,6 @@ def heldout_syllables(pool: list[str], test: list[str], n: int) -> list[str]:
     import random
     rest = sorted(set(pool) - set(test))
     return rest if len(rest) <= n else sorted(random.Random(HELDOUT_KEY).sample(rest, n))
-
-
-def read(reader, ink: torch.Tensor) -> torch.Tensor:
-    """The reader's answers for (N, 1, 64, 64) float ink, read as the uint8 picture it would be
-    (as evaluate.generated reads both the 64 px glyph and the one reduced back)."""
-    return reader.read(to_unit((ink * 255).round()))[1]
 
 
 def grey_counts(ink: torch.Tensor) -> tuple[int, int]:
@@ -101,8 +95,8 @@ def measure(up, G, classes, reader, *, syllables: list[str], seeds: list[int], t
             a, b = grey_counts(im)
             grey[name][0] += a
             grey[name][1] += b
-        ok64.append(read(reader, ink64))
-        okup.append(read(reader, reduce(big)))
+        ok64.append(read_ink(reader, ink64))
+        okup.append(read_ink(reader, reduce(big)))
     r64, rup = torch.cat(ok64) == target, torch.cat(okup) == target
     d = rup.float() - r64.float()                                                       # per glyph: +1 gained, -1 lost
     half = 1.96 * float(d.std()) / math.sqrt(len(d)) if len(d) > 1 else float("nan")

@@ -123,7 +123,7 @@ def fidelity(upscaler, *, syllables: int = TEST_SYLLABLES) -> dict:
             "sweep": sweep}
 
 
-def _read(reader, ink: torch.Tensor) -> torch.Tensor:
+def read_ink(reader, ink: torch.Tensor) -> torch.Tensor:
     """The reader's answers for (N, 1, 64, 64) float ink, read as the uint8 picture it would be."""
     from ..conventions import to_unit
     return torch.cat([reader.read(to_unit((ink[i:i + 512] * 255).round()))[1] for i in range(0, len(ink), 512)])
@@ -138,8 +138,8 @@ def _at_128(upscaler, ink64: torch.Tensor, *, reader) -> dict:
     served = torch.cat([upscaler.ink(x, size=128) for x in ink64.split(512)])
     head = torch.cat([unet(x) for x in ink64.split(512)]) if upscaler.x2 is not None else served
     return {"grey_128_served": round(grey_share(served), 4), "grey_128_x4_head": round(grey_share(head), 4),
-            "readability_128_served": _read(reader, reduce(served, 2)),
-            "readability_128_x4_head": _read(reader, reduce(head, 2)),
+            "readability_128_served": read_ink(reader, reduce(served, 2)),
+            "readability_128_x4_head": read_ink(reader, reduce(head, 2)),
             "served_128_by": "fast x2" if upscaler.x2 is not None else "x4 head"}
 
 
@@ -194,10 +194,10 @@ def generated(upscaler, *, run_dir, reader, syllables: int = GENERATED_SYLLABLES
     at128 = _at_128(upscaler, ink64, reader=reader)
     from ..hangul import SBASE
     target = torch.tensor([ord(s) - SBASE for s in chosen]).repeat(seeds)
-    read_up = torch.cat([reader.read(to_unit((back[i:i + 512] * 255).round()))[1] for i in range(0, len(back), 512)])
+    read_up = read_ink(reader, back)
     read_64 = torch.cat([reader.read(to_unit(u8[i:i + 512].unsqueeze(1)))[1] for i in range(0, len(u8), 512)])
     sharp = reduce((bicubic(ink64, 256) >= MID).float())                     # the sharp baseline, reduced back
-    read_bt = torch.cat([reader.read(to_unit((sharp[i:i + 512] * 255).round()))[1] for i in range(0, len(sharp), 512)])
+    read_bt = read_ink(reader, sharp)
     return {"run": run_dir.name, "checkpoint": ckpt.name, "reader": reader.kind, "syllables": len(chosen),
             "seeds": seeds, "glyphs": len(u8),
             "readability_64": round(float((read_64 == target).float().mean()), 5),
