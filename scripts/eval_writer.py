@@ -47,6 +47,7 @@ from rekogan.conventions import to_unit  # noqa: E402
 from rekogan.data import load_splits  # noqa: E402
 from rekogan.hangul import SBASE  # noqa: E402
 from rekogan.reader import load_reader  # noqa: E402
+from rekogan.records import write_text_atomic  # noqa: E402
 from rekogan.sampling import seed_to_z  # noqa: E402
 from rekogan.writer.fit import FitConfig, fit  # noqa: E402
 from rekogan.writer.latent import layered_forward  # noqa: E402
@@ -251,6 +252,19 @@ def main(argv=None) -> int:
             w = None if w0(1) is None else torch.full((len(others),), float(weight or 0.0))
             return layered_forward(G, latents[None].expand(len(others), -1, -1), lab[others], w, adapter=adapter)
 
+    def results(done: int) -> dict:
+        """Every number of the first `done` faces."""
+        faces = held_ids[:done]
+        return {"command": "python scripts/eval_writer.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+                "checkpoint": args.checkpoint, "reader": args.reader, "faces": [full_names[i] for i in faces],
+                "train_faces": len(train_ids), "gallery_heldout": len(heldout_rows),
+                "groups": {full_names[gi]: group_of[gi] for gi in faces}, "extra_faces": args.extra_faces,
+                "refs": "".join(classes.syllable(int(i)) for i in refs), "others": len(others),
+                "others_heldout_syllables": int(unseen.sum()), "bank": args.bank, "ks": ks, "threads": args.threads,
+                "fit_config": FitConfig(**fit_over).to_dict(), "rows": rows,
+                "fit_seconds": {n: {k: sum(v) / len(v) for k, v in d.items() if v} for n, d in fit_seconds.items()},
+                "wall_seconds": round(time.time() - t_start)}
+
     for j, gi in enumerate(held_ids):
         R = real[gi][others]
         m = lambda x: measures(x, R, emb_all, row_of[gi], heldout_rows, feats, reader, syl_others, unseen,  # noqa: E731
@@ -279,16 +293,12 @@ def main(argv=None) -> int:
             rows["fitted + adapter"][k].append(dict(m(draw(r.latents, r.weight, r.adapter)), ref_ssim=r.losses["ssim"]))
             print(f"{full_names[gi]} k={k}: " + ", ".join(f"{n} {rows[n][k][-1]['ssim']:.3f}/{rows[n][k][-1]['readable']:.2f}" for n in methods)
                   + f" ({time.time() - t_start:.0f} s)", flush=True)
-    res = {"command": "python scripts/eval_writer.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
-           "checkpoint": args.checkpoint, "reader": args.reader, "faces": [full_names[i] for i in held_ids],
-           "train_faces": len(train_ids), "gallery_heldout": len(heldout_rows),
-           "groups": {full_names[gi]: group_of[gi] for gi in held_ids}, "extra_faces": args.extra_faces, "refs": "".join(classes.syllable(int(i)) for i in refs),
-           "others": len(others), "others_heldout_syllables": int(unseen.sum()), "bank": args.bank, "ks": ks, "threads": args.threads,
-           "fit_config": FitConfig(**fit_over).to_dict(), "rows": rows,
-           "fit_seconds": {n: {k: sum(v) / len(v) for k, v in d.items()} for n, d in fit_seconds.items()},
-           "wall_seconds": round(time.time() - t_start)}
+        # the faces so far, so that a run cut short still gives a table (--table-from OUT.partial.json)
+        write_text_atomic(out.with_suffix(".partial.json"), json.dumps(results(j + 1), ensure_ascii=False, indent=1))
+    res = results(len(held_ids))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(res, ensure_ascii=False, indent=1), encoding="utf-8")
+    out.with_suffix(".partial.json").unlink(missing_ok=True)
     out.write_text(table(res), encoding="utf-8")
     print(table(res))
     return 0
@@ -325,28 +335,45 @@ def photo_table(args, argv, *, G, feats, real, held_ids, names, group_of, refs, 
             row[name + "_glyph_l1"] = float((s.targets() - real[gi][refs]).abs().mean() / 2)
         rows.append(row)
         print(f"{names[gi]}: clean {row['clean']:.3f} photo {row['photo']:.3f} ({time.time() - t_start:.0f} s)", flush=True)
+        # after every face: a run cut short still leaves the table of the faces done (said in it)
+        lines = photo_report(args, argv, rows=rows, n_faces=len(held_ids), text=text, n_others=len(others),
+                             fit_over=fit_over, t_start=t_start, out=out)
+    print("\n".join(lines))
+    return 0
+
+
+def photo_report(args, argv, *, rows, n_faces, text, n_others, fit_over, t_start, out) -> list[str]:
+    """Write photo_table's JSON and Markdown for the faces in `rows` (of n_faces); return the lines."""
     res = {"command": "python scripts/eval_writer.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
-           "checkpoint": args.checkpoint, "k": len(refs), "refs": text, "others": len(others), "rows": rows,
+           "checkpoint": args.checkpoint, "k": len(text), "refs": text, "others": n_others, "rows": rows,
+           "faces_done": len(rows), "faces": n_faces,
            "fit_config": FitConfig(**fit_over).to_dict(), "wall_seconds": round(time.time() - t_start)}
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(res, ensure_ascii=False, indent=1), encoding="utf-8")
+    write_text_atomic(out.with_suffix(".json"), json.dumps(res, ensure_ascii=False, indent=1))
     lines = ["# Writers fitted from photos vs clean uploads\n", f"Command: `{res['command']}` ({res['wall_seconds']} s)\n",
-             f"Run `{args.checkpoint}`; k = {len(refs)} references ({text}) rendered at 160 px as one row; the clean "
+             f"Run `{args.checkpoint}`; k = {len(text)} references ({text}) rendered at 160 px as one row; the clean "
              "upload is that row (dark on white); the photo is the same row through rekogan/writer/photo.py (cream "
              "paper, uneven light, blue or black ink alternately, rotated ±2-3°, blur 1.2 px, noise, JPEG 70). SSIM: the "
-             f"fitted writer (latent + adapter) on {len(others)} other syllables against the face's real glyphs. "
-             "Target: |photo − clean| ≤ 0.02.\n",
-             "| face | group | ink | SSIM clean | SSIM photo | photo − clean | glyph L1 clean / photo (refs) |",
-             "|---|---|---|---|---|---|---|"]
+             f"fitted writer (latent + adapter) on {n_others} other syllables against the face's real glyphs. "
+             "Target: |photo − clean| ≤ 0.02.\n"]
+    if len(rows) < n_faces:
+        lines.append(f"**Cut short: {len(rows)} of {n_faces} faces measured** (the first ones in the run's order).\n")
+    lines += ["| face | group | ink | SSIM clean | SSIM photo | photo − clean | glyph L1 clean / photo (refs) |",
+              "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['face']} | {r['group']} | {r['ink']} | {r['clean']:.3f} | {r['photo']:.3f} | "
                      f"{r['photo'] - r['clean']:+.3f} | {r['clean_glyph_l1']:.4f} / {r['photo_glyph_l1']:.4f} |")
     d = [abs(r["photo"] - r["clean"]) for r in rows]
     lines += ["", f"Mean |photo − clean| {sum(d) / len(d):.4f}, largest {max(d):.4f}; within 0.02: "
               f"{sum(v <= 0.02 for v in d)} of {len(d)} faces."]
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print("\n".join(lines))
-    return 0
+    for g in sorted({r["group"] for r in rows}):     # the same per group of faces
+        rg = [r for r in rows if r["group"] == g]
+        dg = [abs(r["photo"] - r["clean"]) for r in rg]
+        lines.append(f"{g} ({len(rg)}): SSIM clean {sum(r['clean'] for r in rg) / len(rg):.3f}, photo "
+                     f"{sum(r['photo'] for r in rg) / len(rg):.3f}; mean |photo − clean| {sum(dg) / len(dg):.4f}, "
+                     f"largest {max(dg):.4f}; within 0.02: {sum(v <= 0.02 for v in dg)} of {len(dg)}.")
+    write_text_atomic(out, "\n".join(lines) + "\n")
+    return lines
 
 
 def paired(res: dict, a: str, b: str) -> list[str]:

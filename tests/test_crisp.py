@@ -53,3 +53,21 @@ def test_size_64_never_needs_the_upscaler(tmp_path, monkeypatch):
     small = torch.from_numpy(_glyphs(size=16))               # a 16 px run asked at 64 px: resized, no note
     big, note = crisp.enlarge(small, size=64)
     assert big.shape == (2, 64, 64) and note == ""
+
+
+def test_the_fast_x2_networks_serving_path_is_its_training_path_bit_for_bit():
+    """FastX2.forward without autograd sums in place and shuffles by a view (speed): the same numbers."""
+    from rekogan.upscale.model import FastX2, FastX2Config, Upscaler
+    torch.manual_seed(0)
+    model = FastX2(FastX2Config(channels=8, convs=3)).eval()
+    torch.nn.init.normal_(model.head.weight, std=0.1)
+    torch.nn.init.normal_(model.head.bias, std=0.1)
+    x = torch.rand(5, 1, 64, 64) ** 3
+    for bf16 in (False, True):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            with torch.no_grad():
+                served = model(x)[128]
+            trained = model(x)[128]                  # grad enabled: the out-of-place path
+        assert trained.requires_grad and not served.requires_grad
+        assert served.shape == (5, 1, 128, 128) and torch.equal(served, trained.detach()), bf16
+        assert not torch.equal(served, Upscaler.prior(x, 128))

@@ -237,3 +237,30 @@ def test_the_trim_threshold_comes_from_the_environment(monkeypatch):
     with pytest.raises(SystemExit, match="REKOGAN_TRIM_THRESHOLD must be a whole number"):
         memory.limit_trim_threshold()
     assert memory.limit_trim_threshold(0) is None                       # 0: glibc's own behaviour
+
+
+@pytest.mark.parametrize("run", ["fixed", "hangul"])
+def test_sharp_glyphs_draw_in_bf16_within_its_tolerance_and_64_px_stays_fp32(run, monkeypatch):
+    """Glyphs the upscaler enlarges come from a bf16 forward pass where the CPU has bf16 (batcher._bf16);
+    at the generators' own size the pass stays fp32, so the pinned pixels do not move."""
+    from rekogan.runtime import cpu_has_bf16
+    from rekogan.studio.batcher import BF16_TOLERANCE, draw
+    m = Studio(root=SHIPPED, batcher=None).generator(run=run, epoch="best")
+    weight = 0.0 if getattr(m.generator.cfg, "weight_cond", False) else None
+    labels = torch.arange(0, len(m.classes), max(1, len(m.classes) // 48))[:48]
+    z = seed_to_z(11, m.generator.cfg.z_dim, truncation=0.8)
+
+    def glyphs(*, bf16: bool, size: int, natural: float):
+        monkeypatch.setenv("REKOGAN_GENERATOR_BF16", "1" if bf16 else "0")
+        return draw(generator=m.generator, labels=labels, z=z, weight=weight, natural=natural, size=size).numpy()
+
+    for natural in (0.0, 0.45):
+        assert np.array_equal(glyphs(bf16=True, size=64, natural=natural), glyphs(bf16=False, size=64, natural=natural))
+        a, b = glyphs(bf16=True, size=128, natural=natural), glyphs(bf16=False, size=128, natural=natural)
+        d = np.abs(a.astype(np.int16) - b.astype(np.int16))
+        if not cpu_has_bf16():
+            assert not d.any(), "without native bf16 every pass is fp32"
+            continue
+        assert d.any(), "a bf16 pass that moved no pixel: is it running at all?"
+        assert d.mean() <= BF16_TOLERANCE["mean_levels"], d.mean()
+        assert (d > BF16_TOLERANCE["big_levels"]).mean() <= BF16_TOLERANCE["max_big_share"], (d > 32).mean()

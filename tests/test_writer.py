@@ -515,3 +515,29 @@ def test_the_read_term_names_real_glyphs_as_their_own_syllables(font_set):
     unread = next(c for c in range(11172) if chr(SBASE + c) not in f.head_classes)
     with torch.no_grad():
         assert float(f.read_loss(f(x[:1])[-1], torch.tensor([unread]))[0]) == 0.0
+
+
+def test_a_photo_table_cut_short_says_so(tmp_path):
+    """scripts/eval_writer.py --photos writes its table after every face: a run cut short leaves the
+    faces done, marked as cut, with the per-group lines; the finished table has no such mark."""
+    import argparse
+    import importlib.util
+    import time
+    spec = importlib.util.spec_from_file_location("eval_writer", REPO / "scripts" / "eval_writer.py")
+    ev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ev)
+    rows = [{"face": "A", "group": "held-out system faces", "ink": "blue", "clean": 0.50, "photo": 0.47,
+             "clean_glyph_l1": 0.02, "photo_glyph_l1": 0.03},
+            {"face": "web:b", "group": "web faces", "ink": "black", "clean": 0.40, "photo": 0.41,
+             "clean_glyph_l1": 0.02, "photo_glyph_l1": 0.03}]
+    out = tmp_path / "photos.md"
+    kw = dict(text="가나", n_others=4, fit_over={}, t_start=time.time(), out=out)
+    args = argparse.Namespace(checkpoint="run.safetensors")
+    ev.photo_report(args, ["--photos"], rows=rows[:1], n_faces=2, **kw)
+    text = out.read_text(encoding="utf-8")
+    assert "Cut short: 1 of 2 faces" in text and "| A | held-out system faces | blue | 0.500 | 0.470 | -0.030 |" in text
+    assert "within 0.02: 0 of 1 faces" in text
+    ev.photo_report(args, ["--photos"], rows=rows, n_faces=2, **kw)
+    text = out.read_text(encoding="utf-8")
+    assert "Cut short" not in text and "web faces (1): SSIM clean 0.400, photo 0.410" in text
+    assert json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))["faces_done"] == 2

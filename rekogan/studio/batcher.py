@@ -51,6 +51,10 @@ WAIT_SECONDS = 600.0     # a caller gives up after this long (the batcher thread
 # 4 MiB) stay under the app's 8 MiB mmap threshold (memory.py), so they are reused from the heap
 # instead of being mapped and faulted in on every pass
 ENLARGE_BATCH = 16
+# how far glyphs drawn with the generator in bf16 (_bf16: only those the upscaler enlarges) may be from
+# fp32's, as enlarged (uint8, tests/test_forward.py): measured at 128 px (fixed and hangul, 400 glyphs each,
+# natural 0.45) ~9 % of pixels moved, mean 0.5 levels, by more than 32 levels on < 1e-5 of them (max 41)
+BF16_TOLERANCE = {"mean_levels": 2.0, "big_levels": 32, "max_big_share": 1e-3}
 
 
 @dataclass(eq=False)
@@ -200,14 +204,13 @@ def _pass(work, *, max_glyphs: int) -> int:
     glyphs of each size are enlarged together."""
     torch = torch_module()
     from ..sampling import to_uint8
-    drawn = {}
+    drawn, groups = {}, {}
+    for item in work:                     # natural 0 / varied, each at full precision or bf16 (_bf16)
+        groups.setdefault((item[0].varied, _bf16(item[0])), []).append(item)
     with torch.inference_mode():          # job.out may be an inference tensor (a caller in inference mode)
-        plain = [item for item in work if not item[0].varied]
-        varied = [item for item in work if item[0].varied]
-        if plain:
-            drawn.update(zip(map(id, plain), _split(to_uint8(_plain(plain, max_glyphs)), plain)))
-        if varied:
-            drawn.update(zip(map(id, varied), _split(to_uint8(_varied(varied)), varied)))
+        for (varied, bf16), items in groups.items():
+            glyphs = _varied(items, bf16=bf16) if varied else _plain(items, max_glyphs, bf16=bf16)
+            drawn.update(zip(map(id, items), _split(to_uint8(glyphs), items)))
         for size in dict.fromkeys(job.size for job, _, _ in work):
             items = [item for item in work if item[0].size == size]
             stack = torch.cat([drawn[id(item)] for item in items])
@@ -231,8 +234,32 @@ def _split(stack, items):
     return parts
 
 
-def _plain(work, max_glyphs: int):
-    """One latent per job (natural 0): sampling.generate through the forward plan."""
+def _bf16(job) -> bool:
+    """Whether a job's forward pass runs in bf16: only glyphs the upscaler enlarges (size > crisp.NATIVE),
+    and only where the CPU computes bf16 natively (runtime.cpu_has_bf16; $REKOGAN_GENERATOR_BF16=0: never).
+    Glyphs shown at the generators' own size keep today's fp32 pixels (the pins, tests/test_behaviour.py).
+    Why: the generator is the largest part of a sharp /write left after the fast x2 upscaler (20 glyphs,
+    one thread: ~16 -> ~11 ms of CPU). bf16 moves ~18 % of the 64 px pixels by up to ~10 grey levels;
+    the upscaler, which turns grey edges into ink or paper, passes on less: at 128 px ~9 % of pixels move,
+    by more than 32 levels on under 1e-4 of them (BF16_TOLERANCE, tests/test_crisp.py)."""
+    from .crisp import NATIVE
+    return job.size is not None and job.size > NATIVE and _bf16_ok()
+
+
+def _bf16_ok() -> bool:
+    import os
+
+    from ..runtime import cpu_has_bf16
+    return os.environ.get("REKOGAN_GENERATOR_BF16", "1") != "0" and cpu_has_bf16()
+
+
+def _autocast(bf16: bool):
+    torch = torch_module()
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+
+
+def _plain(work, max_glyphs: int, *, bf16: bool = False):
+    """One latent per job (natural 0): sampling.generate through the forward plan (in bf16: _bf16)."""
     torch = torch_module()
     from ..sampling import generate
     from .forward import plan
@@ -242,11 +269,13 @@ def _plain(work, max_glyphs: int):
     weight = None
     if getattr(generator.cfg, "weight_cond", False):
         weight = torch.cat([torch.full((b - a,), float(job.weight or 0.0)) for job, a, b in work])
-    return generate(generator, labels, z, weight=weight, batch=max_glyphs, forward=plan(generator))
+    with _autocast(bf16):
+        return generate(generator, labels, z, weight=weight, batch=max_glyphs, forward=plan(generator))
 
 
-def _varied(work):
-    """Per-glyph latents, weights and warps (natural > 0): forward.layered, then variation's warp."""
+def _varied(work, *, bf16: bool = False):
+    """Per-glyph latents, weights and warps (natural > 0): forward.layered (in bf16: _bf16), then
+    variation's warp (fp32)."""
     torch = torch_module()
     from ..variation import warp_glyphs
     from .forward import layered
@@ -257,4 +286,6 @@ def _varied(work):
     if getattr(generator.cfg, "weight_cond", False):
         weight = torch.cat([job.weight[a:b] for job, a, b in work])
     offsets = torch.cat([job.offsets[a:b] for job, a, b in work])
-    return warp_glyphs(layered(generator, latents, labels, weight).float(), offsets)
+    with _autocast(bf16):
+        drawn = layered(generator, latents, labels, weight)
+    return warp_glyphs(drawn.float(), offsets)

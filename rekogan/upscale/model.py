@@ -138,10 +138,23 @@ class FastX2(nn.Module):
         """x (B, 1, 64, 64) ink in [0, 1] -> {128: logits (B, 1, 128, 128)}; it has no other size."""
         if tuple(sizes) != (128,):
             raise ValueError(f"this network draws 128 px only, asked for {sizes}")
-        h = F.relu(self.inp(F.pixel_unshuffle(x, 2)))
+        if torch.is_grad_enabled():                   # training: out-of-place (autograd keeps what it needs)
+            h = F.relu(self.inp(F.pixel_unshuffle(x, 2)))
+            for conv in self.body:
+                h = h + F.relu(conv(h))
+            return {128: F.pixel_shuffle(self.head(h), 4) + Upscaler.prior(x, 2 * x.shape[-1])}
+        # serving: the same sums in place, and the pixel shuffle done by the prior's in-place add, whose
+        # view reads the head's sub-pixels where the shuffle would put them (no shuffled copy, no new
+        # 128 px tensor): bit for bit the lines above, ~1/4 less CPU (elementwise passes were half of it)
+        h = self.inp(F.pixel_unshuffle(x, 2)).relu_()
         for conv in self.body:
-            h = h + F.relu(conv(h))
-        return {128: F.pixel_shuffle(self.head(h), 4) + Upscaler.prior(x, 2 * x.shape[-1])}
+            h = conv(h).relu_().add_(h)
+        sub = self.head(h)                                          # (B, 16, H/2, W/2): 4 x 4 sub-pixels
+        b, s = len(x), sub.shape[-1]
+        out = Upscaler.prior(x, 2 * x.shape[-1])                    # (B, 1, 2H, 2W) fp32, a new tensor
+        # out[b, 0, 4i + r, 4j + c] += sub[b, 4r + c, i, j]  (F.pixel_shuffle's order)
+        out.view(b, s, 4, s, 4).add_(sub.view(b, 4, 4, s, s).permute(0, 3, 1, 4, 2))
+        return {128: out}
 
 
 def count_macs(model: Upscaler, *, size: int = 256) -> int:
