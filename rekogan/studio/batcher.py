@@ -236,7 +236,9 @@ def _split(stack, items):
 
 def _bf16(job) -> bool:
     """Whether a job's forward pass runs in bf16: only glyphs the upscaler enlarges (size > crisp.NATIVE),
-    and only where the CPU computes bf16 natively (runtime.cpu_has_bf16; $REKOGAN_GENERATOR_BF16=0: never).
+    and only where the CPU computes bf16 natively (runtime.cpu_has_bf16), and only when asked
+    ($REKOGAN_GENERATOR_BF16=1): off by default until the sharp line's benchmarks and readability are
+    re-run with it on a quiet machine (it saved ~5 ms of CPU a page in a busy one).
     Glyphs shown at the generators' own size keep today's fp32 pixels (the pins, tests/test_behaviour.py).
     Why: the generator is the largest part of a sharp /write left after the fast x2 upscaler (20 glyphs,
     one thread: ~16 -> ~11 ms of CPU). bf16 moves ~18 % of the 64 px pixels by up to ~10 grey levels;
@@ -250,7 +252,7 @@ def _bf16_ok() -> bool:
     import os
 
     from ..runtime import cpu_has_bf16
-    return os.environ.get("REKOGAN_GENERATOR_BF16", "1") != "0" and cpu_has_bf16()
+    return os.environ.get("REKOGAN_GENERATOR_BF16", "0") == "1" and cpu_has_bf16()
 
 
 def _autocast(bf16: bool):
