@@ -44,8 +44,8 @@ def test_the_page_at_a_size_is_its_glyphs_enlarged_by_crisp(root, monkeypatch):
     from rekogan.sampling import sample
     from rekogan.studio import Studio
     from rekogan.studio.crisp import enlarge
-    # sample() draws in fp32; the studio's sharp glyphs come from a bf16 pass where the CPU has bf16, whose
-    # own tolerance tests/test_forward.py checks (batcher.BF16_TOLERANCE): here the same fp32 glyphs
+    # sample() draws in fp32; the studio's sharp glyphs may come from a bf16 pass (opt-in, REKOGAN_GENERATOR_BF16=1),
+    # whose own tolerance tests/test_forward.py checks (batcher.BF16_TOLERANCE): here the same fp32 glyphs
     monkeypatch.setenv("REKOGAN_GENERATOR_BF16", "0")
     studio = Studio(root=root)
     m = studio.generator(run="fixed", epoch=2)

@@ -25,7 +25,8 @@ bf16 autocast (this CPU has avx512_bf16), torch.compile and ONNX Runtime were me
 moved 19 % of the pixels (up to 18 grey levels), torch.compile took minutes to compile for ~the
 same speed, ONNX Runtime matched this plan's speed (a new dependency for nothing): none is used for
 glyphs shown at the generators' own size. Glyphs the upscaler enlarges (128 / 256 px) run this plan
-under bf16 autocast where the CPU has bf16 (batcher._bf16, within batcher.BF16_TOLERANCE as enlarged).
+under bf16 autocast when asked ($REKOGAN_GENERATOR_BF16=1) and the CPU has bf16 (batcher._bf16, within
+batcher.BF16_TOLERANCE as enlarged).
 
 A plan shares the module's weights (its own tensors are ~1 MB: the norms' matrix), is built once
 per module and kept while the module lives (a WeakKeyDictionary keyed by the module); it holds
