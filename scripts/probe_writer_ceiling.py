@@ -41,6 +41,14 @@ sys.path.insert(0, str(REPO / "scripts"))
 from eval_writer import universe  # noqa: E402
 
 
+def face_glyphs(gs, gi: int, *, classes: int) -> torch.Tensor:
+    """Face gi's real glyphs of a split, one per measured syllable (blank where it has none): (C, 1, H, W)."""
+    m = gs.groups == gi
+    imgs = torch.zeros(classes, gs.images.shape[1], gs.images.shape[2], dtype=torch.uint8)
+    imgs[gs.labels[m]] = gs.images[m]
+    return to_unit(imgs[:, None])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default="checkpoints/fixed/epoch_186.safetensors")
@@ -68,10 +76,7 @@ def main(argv=None) -> int:
     C = len(classes)
 
     def glyphs(gs, gi):
-        m = gs.groups == gi
-        imgs = torch.zeros(C, gs.images.shape[1], gs.images.shape[2], dtype=torch.uint8)
-        imgs[gs.labels[m]] = gs.images[m]
-        return to_unit(imgs[:, None])
+        return face_glyphs(gs, gi, classes=C)
 
     perm = torch.randperm(C, generator=torch.Generator().manual_seed(0))   # eval_writer.py's order
     kmax = max(int(v) for v in args.k.split(","))

@@ -32,7 +32,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from rekogan.checkpoints import load_generator  # noqa: E402
-from rekogan.conventions import to_unit  # noqa: E402
 from rekogan.data import load_splits  # noqa: E402
 from rekogan.hangul import SBASE  # noqa: E402
 from rekogan.reader import load_reader  # noqa: E402
@@ -42,6 +41,7 @@ from rekogan.writer.losses import ReaderFeatures, feature_distance, pixel_loss, 
 
 sys.path.insert(0, str(REPO / "scripts"))
 from eval_writer import universe  # noqa: E402
+from probe_writer_ceiling import face_glyphs  # noqa: E402
 
 
 def tune(G, latents, weight, labels, targets, *, steps: int, lr: float, keep: float, pool: torch.Tensor,
@@ -103,10 +103,7 @@ def main(argv=None) -> int:
     C = len(classes)
 
     def glyphs(gs, gi):
-        m = gs.groups == gi
-        imgs = torch.zeros(C, gs.images.shape[1], gs.images.shape[2], dtype=torch.uint8)
-        imgs[gs.labels[m]] = gs.images[m]
-        return to_unit(imgs[:, None])
+        return face_glyphs(gs, gi, classes=C)
 
     perm = torch.randperm(C, generator=torch.Generator().manual_seed(0))   # eval_writer.py's order
     ks = [int(v) for v in args.k.split(",")]
