@@ -1,0 +1,140 @@
+"""Paired training of a style encoder with a fine-tune of the generator (spike for issue 25).
+
+The training data is rendered from fonts, so for any training face and syllable the true glyph
+exists: E reads k reference glyphs of a face, G draws other syllables of that face from E's writer,
+and the loss compares them with the face's real glyphs:
+
+  recon    L1 (on ink in [0, 1]) + (1 - SSIM), per glyph: what issue 25 measures
+  read     the reader's cross-entropy of each drawn glyph as its own syllable: it stays readable
+  anchor   sum of (theta - theta_0)^2 over G's parameters: G keeps what the GAN learnt (its prior
+           for letters the faces never showed); mean square per parameter tensor, summed
+  shell    the latents near the Gaussian shell |z| ~ sqrt(Z), where G's training latents lie
+
+G stays in eval mode (BatchNorm keeps its running statistics: a glyph never depends on its batch).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .latent import layered_forward
+from .losses import ReaderFeatures, ssim
+
+
+@dataclass
+class PairedConfig:
+    faces: int = 4              # training faces per step
+    k: int = 8                  # references per face
+    targets: int = 16           # drawn and compared syllables per face
+    lr_e: float = 3e-4
+    lr_g: float = 3e-5
+    read: float = 0.1           # weight of the reader's cross-entropy
+    anchor: float = 10.0        # weight of the pull of G toward its original weights
+    shell: float = 0.01
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Batch:
+    refs: torch.Tensor          # (B, k, 1, S, S) in [-1, 1]
+    ref_labels: torch.Tensor    # (B, k) G's class indices
+    targets: torch.Tensor       # (B, T, 1, S, S)
+    target_labels: torch.Tensor # (B, T)
+
+
+def sample_batch(images: torch.Tensor, pool: torch.Tensor, *, faces: int, k: int, targets: int,
+                 gen: torch.Generator, label_of: torch.Tensor | None = None) -> Batch:
+    """images (F, C, S, S) uint8 white on black, one row per training face; pool: the columns (classes)
+    that may be drawn. Each face gets k references and `targets` other syllables, all distinct.
+    label_of maps a column to G's class index (identity when None)."""
+    if k + targets > len(pool):
+        raise ValueError(f"k + targets = {k + targets} but only {len(pool)} syllables to choose from")
+    fi = torch.randint(len(images), (faces,), generator=gen)
+    cols = torch.stack([pool[torch.randperm(len(pool), generator=gen)[:k + targets]] for _ in range(faces)])  # (B, k+T)
+    g = images[fi[:, None], cols].float().div(127.5).sub(1)[:, :, None]           # (B, k+T, 1, S, S)
+    lab = cols if label_of is None else label_of[cols]
+    return Batch(g[:, :k], lab[:, :k], g[:, k:], lab[:, k:])
+
+
+def draw(G, latents: torch.Tensor, weight: torch.Tensor | None, labels: torch.Tensor) -> torch.Tensor:
+    """Each writer b (latents (B, L, Z), weight (B,)) draws its labels (B, T) -> (B*T, 1, S, S)."""
+    t = labels.shape[1]
+    lat = latents.repeat_interleave(t, 0)
+    w = None if weight is None else weight.repeat_interleave(t, 0)
+    return layered_forward(G, lat, labels.flatten(), w)
+
+
+def anchor_loss(G, originals: dict[str, torch.Tensor]) -> torch.Tensor:
+    return sum((p - originals[n]).pow(2).mean() for n, p in G.named_parameters() if p.requires_grad)
+
+
+def paired_loss(E, G, batch: Batch, *, feats: ReaderFeatures, codes: torch.Tensor | None,
+                originals: dict[str, torch.Tensor], cfg: PairedConfig) -> tuple[torch.Tensor, dict]:
+    """(loss, {part: float}) for one batch. codes: the syllable (ord - 0xAC00) of each of G's classes."""
+    latents, weight = E(batch.refs, G.embed(batch.ref_labels.flatten()).detach().view(*batch.ref_labels.shape, -1))
+    x = draw(G, latents, weight, batch.target_labels)
+    t = batch.targets.flatten(0, 1)
+    l1 = (x - t).abs().mean(dim=(1, 2, 3)) / 2
+    s = ssim(x, t)
+    loss = (l1 + 1 - s).mean()
+    parts = {"l1": float(l1.detach().mean()), "ssim": float(s.detach().mean())}
+    if cfg.read and codes is not None:
+        ce = feats.read_loss(feats(x)[-1], codes[batch.target_labels.flatten()]).mean()
+        loss = loss + cfg.read * ce
+        parts["read_ce"] = float(ce.detach())
+    if cfg.anchor and originals:
+        a = anchor_loss(G, originals)
+        loss = loss + cfg.anchor * a
+        parts["anchor"] = float(a.detach())
+    if cfg.shell:
+        z = latents.shape[-1]
+        loss = loss + cfg.shell * ((latents.norm(dim=-1) / math.sqrt(z) - 1) ** 2).mean()
+    parts["loss"] = float(loss.detach())
+    return loss, parts
+
+
+def make_optimizer(E, G, cfg: PairedConfig) -> torch.optim.Optimizer:
+    groups = [{"params": list(E.parameters()), "lr": cfg.lr_e}]
+    if cfg.lr_g:
+        groups.append({"params": [p for p in G.parameters() if p.requires_grad], "lr": cfg.lr_g})
+    return torch.optim.Adam(groups, betas=(0.5, 0.999))
+
+
+def train_step(E, G, batch: Batch, opt: torch.optim.Optimizer, *, feats, codes, originals, cfg: PairedConfig,
+               autocast: bool = False, clip: float = 1.0) -> dict:
+    """One Adam step on E (and G's trainable parameters); returns the loss parts before the step."""
+    E.train()
+    G.eval()                                             # BatchNorm: running statistics, always
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        loss, parts = paired_loss(E, G, batch, feats=feats, codes=codes, originals=originals, cfg=cfg)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+    # one bad batch must not end the run: a non-finite gradient is skipped (Adam would carry the NaN
+    # into every parameter), a large one clipped
+    norm = torch.nn.utils.clip_grad_norm_(params, clip) if clip else None
+    finite = bool(torch.isfinite(loss.detach())) and (norm is None or bool(torch.isfinite(norm)))
+    if finite:
+        opt.step()
+    parts["skipped"] = float(not finite)
+    return parts
+
+
+def save_resume(path, *, E, G, opt: torch.optim.Optimizer, counters: dict, gen: torch.Generator) -> None:
+    """Everything a resumed run needs (E, G, Adam, counters, both random streams), written atomically."""
+    from ..checkpoints import save_state
+    save_state(path, modules={"E": E, "G": G}, optimizers={"opt": opt}, counters=counters,
+               rng={"gen": gen.get_state(), "torch": torch.get_rng_state()})
+
+
+def load_resume(path, *, E, G, opt: torch.optim.Optimizer, gen: torch.Generator) -> dict:
+    """Load save_resume's file into E, G, opt and the random streams; returns the counters."""
+    from ..checkpoints import load_state
+    counters, rng = load_state(path, modules={"E": E, "G": G}, optimizers={"opt": opt})
+    gen.set_state(rng["gen"])
+    torch.set_rng_state(rng["torch"])
+    return counters

@@ -1,0 +1,74 @@
+"""A style encoder: a writer (per-layer latents + stroke weight) from k glyphs in one forward pass.
+
+Spike for issue 25 (not used by the app). The fitted writer (fit.py) searches a latent of a
+generator that was trained as a GAN with random latents: it never learnt to reproduce a given face,
+and the search stays below retrieval on the held-out system faces. Here a small CNN E reads each of
+k reference glyphs with its syllable (the generator's own condition embedding, so E knows which
+letter it looks at and can attribute the rest to the hand), the k features are mean-pooled (the
+writer does not depend on the order or number of references), and a head maps the pooled feature
+to the generator's per-layer latents (latent.py's layered_forward) and its stroke weight. E is
+trained with a fine-tune of G on paired glyphs of the training faces (scripts/train_writer_encoder.py).
+
+The head's last layer starts at zero: an untrained E gives the latent z = 0 at every layer (the
+prior's mean) and weight 0, a valid writer of the unchanged generator.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class StyleEncoder(nn.Module):
+    """refs (B, k, 1, S, S) in [-1, 1] white on black, cond (B, k, E) the references' syllable
+    embeddings -> (latents (B, L, Z), weight (B,) or None)."""
+
+    def __init__(self, *, size: int, z_dim: int, n_layers: int, cond_dim: int, weight_cond: bool,
+                 width: int = 32, feat: int = 256):
+        super().__init__()
+        if size < 16 or size & (size - 1):
+            raise ValueError(f"size must be a power of two >= 16, got {size}")
+        self.config = dict(size=size, z_dim=z_dim, n_layers=n_layers, cond_dim=cond_dim,
+                           weight_cond=weight_cond, width=width, feat=feat)
+        chans, layers, c_in = [width, width * 2, width * 4, width * 4], [], 1
+        for c in chans:                                   # /16: 64 px -> 4 x 4
+            layers += [nn.Conv2d(c_in, c, 4, 2, 1), nn.LeakyReLU(0.2)]
+            c_in = c
+        self.body = nn.Sequential(*layers)
+        self.cell = max(1, min(4, size // 16))            # pooled to 4 x 4 (64 px): keeps where strokes are
+        self.per_ref = nn.Sequential(nn.Linear(c_in * self.cell ** 2 + cond_dim, feat), nn.LeakyReLU(0.2),
+                                     nn.Linear(feat, feat), nn.LeakyReLU(0.2))
+        self.head = nn.Sequential(nn.Linear(feat, feat), nn.LeakyReLU(0.2),
+                                  nn.Linear(feat, n_layers * z_dim + int(weight_cond)))
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
+
+    def features(self, refs: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """(B, k, feat): one feature per reference."""
+        b, k = refs.shape[:2]
+        h = self.body(refs.flatten(0, 1))
+        h = F.adaptive_avg_pool2d(h, self.cell).flatten(1)
+        return self.per_ref(torch.cat([h, cond.flatten(0, 1).to(h.dtype)], 1)).view(b, k, -1)
+
+    def forward(self, refs: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if refs.ndim != 5 or cond.ndim != 3 or refs.shape[:2] != cond.shape[:2]:
+            raise ValueError(f"refs must be (B, k, 1, S, S) and cond (B, k, E), got {tuple(refs.shape)} and {tuple(cond.shape)}")
+        pooled = self.features(refs, cond).mean(1)       # order- and count-free
+        out = self.head(pooled).float()
+        c = self.config
+        latents = out[:, :c["n_layers"] * c["z_dim"]].view(len(out), c["n_layers"], c["z_dim"])
+        weight = out[:, -1] if c["weight_cond"] else None
+        return latents, weight
+
+
+def encoder_for(generator, **kw) -> StyleEncoder:
+    """A StyleEncoder shaped for a ProjGenerator (its size, latent, layers and condition width)."""
+    from .latent import n_layers
+    cfg = generator.cfg
+    return StyleEncoder(size=cfg.size, z_dim=cfg.z_dim, n_layers=n_layers(generator), cond_dim=cfg.embed_dim,
+                        weight_cond=bool(getattr(cfg, "weight_cond", False)), **kw)
+
+
+def n_bytes_fp16(module: nn.Module) -> int:
+    """The module's parameters at fp16 (2 bytes each): its size as a shipped safetensors file, less the header."""
+    return 2 * sum(p.numel() for p in module.parameters())
