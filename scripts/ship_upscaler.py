@@ -1,12 +1,14 @@
 """Ship an upscaler run's epoch as checkpoints/upscaler/ (the file the app and commands load).
 
     python scripts/ship_upscaler.py runs/upscaler [--epoch N] [--sharpness K] [--keep-steps S --keep-gain G]
+                                    [--keep-down D] [--keep-sharpness KB] [--keep-peak Q]
                                     [--out checkpoints/upscaler]
 
 Writes upscaler_NNN.safetensors (fp16 EMA weights; default: the last epoch, no choosing by the
 held-out figures) as upscaler.safetensors with its `sharpness` set to K (the logit gain
 GlyphUpscaler applies; `python -m rekogan upscaler test` prints the grey share for several) and
-its back-projection rounds and gain set to S and G (rekogan/upscale/apply.py: back_project),
+its back-projection rounds and gain set to S and G, its removal share, inner sharpness and peak
+quantile to D, KB and Q (rekogan/upscale/apply.py: back_project; the defaults keep the one-sided rounds),
 with the run's config.json, metrics.jsonl and that
 epoch's samples_NNN.png, and writes provenance.json: the Debian package and licence of every
 training face, the held-out faces, and how the run trained. Every file is written atomically.
@@ -72,6 +74,12 @@ def main() -> int:
     p.add_argument("--sharpness", type=float, default=1.0)
     p.add_argument("--keep-steps", type=int, default=0, help="back-projection rounds (default 0)")
     p.add_argument("--keep-gain", type=float, default=1.0, help="back-projection gain (default 1)")
+    p.add_argument("--keep-down", type=float, default=0.0,
+                   help="share of the excess ink the rounds take away (default 0: one-sided; 1: two-sided)")
+    p.add_argument("--keep-sharpness", type=float, default=0.0,
+                   help="the sharpness inside the rounds (default 0: the output's --sharpness)")
+    p.add_argument("--keep-peak", type=float, default=0.0,
+                   help="match the input divided by this quantile of its own ink (default 0: off)")
     p.add_argument("--out", type=Path, default=Path("checkpoints/upscaler"))
     args = p.parse_args()
     epochs = sorted(int(m.group(1)) for f in args.run.glob("upscaler_*.safetensors") if (m := EPOCH.match(f.name)))
@@ -86,7 +94,10 @@ def main() -> int:
     from rekogan.upscale.apply import MAX_KEEP_STEPS
     if not (0 <= args.keep_steps <= MAX_KEEP_STEPS and 0 <= args.keep_gain <= 4):
         sys.exit(f"error: --keep-steps must be in 0..{MAX_KEEP_STEPS} and --keep-gain in [0, 4]")
-    keep = {"keep_steps": args.keep_steps, "keep_gain": args.keep_gain}
+    if not (0 <= args.keep_down <= 1 and 0 <= args.keep_sharpness < 100 and 0 <= args.keep_peak <= 1):
+        sys.exit("error: --keep-down and --keep-peak must be in [0, 1], --keep-sharpness in [0, 100)")
+    keep = {"keep_steps": args.keep_steps, "keep_gain": args.keep_gain, "keep_down": args.keep_down,
+            "keep_sharpness": args.keep_sharpness, "keep_peak": args.keep_peak}
     from rekogan.checkpoints import read_tensors, save_tensors
     tensors, meta = read_tensors(args.run / f"upscaler_{epoch:03d}.safetensors")
     save_tensors(out / "upscaler.safetensors", tensors, {**meta, "sharpness": repr(args.sharpness),

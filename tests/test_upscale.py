@@ -96,6 +96,38 @@ def test_back_projection_keeps_the_glyph():
     assert float(faint.amax()) > 0.5, "the faint stroke is drawn, not dropped"
 
 
+def test_two_sided_back_projection_takes_away_ink_the_input_lacks():
+    """keep_down > 0 also removes output ink where the input has none; keep_peak matches a faint
+    glyph as a dark one (its strokes are not thinned to the faint level); the defaults add only."""
+    from rekogan.upscale.apply import back_project
+    x = torch.zeros(1, 1, 64, 64)
+    x[..., 20:44, 30:34] = 1.0
+    blob = Upscaler.prior(x, 256)
+    blob[..., 60:80, 40:60] = 6.0                                  # ink the input does not have
+    one = torch.sigmoid(2.0 * back_project(blob, x, sharpness=2.0, steps=3, gain=1.0))
+    two = torch.sigmoid(2.0 * back_project(blob, x, sharpness=2.0, steps=3, gain=1.0, down=1.0))
+    assert float(one[..., 60:80, 40:60].mean()) > 0.9 > 0.5 > float(two[..., 60:80, 40:60].mean())
+    faint = x * 0.6
+    lg = Upscaler.prior(x, 256)                                     # the network drew the stroke dark
+    plain = torch.sigmoid(2.0 * back_project(lg, faint, sharpness=2.0, steps=3, gain=1.0, down=1.0))
+    peaked = torch.sigmoid(2.0 * back_project(lg, faint, sharpness=2.0, steps=3, gain=1.0, down=1.0, peak=0.99))
+    assert float(reduce(peaked).sum()) > float(reduce(plain).sum())
+    assert torch.equal(back_project(lg, faint, sharpness=2.0, steps=3, gain=1.0),
+                       back_project(lg, faint, sharpness=2.0, steps=3, gain=1.0, down=0.0, peak=0.0))
+
+
+def test_haze_and_blur_degradations_leave_older_batches_alone():
+    """haze / blur 0 draw nothing more (older runs' batches stay); with them, inputs change."""
+    from rekogan.upscale.degrade import degrade
+    x = reduce(to_ink(_strokes(32)))                           # 32: some are hazed (HAZE of the degraded)
+    base = degrade(x, torch.Generator().manual_seed(3))
+    assert torch.equal(base, degrade(x, torch.Generator().manual_seed(3), haze_max=0.0, blur_max=0.0))
+    hazy = degrade(x, torch.Generator().manual_seed(3), haze_max=0.7)
+    blurred = degrade(x, torch.Generator().manual_seed(3), blur_max=1.5)
+    assert not torch.equal(base, hazy) and not torch.equal(base, blurred)
+    assert float(hazy.min()) >= 0 and float(hazy.max()) <= 1
+
+
 def test_upscale_applies_the_files_back_projection(tmp_path):
     ckpt = tmp_path / "up.safetensors"
     _tiny_file(ckpt)

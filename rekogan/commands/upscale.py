@@ -54,6 +54,21 @@ def add_parser(subparsers):
                    help="the faintest overall stroke level among the degradations (default 0.55)")
     t.add_argument("--grid", type=float, default=None, metavar="G",
                    help="the strongest checkered texture among the degradations (default 0: none)")
+    t.add_argument("--keep-content", type=float, default=None, metavar="W",
+                   help="weight of the readers' loss (--content-loss) between generated glyphs at 64 px and their "
+                        "served upscaled versions reduced back (fine-tuning; default 0: off)")
+    t.add_argument("--content-grey", type=float, default=None, metavar="W",
+                   help="with --keep-content: weight of the generated glyphs' grey output at 256 px (default 0)")
+    t.add_argument("--content-loss", default=None, choices=("kl", "margin"),
+                   help="with --keep-content: the readers' KL (default) or a margin hinge on their own answer")
+    t.add_argument("--content-margin", type=float, default=None, metavar="M",
+                   help="with --content-loss margin: the lead in logits the input's reading keeps (default 2)")
+    t.add_argument("--content-batch", type=int, default=None, metavar="N",
+                   help="generated glyphs per run and step for --keep-content (default 8)")
+    t.add_argument("--haze", type=float, default=None, metavar="H",
+                   help="the strongest grey haze between nearby strokes among the degradations (default 0: none)")
+    t.add_argument("--blur", type=float, default=None, metavar="S",
+                   help="a heavy blur (sigma 1..S, checkered) among the degradations (default 0: none)")
     t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; 0 = all cores)")
     e = sub.add_parser("test", help="fidelity on the held-out faces and effect on generated glyphs (prints)")
     e.add_argument("--checkpoint", default=None, metavar="FILE",
@@ -96,18 +111,20 @@ def _load(path):
 
 def _train(args) -> int:
     from ..upscale.train import TrainConfig, train
-    for name in ("minutes", "epochs", "epoch_steps", "batch", "syllables", "lr"):
+    for name in ("minutes", "epochs", "epoch_steps", "batch", "syllables", "lr", "content_batch"):
         v = getattr(args, name)
         if v is not None and not v > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be above 0, got {v}")
-    for name in ("consistency", "keep", "smudge", "level_min", "grid"):
+    for name in ("consistency", "keep", "smudge", "level_min", "grid", "haze", "blur", "keep_content", "content_grey",
+                 "content_margin"):
         v = getattr(args, name)
         if v is not None and not v >= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be 0 or more, got {v}")
     if args.init is not None and not Path(args.init).is_file():
         raise UsageError(f"--init {args.init} is not a file")
     names = ("epochs", "epoch_steps", "batch", "syllables", "lr", "consistency", "keep", "smudge", "level_min",
-             "grid", "init")
+             "grid", "haze", "blur", "init", "keep_content", "content_batch", "content_grey",
+             "content_loss", "content_margin")
     over = {k: v for k in names if (v := getattr(args, k)) is not None}
     if args.resume:
         if set(over) - {"epochs"}:

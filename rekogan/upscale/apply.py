@@ -28,6 +28,12 @@ iterative back-projection, one-sided): a faint stroke the network was about to d
 as a thin crisp one, while what it removed with confidence (a speck, a smudge: very negative
 logits) stays removed, and ink it added is left alone (the two-sided version put grey back into
 generated glyphs' fuzzy halos and undid cleaning that the readers liked; `upscaler test` measured both).
+Three later keys, whose defaults keep that behaviour (files written before them are unchanged):
+`keep_down` (0..1) also takes away that share of the ink the output has in excess of the input (1: the
+two-sided version), `keep_sharpness` (0: the file's sharpness) is the sharpness inside the rounds, so
+the output may be sharper than the rounds that matched it, and `keep_peak` (0: off) matches against
+the input divided by its own `keep_peak` quantile (at least PEAK_FLOOR): a glyph drawn faint overall
+is matched as a dark one, so a removal round does not thin its strokes to its faint level.
 
 A file holds the weights in fp16 (safetensors, never pickles) with the model config and the
 training figures as JSON metadata; it is written atomically (rekogan.checkpoints.save_tensors).
@@ -52,6 +58,7 @@ X2_FILE = "upscaler128.safetensors"   # beside an upscaler file: its fast 128 px
 ARCHS = {"unet": (Upscaler, UpscalerConfig), "fast_x2": (FastX2, FastX2Config)}
 SIZES = (64, 128, 256)
 MAX_KEEP_STEPS = 8             # back-projection rounds a file may ask for
+PEAK_FLOOR = 0.5               # keep_peak never brightens a glyph more than 2x (a near-empty one stays near empty)
 BATCH = 64                     # glyphs per forward pass: bounded memory (~0.2 GB at 256 px)
 
 
@@ -62,29 +69,40 @@ def default_file() -> Path:
 
 
 def save_upscaler(path, model: Upscaler | FastX2, *, epoch: int, step: int, metrics: dict | None = None,
-                  config: dict | None = None, sharpness: float = 1.0, keep_steps: int = 0, keep_gain: float = 1.0) -> None:
+                  config: dict | None = None, sharpness: float = 1.0, keep_steps: int = 0, keep_gain: float = 1.0,
+                  keep_down: float = 0.0, keep_sharpness: float = 0.0, keep_peak: float = 0.0) -> None:
     """fp16 weights + metadata (format, architecture, model config, epoch, step, figures, training
     config, sharpness, back-projection), atomically."""
     sd = {k: v.detach().half() for k, v in model.state_dict().items()}
     arch = next(name for name, (cls, _) in ARCHS.items() if type(model) is cls)
     meta = {"format": FORMAT_U, "arch": arch, "model": json.dumps(model.cfg.to_dict()), "epoch": str(epoch),
             "step": str(step), "metrics": json.dumps(metrics or {}), "config": json.dumps(config or {}, ensure_ascii=False),
-            "sharpness": repr(float(sharpness)), "keep_steps": str(int(keep_steps)), "keep_gain": repr(float(keep_gain))}
+            "sharpness": repr(float(sharpness)), "keep_steps": str(int(keep_steps)), "keep_gain": repr(float(keep_gain)),
+            "keep_down": repr(float(keep_down)), "keep_sharpness": repr(float(keep_sharpness)),
+            "keep_peak": repr(float(keep_peak))}
     save_tensors(path, sd, meta)
 
 
-def back_project(logits: torch.Tensor, ink: torch.Tensor, *, sharpness: float, steps: int, gain: float) -> torch.Tensor:
-    """`steps` rounds of one-sided iterative back-projection on (N, 1, S, S) logits of the
-    (N, 1, 64, 64) input ink: each adds the enlarged ink that the sharpened output, reduced to
-    64 px, lacks against the input. Returns new logits (sharpness not applied)."""
+def back_project(logits: torch.Tensor, ink: torch.Tensor, *, sharpness: float, steps: int, gain: float,
+                 down: float = 0.0, peak: float = 0.0) -> torch.Tensor:
+    """`steps` rounds of iterative back-projection on (N, 1, S, S) logits of the (N, 1, 64, 64)
+    input ink: each adds the enlarged ink that the sharpened output, reduced to 64 px, lacks against
+    the input, and takes away `down` times what it has in excess (0: one-sided). peak > 0: the input
+    is first divided by its own `peak` quantile (at least PEAK_FLOOR). Returns new logits (sharpness
+    not applied)."""
     if steps == 0:
         return logits
+    if peak:
+        top = ink.flatten(1).quantile(peak, dim=1).clamp_(min=PEAK_FLOOR)[:, None, None, None]
+        ink = (ink / top).clamp_(max=1)
     factor = logits.shape[-1] // ink.shape[-1]
     logits = logits.clone()                       # the caller's logits stay as they were; in place after (speed)
     for _ in range(steps):
         small = F.avg_pool2d(torch.sigmoid(sharpness * logits), factor)
-        lack = (ink - small).clamp_(min=0).mul_(PRIOR_GAIN * gain / sharpness)      # at 64 px: cheap
-        logits.add_(F.interpolate(lack, scale_factor=factor, mode="bilinear", align_corners=False))
+        err = ink - small                                                            # at 64 px: cheap
+        err = err.clamp_(min=0) if down == 0 else torch.where(err > 0, err, err * down)
+        err.mul_(PRIOR_GAIN * gain / sharpness)
+        logits.add_(F.interpolate(err, scale_factor=factor, mode="bilinear", align_corners=False))
     return logits
 
 
@@ -104,12 +122,17 @@ def load_model(path) -> tuple[Upscaler | FastX2, dict]:
         info = {"arch": arch, "model": cfg.to_dict(), "epoch": int(meta["epoch"]), "step": int(meta["step"]),
                 "metrics": json.loads(meta.get("metrics", "{}")), "config": json.loads(meta.get("config", "{}")),
                 "sharpness": float(meta.get("sharpness", "1.0")),
-                "keep_steps": int(meta.get("keep_steps", "0")), "keep_gain": float(meta.get("keep_gain", "1.0"))}
+                "keep_steps": int(meta.get("keep_steps", "0")), "keep_gain": float(meta.get("keep_gain", "1.0")),
+                "keep_down": float(meta.get("keep_down", "0")), "keep_sharpness": float(meta.get("keep_sharpness", "0")),
+                "keep_peak": float(meta.get("keep_peak", "0"))}
         if not 0 < info["sharpness"] < 100:
             raise ValueError(f"sharpness {info['sharpness']} is outside (0, 100)")
         if not (0 <= info["keep_steps"] <= MAX_KEEP_STEPS and 0 <= info["keep_gain"] <= 4):
             raise ValueError(f"keep_steps {info['keep_steps']} / keep_gain {info['keep_gain']} outside "
                              f"0..{MAX_KEEP_STEPS} / [0, 4]")
+        if not (0 <= info["keep_down"] <= 1 and 0 <= info["keep_sharpness"] < 100 and 0 <= info["keep_peak"] <= 1):
+            raise ValueError(f"keep_down {info['keep_down']} / keep_sharpness {info['keep_sharpness']} / keep_peak "
+                             f"{info['keep_peak']} outside [0, 1] / [0, 100) / [0, 1]")
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path} has broken metadata ({e})") from None
     model = network(cfg)
@@ -133,6 +156,8 @@ class GlyphUpscaler:
         self.x2 = x2
         self.sharpness = float(info.get("sharpness", 1.0))
         self.keep_steps, self.keep_gain = int(info.get("keep_steps", 0)), float(info.get("keep_gain", 1.0))
+        self.keep_down, self.keep_peak = float(info.get("keep_down", 0.0)), float(info.get("keep_peak", 0.0))
+        self.keep_sharpness = float(info.get("keep_sharpness", 0.0))          # 0: the output's sharpness
         # the network in bf16 where this CPU computes it natively (runtime.cpu_has_bf16; elsewhere bf16 is
         # emulated and slower): 20 glyphs to 256 px on 2 threads 52 -> 29 ms, at most 6 grey levels moved
         # on 0.04 % of pixels (docs/RESULTS.md); the back-projection and the sigmoid stay fp32.
@@ -165,10 +190,12 @@ class GlyphUpscaler:
 
     @torch.inference_mode()
     def finish(self, logits: torch.Tensor, ink: torch.Tensor, *, sharpness: float | None = None) -> torch.Tensor:
-        """The network's logits of the input ink -> output ink: back-projected keep_steps times,
-        times the sharpness (default the file's), through a sigmoid."""
+        """The network's logits of the input ink -> output ink: back-projected keep_steps times (at
+        keep_sharpness when the file sets one, else at k), times the sharpness k (default the
+        file's), through a sigmoid."""
         k = self.sharpness if sharpness is None else sharpness
-        logits = back_project(logits, ink, sharpness=k, steps=self.keep_steps, gain=self.keep_gain)
+        logits = back_project(logits, ink, sharpness=self.keep_sharpness or k, steps=self.keep_steps,
+                              gain=self.keep_gain, down=self.keep_down, peak=self.keep_peak)
         return torch.sigmoid(logits if k == 1 else k * logits)      # never in place: callers reuse their logits
 
     @torch.inference_mode()

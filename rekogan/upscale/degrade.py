@@ -97,12 +97,17 @@ FRINGE = 0.4                  # the strongest grey halo (share of the dilation a
 
 
 def degrade(x: torch.Tensor, g: torch.Generator, *, smudge_max: float = SMUDGE,
-            fringe_max: float = FRINGE, level_min: float = LEVEL_MIN, grid_max: float = 0.0) -> torch.Tensor:
+            fringe_max: float = FRINGE, level_min: float = LEVEL_MIN, grid_max: float = 0.0,
+            haze_max: float = 0.0, blur_max: float = 0.0) -> torch.Tensor:
     """Roughen 64 px inputs like generator output; CLEAN of them are left as they are.
     smudge_max / fringe_max scale the smudges beside strokes and the grey halos (the draws stay
     the same: a run with other amplitudes sees the same batches otherwise). level_min: the faintest
     overall stroke level. grid_max: the strongest period-2 pattern over strokes (the checkered
-    texture of some generators' faint glyphs); 0 draws nothing more, so older runs' batches stay."""
+    texture of some generators' faint glyphs); 0 draws nothing more, so older runs' batches stay.
+    haze_max: the strongest haze (`_haze`: grey, checkered fill between nearby strokes, a heavier
+    blur, strokes short of full ink), on HAZE of the degraded inputs; blur_max: that blur's strongest
+    sigma (default 1.5); with haze_max 0 it blurs (and checkers) without the grey fill. Both 0 draw
+    nothing more."""
     b, _, h, w = x.shape
     # every draw is made for every sample, in this order, whether used or not: a fixed stream
     clean = _pick(g, b, CLEAN)
@@ -136,4 +141,34 @@ def degrade(x: torch.Tensor, g: torch.Generator, *, smudge_max: float = SMUDGE,
         grid = (((i + phase[:, 0]) % 2) + ((j + phase[:, 1]) % 2)).unsqueeze(1) / 2   # 0, 0.5, 1: a checker
         y = y * (1 - amp * grid)
     y = _blur(y, sigma) + noise
+    if haze_max or blur_max:
+        y = _haze(x, y, g, haze_max, blur_max or 1.5)
     return torch.where(clean, x, y.clamp(0, 1))
+
+
+HAZE = 0.4                    # share of the degraded inputs that haze_max hazes
+
+
+def _haze(x: torch.Tensor, y: torch.Tensor, g: torch.Generator, haze_max: float, blur_max: float) -> torch.Tensor:
+    """Some generated writers are hazy, not faint (hangul seed 1006: darkest strokes ~0.9, the gaps
+    between nearby strokes a checkered mid-grey 0.3-0.5, everything blurred by ~1 px). The gaps are
+    where a closing (dilate, then erode) of the strokes adds ink; the truth stays the clean glyph,
+    so the upscaler learns to leave that grey out. Measured (2026-12-03, 1,000-step fine-tunes from the
+    shipped file): neither the fill (haze 0.7-1) nor the blur alone (blur 1.5) made seed 1006 read
+    better after upscaling; with the fill it read worse (its grey carries strokes)."""
+    b, _, h, w = x.shape
+    pick = _pick(g, b, HAZE)
+    amp = _u(g, b, lo=0.5, hi=1.0)[:, None, None, None] * haze_max * pick
+    sigma = _u(g, b, lo=1.0, hi=max(1.0, blur_max))
+    top = _u(g, b, lo=0.85, hi=1.0)[:, None, None, None]
+    reach = torch.randint(0, 2, (b,), generator=g)
+    blotch = _smooth_noise(g, b, h, 10) * 0.5 + 0.5
+    phase = torch.randint(0, 2, (b, 2, 1, 1), generator=g)
+    i, j = torch.arange(h)[None, :, None], torch.arange(w)[None, None, :]
+    checker = (((i + phase[:, 0]) % 2) + ((j + phase[:, 1]) % 2)).unsqueeze(1) / 2
+    checker_amp = _u(g, b, lo=0.0, hi=0.5)[:, None, None, None]
+    gaps = torch.where((reach == 0)[:, None, None, None], _erode(_dilate(x, 7), 7), _erode(_dilate(x, 9), 9))
+    gaps = torch.maximum(gaps, 0.5 * _dilate(x, 5)) - x                 # between and beside strokes
+    hazy = _blur(torch.maximum(y * top, amp * gaps.clamp(0, 1) * blotch), sigma)
+    hazy = hazy * (1 - checker_amp * checker)                          # the checker survives the blur
+    return torch.where(pick, hazy, y)

@@ -20,7 +20,9 @@ run stopped and resumed gives the same weights as one that never stopped.
 Loss: L1 on ink plus a binary cross-entropy weighted up on the truth's edges (which pushes each
 pixel to the truth's own near-binary ink), at 256 px and, at half weight, at 128 px; optionally
 (`consistency`) the L1 at 64 px between the output at the shipping sharpness reduced 4 x 4 and the
-clean input ("the upscaler keeps the glyph"), and (`keep`) the same against the degraded input.
+clean input ("the upscaler keeps the glyph"), and (`keep`) the same against the degraded input;
+optionally (`keep_content`, content.py) the readers' KL between a generated glyph at 64 px and its
+served upscaled version reduced back: the upscaler must not change what is written.
 `init` starts from an upscaler file's weights (fine-tuning); on --resume the run's state wins.
 """
 from __future__ import annotations
@@ -68,7 +70,22 @@ class TrainConfig:
     fringe: float = FRINGE        # degrade's strongest grey halo
     level_min: float = LEVEL_MIN  # degrade's faintest overall stroke level
     grid: float = 0.0             # degrade's strongest checkered texture (0: none)
+    haze: float = 0.0             # degrade's strongest haze between nearby strokes (0: none)
+    blur: float = 0.0             # degrade's heavy blur: the strongest sigma (0: 1.5 with haze, else none)
     init: str = ""                # an upscaler file to start from (fine-tuning), else random weights
+    keep_content: float = 0.0     # weight of "the readers read what was written" on generated glyphs (content.py):
+                                  # KL from a reader's answer on the 64 px glyph to its answer on the served output
+                                  # reduced back (0: off, and the run is as before)
+    content_runs: list = field(default_factory=lambda: ["checkpoints/fixed", "checkpoints/hangul"])
+    content_pool: int = 8192      # generated glyphs per run, drawn once into the run folder
+    content_batch: int = 8        # generated glyphs per run and step
+    content_sharpness: float = 1.6  # the finish the app serves (the shipped file's sharpness, back-projection steps)
+    content_steps: int = 3
+    content_loss: str = "kl"      # "kl": the KL to the reader's answer on the input; "margin": a hinge that the
+    content_margin: float = 2.0   # input's own answer still wins by min(content_margin, its lead on the input) logits
+    content_grey: float = 0.0     # weight of the served output's greyness on those glyphs: mean 4 p (1 - p) at 256 px
+                                  # (the faces' paired losses keep their output near-binary; this keeps the
+                                  # generated glyphs' so, or the KL is met with soft grey strokes)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,7 +119,8 @@ def make_batch(glyphs: Glyphs256, cfg: TrainConfig, step: int) -> tuple[torch.Te
     idx = torch.randint(len(glyphs), (cfg.batch,), generator=g)
     hi = jitter_pair(to_ink(glyphs.images[idx]), g)
     return quantize(degrade(quantize(reduce(hi)), g, smudge_max=cfg.smudge, fringe_max=cfg.fringe,
-                                                level_min=cfg.level_min, grid_max=cfg.grid)), hi
+                                                level_min=cfg.level_min, grid_max=cfg.grid,
+                                                haze_max=cfg.haze, blur_max=cfg.blur)), hi
 
 
 def _edges(t: torch.Tensor) -> torch.Tensor:
@@ -198,7 +216,35 @@ def train(run_dir, *, cfg: TrainConfig | None = None, resume: bool = False, minu
         counters, _ = load_state(found[1], modules={"model": model, "ema": ema}, optimizers={"opt": opt})
         step = counters["step"]
         log(f"resumed {run_dir} at step {step} (epoch {step // cfg.epoch_steps + 1} of {cfg.epochs})")
-    return _loop(run_dir, cfg, model, ema, opt, step, glyphs, probe, minutes=minutes, stop_after=stop_after, log=log)
+    content = _content(run_dir, cfg, log) if cfg.keep_content else None
+    return _loop(run_dir, cfg, model, ema, opt, step, glyphs, probe, content=content, minutes=minutes,
+                 stop_after=stop_after, log=log)
+
+
+def _content(run_dir: Path, cfg: TrainConfig, log):
+    """(the generated glyphs' pool, the frozen readers) of the keep_content term."""
+    from .content import ContentReaders, load_or_make_pool
+    if cfg.content_loss not in ("kl", "margin"):
+        raise ValueError(f"content_loss must be 'kl' or 'margin', got {cfg.content_loss!r}")
+    runs = tuple(cfg.content_runs)
+    return load_or_make_pool(run_dir, runs=runs, per_run=cfg.content_pool, seed=cfg.seed, log=log), ContentReaders(runs)
+
+
+def content_terms(model, content, cfg: TrainConfig, step: int) -> dict[str, torch.Tensor]:
+    """The keep_content losses of a step: content_batch glyphs of each run's pool (drawn from (seed,
+    step)), upscaled and finished as served; "content": reduced back and read against their 64 px
+    reading (KL or margin, content_loss), "content_grey": the output's mean 4 p (1 - p)."""
+    from .content import content_kl, content_margin, served_ink
+    pool, readers = content
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step + 7_777_777)
+    kl, grey = 0.0, 0.0
+    for name, glyphs in pool.items():
+        x = glyphs[torch.randint(len(glyphs), (cfg.content_batch,), generator=g)].unsqueeze(1).float() / 255
+        big = served_ink(model(x, sizes=(256,))[256], x, sharpness=cfg.content_sharpness, steps=cfg.content_steps)
+        kl = kl + (content_kl(readers, name, x, reduce(big)) if cfg.content_loss == "kl" else
+                   content_margin(readers, name, x, reduce(big), margin=cfg.content_margin))
+        grey = grey + (4 * big * (1 - big)).mean()
+    return {"content": kl / len(pool), "content_grey": grey / len(pool)}
 
 
 def _start_from(model: Upscaler, cfg: TrainConfig) -> None:
@@ -210,7 +256,8 @@ def _start_from(model: Upscaler, cfg: TrainConfig) -> None:
     model.load_state_dict(start.state_dict())
 
 
-def _loop(run_dir: Path, cfg: TrainConfig, model, ema, opt, step: int, glyphs, probe, *, minutes, stop_after, log) -> dict:
+def _loop(run_dir: Path, cfg: TrainConfig, model, ema, opt, step: int, glyphs, probe, *, content=None, minutes,
+          stop_after, log) -> dict:
     from .evaluate import fidelity_of
     total = cfg.epochs * cfg.epoch_steps
     t0 = time.time()
@@ -223,6 +270,10 @@ def _loop(run_dir: Path, cfg: TrainConfig, model, ema, opt, step: int, glyphs, p
             group["lr"] = lr_at(cfg, step)
         x, t = make_batch(glyphs, cfg, step)
         terms = loss_terms(model(x, sizes=(128, 256)), t, cfg, x)
+        if content is not None:
+            terms.update(content_terms(model, content, cfg, step))
+            terms["loss"] = (terms["loss"] + cfg.keep_content * terms["content"]
+                             + cfg.content_grey * terms["content_grey"])
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         opt.step()

@@ -1,0 +1,69 @@
+"""The upscaler's keep-content loss (rekogan/upscale/content.py): the readers' KL between a generated
+glyph at 64 px and its upscaled version reduced back, and a fine-tuning step that uses it."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import REPO
+from rekogan.conventions import CLASSIFIER_FILE, READER_FILE
+from rekogan.upscale.apply import back_project
+from rekogan.upscale.data import reduce
+from rekogan.upscale.model import UpscalerConfig
+
+RUNS = (str(REPO / "checkpoints" / "fixed"), str(REPO / "checkpoints" / "hangul"))
+NEEDED = [REPO / CLASSIFIER_FILE, REPO / READER_FILE] + [REPO / r / "evaluation.jsonl" for r in RUNS]
+
+
+@pytest.fixture
+def shipped(monkeypatch):
+    missing = [str(p.relative_to(REPO)) for p in NEEDED if not p.is_file()]
+    if missing:
+        pytest.skip(f"needs the shipped readers and runs; missing: {', '.join(missing)}")
+    monkeypatch.chdir(REPO)                         # the readers' paths are relative to the repository
+
+
+def test_content_losses_are_zero_for_the_same_glyph_and_grow_as_strokes_go(shipped):
+    from rekogan.upscale.content import ContentReaders, content_kl, content_margin, make_pool
+    pool = make_pool(runs=RUNS, per_run=4, seed=0, log=lambda s: None)
+    readers = ContentReaders(RUNS)
+    for name, glyphs in pool.items():
+        assert glyphs.shape == (4, 64, 64) and glyphs.dtype == torch.uint8
+        ink = glyphs.unsqueeze(1).float() / 255
+        same = content_kl(readers, name, ink, ink.clone())
+        assert abs(float(same)) < 1e-5
+        half = ink.clone()
+        half[..., 32:] = 0                                      # the right half of every glyph rubbed out
+        assert float(content_kl(readers, name, ink, half)) > 0.1
+        assert float(content_margin(readers, name, ink, ink.clone(), margin=2.0)) < 1e-5
+        assert float(content_margin(readers, name, ink, half, margin=2.0)) > 0.1
+
+
+def test_served_ink_is_the_apps_back_projection_and_passes_gradients():
+    from rekogan.upscale.content import served_ink
+    torch.manual_seed(0)
+    logits = torch.randn(2, 1, 256, 256, requires_grad=True)
+    ink = torch.rand(2, 1, 64, 64)
+    ours = served_ink(logits, ink, sharpness=1.6, steps=3)
+    apps = torch.sigmoid(1.6 * back_project(logits.detach(), ink, sharpness=1.6, steps=3, gain=1.0))
+    assert torch.allclose(ours.detach(), apps, atol=1e-5)
+    reduce(ours).sum().backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+
+
+def test_fine_tuning_with_keep_content_runs_and_caches_its_pool(shipped, tmp_path):
+    from test_upscale import _tiny_data
+    from rekogan.upscale.content import POOL_FILE
+    from rekogan.upscale.train import TrainConfig, train
+    glyphs, probe = _tiny_data()
+    tiny = UpscalerConfig(c64=4, c32=4, blocks32=1)
+    cfg = TrainConfig(model=tiny, batch=2, epochs=1, epoch_steps=2, warmup_steps=1, keep_content=1.0,
+                      content_runs=list(RUNS), content_pool=4, content_batch=2, content_grey=0.5)
+    rec = train(tmp_path / "kc", cfg=cfg, glyphs=glyphs, probe=probe, log=lambda s: None)
+    assert rec["content"] > 0 and rec["content_grey"] > 0 and (tmp_path / "kc" / POOL_FILE).is_file()
+    margin = TrainConfig(**{**cfg.to_dict(), "model": tiny, "content_loss": "margin"})
+    rec = train(tmp_path / "km", cfg=margin, glyphs=glyphs, probe=probe, log=lambda s: None)
+    assert rec["content"] >= 0 and rec["loss"] > 0
+    off = train(tmp_path / "off", cfg=TrainConfig(model=tiny, batch=2, epochs=1, epoch_steps=2, warmup_steps=1),
+                glyphs=glyphs, probe=probe, log=lambda s: None)
+    assert "content" not in off and not (tmp_path / "off" / POOL_FILE).exists()
