@@ -9,6 +9,9 @@ as scripts/eval_writer.py does (scripts/eval_writer_encoder.py), next to retriev
 Run directory (--run): config.json, metrics.jsonl (one line per --log-every steps and per eval),
 state.safetensors (resume: E, G, Adam, counters; written atomically), encoder_last.safetensors and
 generator_last.safetensors (fp16). Rerunning the same command resumes; --cpu-minutes is the total.
+--init FILE starts a NEW run (no state.safetensors yet) from saved weights instead of the shipped
+generator and a zero-headed encoder: a file of `E.*` and `G.*` tensors, as resume/writer_enc.safetensors
+(Adam starts afresh; the anchor still pulls G toward --checkpoint, the GAN's own weights).
 
   nice -n 5 timeout 75m .venv/bin/python scripts/train_writer_encoder.py --run runs/writer_enc --cpu-minutes 70
 """
@@ -45,6 +48,23 @@ def save_weights(run: Path, E, G, tag: str) -> None:
                  {"format": "rekogan-writer-encoder-spike-generator"})
 
 
+def load_init(path: Path, *, E, G) -> None:
+    """E.* and G.* tensors of `path` into E and G (every tensor of both must be there)."""
+    from safetensors.torch import load_file
+    tensors = load_file(str(path))
+    for prefix, module in (("E.", E), ("G.", G)):
+        sd = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if not sd:
+            raise SystemExit(f"--init {path}: no {prefix}* tensors")
+        want = module.state_dict()
+        missing, extra = sorted(set(want) - set(sd)), sorted(set(sd) - set(want))
+        shaped = sorted(k for k in set(want) & set(sd) if want[k].shape != sd[k].shape)
+        if missing or extra or shaped:
+            raise SystemExit(f"--init {path}: {prefix}* does not fit (missing {missing[:3]}, unexpected {extra[:3]}, "
+                             f"other shapes {shaped[:3]})")
+        module.load_state_dict({k: v.to(want[k].dtype) for k, v in sd.items()})
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/writer_enc")
@@ -56,6 +76,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast for the forward pass")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init", default=None, metavar="FILE", help="start a new run from E.*/G.* weights (see above)")
     for name, value in PairedConfig().to_dict().items():
         ap.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
     args = ap.parse_args(argv)
@@ -71,9 +92,12 @@ def main(argv=None) -> int:
     originals = {n: p.detach().clone() for n, p in ctx.G0.named_parameters()}
     torch.manual_seed(args.seed)
     E = encoder_for(G)
+    if args.init and not (run / STATE).is_file():
+        load_init(REPO / args.init, E=E, G=G)
+        log(f"started from {args.init}")
     opt = make_optimizer(E, G, pcfg)
     pool = torch.tensor([i for i in range(len(ctx.classes)) if ctx.classes.syllable(i) not in ctx.unseen_syl])
-    config = {"checkpoint": args.checkpoint, "reader": args.reader, "paired": pcfg.to_dict(), "encoder": E.config,
+    config = {"checkpoint": args.checkpoint, "reader": args.reader, "init": args.init, "paired": pcfg.to_dict(), "encoder": E.config,
               "bf16": args.bf16, "threads": args.threads, "seed": args.seed, "train_faces": ctx.train_names,
               "pool_syllables": len(pool), "eval_k": 8, "eval_others": 128,
               "encoder_fp16_bytes": n_bytes_fp16(E)}

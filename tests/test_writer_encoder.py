@@ -145,3 +145,35 @@ def test_resume_state_round_trips(tiny_G, feats, tmp_path):
         for (n, p), q in zip(a.state_dict().items(), b.state_dict().values()):
             assert torch.equal(p, q), n
     assert not list(tmp_path.glob(".*.tmp")), "the atomic writer left a temporary file"
+
+
+def test_init_file_loads_into_a_new_run_and_refuses_a_foreign_one(tiny_G, tmp_path):
+    """scripts/train_writer_encoder.py --init: E.* / G.* weights (as resume/writer_enc.safetensors) start a run."""
+    import sys
+    from safetensors.torch import save_file
+    from conftest import REPO as repo
+    sys.path.insert(0, str(repo / "scripts"))
+    from train_writer_encoder import load_init
+    G = copy.deepcopy(tiny_G)
+    E = _encoder(G, seed=4)
+    with torch.no_grad():
+        E.head[-1].weight.normal_(0, 0.1)
+        next(G.parameters()).add_(0.5)
+    t = {**{"E." + k: v.half().contiguous() for k, v in E.state_dict().items()},
+         **{"G." + k: v.half().contiguous() for k, v in G.state_dict().items()}}
+    save_file(t, str(tmp_path / "init.safetensors"))
+    G2, E2 = copy.deepcopy(tiny_G), _encoder(tiny_G, seed=5)
+    load_init(tmp_path / "init.safetensors", E=E2, G=G2)
+    for a, b in ((E, E2), (G, G2)):
+        for (n, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+            torch.testing.assert_close(q, p.half().to(p.dtype), msg=n)
+    save_file({k: v for k, v in t.items() if k.startswith("E.")}, str(tmp_path / "no_g.safetensors"))
+    with pytest.raises(SystemExit, match="no G"):
+        load_init(tmp_path / "no_g.safetensors", E=E2, G=G2)
+    E_big = _encoder(tiny_G, seed=5)
+    E_big.head[-1] = torch.nn.Linear(32, 7)                           # the same names, another head shape
+    save_file({**{k: v for k, v in t.items() if k.startswith("G.")},
+               **{"E." + k: v.contiguous() for k, v in E_big.state_dict().items()}},
+              str(tmp_path / "foreign.safetensors"))
+    with pytest.raises(SystemExit, match="other shapes"):
+        load_init(tmp_path / "foreign.safetensors", E=E2, G=G2)
