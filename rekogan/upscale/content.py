@@ -152,12 +152,7 @@ def content_margin(readers: ContentReaders, name: str, ink: torch.Tensor, back: 
 
 
 def served_ink(logits: torch.Tensor, ink: torch.Tensor, *, sharpness: float, steps: int) -> torch.Tensor:
-    """What the app serves from the network's logits (apply.back_project with one-sided steps at
-    gain 1, then the sharpness), written out of place so gradients flow."""
-    from .model import PRIOR_GAIN
-    factor = logits.shape[-1] // ink.shape[-1]
-    for _ in range(steps):
-        err = (ink - F.avg_pool2d(torch.sigmoid(sharpness * logits), factor)).clamp(min=0)
-        logits = logits + F.interpolate(err * (PRIOR_GAIN / sharpness), scale_factor=factor, mode="bilinear",
-                                        align_corners=False)
-    return torch.sigmoid(sharpness * logits)
+    """What the app serves from the network's logits: apply.back_project (one-sided, gain 1), then the
+    sharpness. back_project works on its own clone, so gradients flow through it to the logits."""
+    from .apply import back_project
+    return torch.sigmoid(sharpness * back_project(logits, ink, sharpness=sharpness, steps=steps, gain=1.0))
