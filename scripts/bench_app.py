@@ -10,7 +10,8 @@ image, `render`), on 2 threads and on 1; a 20-syllable natural line (--natural 0
 
 Prints the median and p95 over --runs renders after --warmup renders, with --threads torch threads
 (default 2): `render` is what Studio.page() does (tokens, the forward pass through the studio's
-batcher thread and forward plan, layout), `+png` adds the PNG file the app returns (Studio.png).
+batcher thread and forward plan, layout), `+png` adds the PNG file the app returns (Studio.png);
+`render CPU` is the process' CPU time per render (all threads), the figure to compare on a busy machine.
 --no-batcher draws in the calling thread instead (REKOGAN_BATCHER=0 in the app). --size (64, 128, 256:
 px per glyph, through the glyph upscaler) and --natural (0..1) as the Write tab's controls; the
 defaults are the app's (conventions). Target at 64 px, natural 0: render median <= 30 ms (reported,
@@ -88,18 +89,22 @@ def bench_render(path: Path, *, runs: int, warmup: int, threads: int, seed: int,
     n_syl = sum(1 for ch in TEXT if ch in model.classes)
     for i in range(warmup):
         studio.page(model=model, text=TEXT, seed=seed + i, truncation=0.8, size=size, natural=natural)
-    render, with_png = [], []
+    render, with_png, cpu = [], [], []
     for i in range(runs):
+        c = time.process_time()                  # the whole process' CPU: the batcher thread's too
         t = time.perf_counter()
         page = studio.page(model=model, text=TEXT, seed=seed + i, truncation=0.8, size=size, natural=natural)
         t1 = time.perf_counter()
+        c1 = time.process_time()
         Path(studio.png(page.image)).unlink()
         t2 = time.perf_counter()
         render.append((t1 - t) * 1000)
         with_png.append((t2 - t) * 1000)
+        cpu.append((c1 - c) * 1000)
     return {"checkpoint": str(path), "syllables": n_syl, "page": page.image.shape,
             "load_ms": load_ms, "median": statistics.median(render), "p95": percentile(render, 0.95),
             "median_png": statistics.median(with_png), "p95_png": percentile(with_png, 0.95), "threads": threads,
+            "cpu_median": statistics.median(cpu), "cpu_min": min(cpu),
             "runs": runs, "batcher": batcher, "size": size, "natural": natural}
 
 
@@ -165,6 +170,8 @@ def main():
     ok = "within" if r["median"] <= target else "ABOVE"
     print(f"render      median {r['median']:.1f} ms   p95 {r['p95']:.1f} ms   ({ok} the {target:.0f} ms target)")
     print(f"render+png  median {r['median_png']:.1f} ms   p95 {r['p95_png']:.1f} ms")
+    print(f"render CPU  median {r['cpu_median']:.1f} ms   min {r['cpu_min']:.1f} ms   (process CPU time, all threads: "
+          "steadier than wall time on a shared machine)")
     if not a.no_startup:
         s = bench_startup()
         if s is None:

@@ -10,6 +10,16 @@ copy, 128 and 256 are the network's two heads (its own 128 px head is closer to 
 its 256 px output reduced 2 x 2, and cheaper: `python -m rekogan upscaler test` measures both).
 Batched, under torch.inference_mode, on the caller's torch threads; the model is fp32 on the CPU.
 
+Two paths to the same pixels: `ink` / `logits` / `finish` (the network's pixel-shuffled logits, then
+back_project at the output size: what `upscaler test` measures and training differentiates) and
+`upscale`'s serving path at 256 px (_upscale_phases): the logits kept in sub-pixel phase layout,
+(N, 64, 64, 16), as the head computes them before its pixel shuffle, so the prior's enlargement, the
+back-projection's reduce and enlarge and the sharpness all run at 64 px (enlarge_phases,
+back_project_phases), and the bytes are shuffled into place once at the end. The same uint8 glyphs
+within 1 grey level (float rounding: 8 pixels in 11 million on 172 generated glyphs; 35 in 72 million
+on 54 pages of the hangul and fixed runs at 256 px, natural 0 / 0.45 / 1; tests/test_upscale_apply_fast.py);
+a 20-syllable natural line at 256 px took ~1/4 less CPU end to end (scripts/bench_app.py --threads 1).
+
 Size 128, the app's default, has a faster network of its own when the folder holds one: X2_FILE
 beside the upscaler file (a FastX2, model.py, distilled from this network's finished 128 px answer by
 scripts/distill_upscaler.py). `load` attaches it as `.x2`, and `upscale(size=128)` / `ink(size=128)`
@@ -40,8 +50,10 @@ training figures as JSON metadata; it is written atomically (rekogan.checkpoints
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -93,17 +105,95 @@ def back_project(logits: torch.Tensor, ink: torch.Tensor, *, sharpness: float, s
     if steps == 0:
         return logits
     if peak:
-        top = ink.flatten(1).quantile(peak, dim=1).clamp_(min=PEAK_FLOOR)[:, None, None, None]
-        ink = (ink / top).clamp_(max=1)
+        ink = _peak_ink(ink, peak)
     factor = logits.shape[-1] // ink.shape[-1]
     logits = logits.clone()                       # the caller's logits stay as they were; in place after (speed)
     for _ in range(steps):
         small = F.avg_pool2d(torch.sigmoid(sharpness * logits), factor)
-        err = ink - small                                                            # at 64 px: cheap
-        err = err.clamp_(min=0) if down == 0 else torch.where(err > 0, err, err * down)
-        err.mul_(PRIOR_GAIN * gain / sharpness)
+        err = _rule(ink, small, sharpness=sharpness, gain=gain, down=down)          # at 64 px: cheap
         logits.add_(F.interpolate(err, scale_factor=factor, mode="bilinear", align_corners=False))
     return logits
+
+
+def _rule(ink: torch.Tensor, small: torch.Tensor, *, sharpness: float, gain: float, down: float) -> torch.Tensor:
+    """One round's correction at the input's size: what the output, reduced, lacks against the
+    input (and `down` times what it has in excess), as logits (PRIOR_GAIN * gain / sharpness)."""
+    err = ink - small
+    err = err.clamp_(min=0) if down == 0 else torch.where(err > 0, err, err * down)
+    return err.mul_(PRIOR_GAIN * gain / sharpness)
+
+
+def _peak_ink(ink: torch.Tensor, peak: float) -> torch.Tensor:
+    """The input divided by its own `peak` quantile (at least PEAK_FLOOR), capped at 1."""
+    top = ink.flatten(1).quantile(peak, dim=1).clamp_(min=PEAK_FLOOR)[:, None, None, None]
+    return (ink / top).clamp_(max=1)
+
+
+@functools.lru_cache(maxsize=4)
+def _phase_kernel(factor: int) -> torch.Tensor:
+    """(9, factor^2): bilinear x factor (align_corners=False) as a 3 x 3 convolution of the
+    edge-replicated input with one output per sub-pixel phase (r, c), at column r * factor + c
+    (F.pixel_shuffle's order); taps row-major: sub-pixel r of row i reads rows i - 1, i, i + 1 with
+    the weights below, and likewise for columns."""
+    rows = []
+    for r in range(factor):
+        off = (r + 0.5) / factor - 0.5                    # where the sub-pixel samples, from its row's centre
+        rows.append([-off, 1 + off, 0.0] if off < 0 else [0.0, 1 - off, off])
+    w = torch.tensor(rows, dtype=torch.float32)
+    return torch.einsum("ra,cb->abrc", w, w).reshape(9, factor * factor).contiguous()
+
+
+@functools.lru_cache(maxsize=4)
+def _phase_mean(factor: int) -> torch.Tensor:
+    """(factor^2, 1): the mean over the phases as a matrix product (faster than a reduction over a
+    last dimension this short)."""
+    return torch.full((factor * factor, 1), 1.0 / (factor * factor))
+
+
+def enlarge_phases(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """(N, 1, H, W) -> (N, H, W, factor^2): F.interpolate(x, scale_factor=factor, mode="bilinear",
+    align_corners=False) in sub-pixel phase layout: [n, i, j, r * factor + c] is output pixel
+    (factor i + r, factor j + c) (F.pixel_shuffle of its permute(0, 3, 1, 2) is the enlargement), equal to
+    it up to float rounding (~1e-7). A 3 x 3 convolution of the edge-replicated input done as one matrix
+    product of its nine shifted copies (oneDNN's convolution with one input channel took as long as
+    F.interpolate itself); phases last, as the network's channels_last head lays them out."""
+    n, _, h, w = x.shape
+    p = F.pad(x, (1, 1, 1, 1), mode="replicate")[:, 0]
+    taps = torch.stack([p[:, a:a + h, b:b + w] for a in range(3) for b in range(3)], 1)      # (N, 9, H, W)
+    return torch.matmul(taps.view(n, 9, h * w).transpose(1, 2), _phase_kernel(factor)).view(n, h, w, -1)
+
+
+def back_project_phases(sharp: torch.Tensor, ink: torch.Tensor, *, steps: int, gain: float, down: float = 0.0,
+                        peak: float = 0.0) -> torch.Tensor:
+    """back_project for serving, in place on sharpened logits (sharpness x logits, the sharpness of the
+    rounds) in sub-pixel phase layout (N, 64, 64, f^2) (enlarge_phases'; the network's head before its
+    pixel shuffle); returns `sharp`. The same rounds: the f x f average is the mean over the phases and
+    the correction's bilinear enlargement is enlarge_phases, so every pass runs at 64 px, and the logits
+    stay multiplied by the sharpness (no multiply a round). About half back_project's CPU at 256 px;
+    the same output up to float rounding (tests/test_upscale_apply_fast.py: at most 1 grey level, on a
+    few pixels in ten million). Not differentiable (in place): training calls back_project."""
+    if steps == 0:
+        return sharp
+    if peak:
+        ink = _peak_ink(ink, peak)
+    n, h, w, phases = sharp.shape
+    factor = math.isqrt(phases)
+    for _ in range(steps):
+        small = torch.matmul(torch.sigmoid(sharp), _phase_mean(factor)).view(n, 1, h, w)
+        # sharpness x back_project's correction: PRIOR_GAIN * gain * err
+        sharp.add_(enlarge_phases(_rule(ink, small, sharpness=1.0, gain=gain, down=down), factor))
+    return sharp
+
+
+def _unshuffle_uint8(q: torch.Tensor, factor: int) -> torch.Tensor:
+    """(N, H, W, f^2) uint8 phases -> (N, f H, f W) pixels: F.pixel_shuffle of q.permute(0, 3, 1, 2), ~10x
+    faster. Each pixel's f column phases of one row phase are adjacent bytes: read as one f-byte word
+    (memory order, whatever the machine's byte order), whole words are permuted, not bytes."""
+    n, h, w, _ = q.shape
+    word = {2: torch.int16, 4: torch.int32}.get(factor)
+    if word is None:
+        return q.view(n, h, w, factor, factor).permute(0, 1, 3, 2, 4).reshape(n, factor * h, factor * w)
+    return q.view(word).permute(0, 1, 3, 2).contiguous().view(torch.uint8).view(n, factor * h, factor * w)
 
 
 def load_model(path) -> tuple[Upscaler | FastX2, dict]:
@@ -170,6 +260,40 @@ class GlyphUpscaler:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             return self.model(x.contiguous(memory_format=torch.channels_last), sizes=(size,))[size].float()
 
+    def _phased(self, size: int, sharpness: float | None) -> bool:
+        """Whether upscale(size, sharpness) takes the serving path (_upscale_phases): the x4 U-Net at
+        256 px. At 128 px (4 phases) it measured no faster than ink()'s path (1 thread, 20 glyphs: ~36 ms
+        both), so 128 px keeps ink()'s pixels exactly."""
+        return type(self.model) is Upscaler and size == 256
+
+    def _net_phases(self, x: torch.Tensor, size: int) -> torch.Tensor:
+        """_net's logits in sub-pixel phase layout, (B, 64, 64, f^2) fp32 (f = size / 64; enlarge_phases'):
+        the head before its pixel shuffle (channels_last: already this layout) plus the bilinear prior as
+        enlarge_phases. _net's answer up to float rounding of the prior, with no pass over size^2 pixels
+        (the shuffle, the prior's enlargement and the mixed-precision sum were ~40 % of _net's CPU at 256 px)."""
+        m = self.model
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            sub = (m.head256 if size == 256 else m.head128)(m.features(x.contiguous(memory_format=torch.channels_last)))
+        prior = enlarge_phases(x, size // x.shape[-1]).sub_(0.5).mul_(PRIOR_GAIN)     # Upscaler.prior, fp32
+        return prior.add_(sub.permute(0, 2, 3, 1))
+
+    def _upscale_phases(self, x: torch.Tensor, *, size: int, sharpness: float | None) -> torch.Tensor:
+        """(B, 64, 64) uint8 ink -> (B, size, size) uint8: upscale's answer computed at 64 px in phase
+        layout (_net_phases, back_project_phases), shuffled into place once, as bytes. The same pixels as
+        ink()'s path within 1 grey level (float rounding; tests/test_upscale_apply_fast.py)."""
+        k = self.sharpness if sharpness is None else sharpness
+        inner = self.keep_sharpness or k                                 # finish()'s sharpness of the rounds
+        ink = x.unsqueeze(1).float().div_(255)
+        sharp = self._net_phases(ink, size)
+        if inner != 1:
+            sharp.mul_(inner)
+        sharp = back_project_phases(sharp, ink, steps=self.keep_steps, gain=self.keep_gain, down=self.keep_down,
+                                    peak=self.keep_peak)
+        if k != inner:
+            sharp.mul_(k / inner)
+        q = sharp.sigmoid_().mul_(255).round_().to(torch.uint8)
+        return _unshuffle_uint8(q, size // x.shape[-1])
+
     @torch.inference_mode()
     def logits(self, ink: torch.Tensor, *, size: int = 256) -> torch.Tensor:
         """(N, 1, 64, 64) float ink in [0, 1] -> (N, 1, size, size) logits of ink (size 128 or 256,
@@ -217,6 +341,9 @@ class GlyphUpscaler:
         x = x.cpu()
         if size == 64:
             out = x.clone()
+        elif self._phased(size, sharpness):          # the app's path: ~1/3 less CPU than ink()'s at 256 px
+            parts = [self._upscale_phases(b, size=size, sharpness=sharpness) for b in x.split(BATCH)] if len(x) else []
+            out = torch.cat(parts) if parts else torch.zeros(0, size, size, dtype=torch.uint8)
         else:
             ink = self.ink(x.unsqueeze(1).float().div(255), size=size, sharpness=sharpness)
             out = ink.mul(255).round().to(torch.uint8)[:, 0]
