@@ -67,3 +67,21 @@ def test_fine_tuning_with_keep_content_runs_and_caches_its_pool(shipped, tmp_pat
     off = train(tmp_path / "off", cfg=TrainConfig(model=tiny, batch=2, epochs=1, epoch_steps=2, warmup_steps=1),
                 glyphs=glyphs, probe=probe, log=lambda s: None)
     assert "content" not in off and not (tmp_path / "off" / POOL_FILE).exists()
+
+
+def test_content_sharpness_reaches_the_training_config_from_the_command_line(tmp_path, monkeypatch, capsys):
+    """`upscaler train --content-sharpness K` trains the content loss at the sharpness the file will be
+    served at; 0 or less is a one-line usage error and starts nothing."""
+    import rekogan.upscale.train as train_module
+    from rekogan.cli import main
+    got = []
+    monkeypatch.setattr(train_module, "train", lambda run_dir, *, cfg, **kw: got.append(cfg) or {})
+    out = str(tmp_path / "run")
+    assert main(["upscaler", "train", "--out", out, "--keep-content", "3", "--content-sharpness", "2"]) == 0
+    assert got[0].content_sharpness == 2.0 and got[0].keep_content == 3.0
+    assert main(["upscaler", "train", "--out", out, "--keep-content", "3"]) == 0
+    assert got[1].content_sharpness == train_module.TrainConfig().content_sharpness, "the default is kept"
+    assert main(["upscaler", "train", "--out", out, "--content-sharpness", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "--content-sharpness" in err and "\n" not in err, err
+    assert len(got) == 2, "a bad value trains nothing"

@@ -65,6 +65,9 @@ def add_parser(subparsers):
                    help="with --content-loss margin: the lead in logits the input's reading keeps (default 2)")
     t.add_argument("--content-batch", type=int, default=None, metavar="N",
                    help="generated glyphs per run and step for --keep-content (default 8)")
+    t.add_argument("--content-sharpness", type=float, default=None, metavar="K",
+                   help="with --keep-content: the sharpness the output is served at (back-projection and output; "
+                        "default 1.6): train at the sharpness the file will be shipped with")
     t.add_argument("--haze", type=float, default=None, metavar="H",
                    help="the strongest grey haze between nearby strokes among the degradations (default 0: none)")
     t.add_argument("--blur", type=float, default=None, metavar="S",
@@ -111,7 +114,7 @@ def _load(path):
 
 def _train(args) -> int:
     from ..upscale.train import TrainConfig, train
-    for name in ("minutes", "epochs", "epoch_steps", "batch", "syllables", "lr", "content_batch"):
+    for name in ("minutes", "epochs", "epoch_steps", "batch", "syllables", "lr", "content_batch", "content_sharpness"):
         v = getattr(args, name)
         if v is not None and not v > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be above 0, got {v}")
@@ -124,7 +127,7 @@ def _train(args) -> int:
         raise UsageError(f"--init {args.init} is not a file")
     names = ("epochs", "epoch_steps", "batch", "syllables", "lr", "consistency", "keep", "smudge", "level_min",
              "grid", "haze", "blur", "init", "keep_content", "content_batch", "content_grey",
-             "content_loss", "content_margin")
+             "content_loss", "content_margin", "content_sharpness")
     over = {k: v for k in names if (v := getattr(args, k)) is not None}
     if args.resume:
         if set(over) - {"epochs"}:
