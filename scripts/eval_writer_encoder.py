@@ -9,6 +9,8 @@ Methods:
   encoder           E's writer (one forward pass) with the generator E was trained with
   encoder + fit     that writer as the start of the fit's per-layer latent stage and the adapter
                     (fit.py's stages and defaults, the seed search skipped), same generator
+--which best (the default; `last` where a run has no best yet) measures the weights a run kept by its
+validation faces (training faces held out of E's training, never the faces measured here).
 Reads checkpoints only; writes --out (JSON) when given.
 
   python scripts/eval_writer_encoder.py --run runs/writer_enc --refine --threads 1 --out runs/writer_enc/eval_final.json
@@ -49,8 +51,10 @@ class Context:
     codes: torch.Tensor               # G's class index -> syllable code
     reader: object
     feats: ReaderFeatures
-    train_images: torch.Tensor        # (F_train, C, S, S) uint8, training faces only
+    train_images: torch.Tensor        # (F_train, C, S, S) uint8, training faces only (validation ones too)
     train_names: list
+    val_names: list                   # training faces held out of E's training (validation)
+    fit_rows: torch.Tensor            # rows of train_images E trains on (all but val_names)
     held: dict                        # name -> (C, 1, S, S) [-1, 1] real glyphs of each unseen face
     group: dict                       # name -> 'held-out system faces' | 'web faces'
     refs: torch.Tensor                # (k,) measured columns
@@ -65,7 +69,9 @@ class Context:
 
 
 def build_context(*, checkpoint: str, reader_path: str, k: int = 8, n_others: int = 128,
-                  extra_dir: str | None = None, log=print) -> Context:
+                  extra_dir: str | None = None, val_names=(), log=print) -> Context:
+    """val_names: training faces to hold out of E's training (they stay in retrieval's gallery: the
+    baseline is the same with or without them)."""
     t0 = time.time()
     G, meta = load_generator(REPO / checkpoint)
     G = G.to(memory_format=torch.contiguous_format).eval()
@@ -110,18 +116,29 @@ def build_context(*, checkpoint: str, reader_path: str, k: int = 8, n_others: in
     rows = {n: r for r, n in enumerate(names)}
     heldout_rows = [rows[n] for n in held_real]
     group_rows = {g: [rows[n] for n in held_real if group[n] == g] for g in set(group.values())}
-    ctx = Context(G, run_classes, classes, unseen_syl, lab, codes, reader, feats, images, train_names, held_real,
-                  group, refs, others, unseen, syl_others, emb_all, rows, heldout_rows, group_rows, {})
+    ctx = Context(G, run_classes, classes, unseen_syl, lab, codes, reader, feats, images, train_names,
+                  [], torch.arange(len(train_names)), held_real, group, refs, others, unseen, syl_others, emb_all, rows,
+                  heldout_rows, group_rows, {})
     train_refs = torch.stack([to_unit(images[i][refs][:, None]) for i in range(len(train_ids))])   # (T, k, 1, S, S)
     for n, R in held_real.items():                   # retrieval, as eval_writer.py picks it
         tf = [f.detach() for f in feats(R[refs])]
         ti = int(torch.stack([objective(feats, tr, R[refs], tf).mean() for tr in train_refs]).argmin())
         x = to_unit(images[ti][others][:, None])
         ctx.retrieval[n] = dict(_measure(ctx, n, x), face=train_names[ti])
+    hold_out(ctx, val_names)
     log(f"context: {len(train_ids)} train faces, {len(held_real)} unseen, {C} syllables "
         f"({len(unseen_syl)} never trained), refs {''.join(classes.syllable(int(i)) for i in refs)} "
         f"({time.time() - t0:.0f} s)")
     return ctx
+
+
+def hold_out(ctx: Context, val_names) -> None:
+    """Keep the training faces val_names out of E's training (ctx.fit_rows) for validation."""
+    unknown = sorted(set(val_names) - set(ctx.train_names))
+    if unknown:
+        raise ValueError(f"validation faces {unknown} are not training faces of this run")
+    ctx.val_names = list(val_names)
+    ctx.fit_rows = torch.tensor([i for i, n in enumerate(ctx.train_names) if n not in set(val_names)])
 
 
 def _measure(ctx: Context, name: str, x: torch.Tensor) -> dict:
@@ -131,11 +148,40 @@ def _measure(ctx: Context, name: str, x: torch.Tensor) -> dict:
 
 def encode(E, G, ctx: Context, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
     """E's writer for face `name` from its k references: ((L, Z), weight () or None)."""
-    R = ctx.held[name][ctx.refs]
+    return _encode_refs(E, G, ctx, ctx.held[name][ctx.refs])
+
+
+def _encode_refs(E, G, ctx: Context, R: torch.Tensor):
     y = ctx.lab[ctx.refs]
     with torch.no_grad():
         lat, w = E.eval()(R[None], G.embed(y)[None])
     return lat[0], None if w is None else w[0]
+
+
+def validate(E, G, ctx: Context) -> dict:
+    """E's writer on each validation face (held-out TRAINING faces) from the same k references as the
+    measured faces, compared on every other syllable: {'ssim', 'l1', 'per_face': {name: ssim}}.
+    What a run's best weights are chosen by; the measured unseen faces play no part."""
+    from rekogan.writer.losses import ssim
+    if not ctx.val_names:
+        raise ValueError("this run has no validation faces")
+    G.eval()
+    refs = set(ctx.refs.tolist())
+    cols = torch.tensor([c for c in range(len(ctx.classes)) if c not in refs])
+    per, l1s = {}, []
+    for n in ctx.val_names:
+        real = to_unit(ctx.train_images[ctx.train_names.index(n)][:, None])
+        lat, w = _encode_refs(E, G, ctx, real[ctx.refs])
+        s, l1 = [], []
+        with torch.no_grad():
+            for part in cols.split(256):             # bounded memory on a full class list
+                x = layered_forward(G, lat[None].expand(len(part), -1, -1), ctx.lab[part],
+                                    None if w is None else w.expand(len(part)))
+                s.append(ssim(x, real[part]))
+                l1.append((x - real[part]).abs().mean(dim=(1, 2, 3)) / 2)
+        per[n] = float(torch.cat(s).mean())
+        l1s.append(float(torch.cat(l1).mean()))
+    return {"ssim": sum(per.values()) / len(per), "l1": sum(l1s) / len(l1s), "per_face": per}
 
 
 def refine(G, ctx: Context, name: str, latents: torch.Tensor, weight, *, objective: str = "fit"):
@@ -208,7 +254,8 @@ def evaluate(E, G, ctx: Context, *, names=None, with_refine: bool = False, objec
     for g in sorted({ctx.group[n] for n in names}):
         fs = [n for n in names if ctx.group[n] == g]
         mean[g] = {m: {key: sum(per[n][m][key] for n in fs) / len(fs)
-                       for key in ("ssim", "l1", "readable", "readable_heldout_syllables", "style_top1_group")}
+                       for key in ("ssim", "l1", "readable", "readable_heldout_syllables", "style_top1_group")
+                       if key in per[fs[0]][m]}          # a class run has no never-trained syllables
                    for m in per[fs[0]]}
     return {"per_face": per, "mean": mean,
             "seconds": {m: sum(v) / len(v) for m, v in secs.items() if v}}
@@ -231,7 +278,7 @@ def load_run(run: Path, ctx: Context, which: str = "last"):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/writer_enc")
-    ap.add_argument("--which", default="last")
+    ap.add_argument("--which", default="best", help="best (by the run's validation faces; last where none) or last")
     ap.add_argument("--refine", action="store_true", help="also 'encoder + fit'")
     ap.add_argument("--objective", choices=("fit", "recon"), default="fit",
                     help="the refinement's objective: fit.py's, or L1 + (1 - SSIM)")
@@ -245,7 +292,11 @@ def main(argv=None) -> int:
     cfg = json.loads((run / "config.json").read_text())
     ctx = build_context(checkpoint=cfg["checkpoint"], reader_path=cfg["reader"], k=cfg["eval_k"],
                         n_others=cfg["eval_others"], extra_dir=args.extra_faces)
-    E, G = load_run(run, ctx, args.which)
+    which = args.which
+    if which == "best" and not (run / "encoder_best.safetensors").is_file():
+        print(f"{args.run} has no best weights (a run without validation faces): measuring the last ones", flush=True)
+        which = "last"
+    E, G = load_run(run, ctx, which)
     names = list(ctx.held)
     if args.only_faces is not None:
         names = [n for g in ("held-out system faces", "web faces")
@@ -254,7 +305,7 @@ def main(argv=None) -> int:
     print(json.dumps(res["mean"], indent=1), json.dumps(res["seconds"]))
     if args.out:
         from rekogan.records import write_text_atomic
-        write_text_atomic(REPO / args.out, json.dumps(dict(res, command="python scripts/eval_writer_encoder.py "
+        write_text_atomic(REPO / args.out, json.dumps(dict(res, which=which, command="python scripts/eval_writer_encoder.py "
                                                                 + " ".join(argv or sys.argv[1:])), indent=1))
     return 0
 

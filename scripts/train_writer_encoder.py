@@ -1,19 +1,34 @@
 """Train a style encoder with a fine-tune of the generator on paired glyphs (spike for issue 25).
 
-Starts from a shipped generator (read only) and the component reader; trains on the run's training
-faces only (the 8 held-out system faces are left out by rekogan.data.load_splits, the web faces are
-never loaded) and on syllables the run trained on (its held-out syllables stay unseen, as in
-eval_writer.py). Every --eval-every CPU-seconds, the writer of E alone is measured on the unseen faces
-as scripts/eval_writer.py does (scripts/eval_writer_encoder.py), next to retrieval.
+Starts from a shipped generator (read only) and a reader; trains on the run's training faces only
+(the 8 held-out system faces are left out by rekogan.data.load_splits, the web faces are never
+loaded) and on syllables the run trained on (its held-out syllables stay unseen, as in
+eval_writer.py). Either run: the hangul one (all 11,172 syllables, jamo condition, the component
+reader) or the fixed one (its 520 SERI95 classes; --checkpoint checkpoints/fixed/epoch_186.safetensors
+--reader checkpoints/classifier/classifier.safetensors, eval_writer.py's defaults for it): G's class
+index is mapped to its syllable code for the reader's loss either way.
+
+--val-faces N (default 6) of the training faces, drawn by --seed and recorded in config.json, are
+kept out of training: every --eval-every CPU-seconds E is measured on them (eval_writer_encoder.validate)
+and the weights with the best validation SSIM are kept (encoder_best / generator_best). The unseen
+faces are measured at the same time (as scripts/eval_writer.py does, next to retrieval) for the
+learning curve only; they choose nothing. The run ends by measuring the best weights on them.
 
 Run directory (--run): config.json, metrics.jsonl (one line per --log-every steps and per eval),
 state.safetensors (resume: E, G, Adam, counters; written atomically), encoder_last.safetensors and
-generator_last.safetensors (fp16). Rerunning the same command resumes; --cpu-minutes is the total.
+generator_last.safetensors (fp16), encoder_best / generator_best (by validation). Rerunning the same
+command resumes; --cpu-minutes is the total.
 --init FILE starts a NEW run (no state.safetensors yet) from saved weights instead of the shipped
 generator and a zero-headed encoder: a file of `E.*` and `G.*` tensors, as resume/writer_enc.safetensors
 (Adam starts afresh; the anchor still pulls G toward --checkpoint, the GAN's own weights).
+--init-encoder FILE starts a new run's E only from another run's E.* (e.g. the hangul spike's for the
+fixed run): the reading layers are copied, the parts tied to the other generator are not (see
+load_encoder_init); G starts as shipped.
 
   nice -n 5 timeout 75m .venv/bin/python scripts/train_writer_encoder.py --run runs/writer_enc --cpu-minutes 70
+  nice -n 5 .venv/bin/python scripts/train_writer_encoder.py --run runs/writer_enc_fixed --bf16 \
+      --checkpoint checkpoints/fixed/epoch_186.safetensors --reader checkpoints/classifier/classifier.safetensors \
+      --init-encoder resume/writer_enc.safetensors --augment 0.3 --cpu-minutes 22 --eval-every 150
 """
 from __future__ import annotations
 
@@ -30,12 +45,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from eval_writer_encoder import build_context, evaluate  # noqa: E402
+from eval_writer_encoder import build_context, evaluate, hold_out, load_run, validate  # noqa: E402
 
 from rekogan.checkpoints import save_tensors  # noqa: E402
 from rekogan.records import append_jsonl, write_text_atomic  # noqa: E402
 from rekogan.writer.conditioned import (PairedConfig, load_resume, make_optimizer, sample_batch,  # noqa: E402
-                                        save_resume, train_step)
+                                        save_resume, train_step, validation_split)
 from rekogan.writer.encoder import encoder_for, n_bytes_fp16  # noqa: E402
 
 STATE = "state.safetensors"
@@ -65,6 +80,36 @@ def load_init(path: Path, *, E, G) -> None:
         module.load_state_dict({k: v.to(want[k].dtype) for k, v in sd.items()})
 
 
+def load_encoder_init(path: Path, *, E) -> list[str]:
+    """Another run's E.* into E where it means the same for this generator: the convolutions, the
+    per-reference layers' image columns and the first head layer. Not copied: the columns that read
+    the syllable embedding (another generator's embedding space) and the last head layer, which
+    stays zero (E still starts at the prior's mean of THIS generator; the other run's latents mean
+    nothing here). Returns the names copied whole or in part."""
+    from safetensors.torch import load_file
+    src = {k[2:]: v for k, v in load_file(str(path)).items() if k.startswith("E.")}
+    if not src:
+        raise SystemExit(f"--init-encoder {path}: no E.* tensors")
+    sd, copied = E.state_dict(), []
+    cond = E.config["cond_dim"]
+    last = f"head.{len(E.head) - 1}."
+    for name, t in sd.items():
+        if name.startswith(last) or name not in src:
+            continue
+        v = src[name]
+        if name == "per_ref.0.weight" and v.shape == t.shape:
+            t[:, :-cond] = v[:, :-cond].to(t.dtype)             # image columns only
+        elif v.shape == t.shape:
+            t.copy_(v.to(t.dtype))
+        else:
+            raise SystemExit(f"--init-encoder {path}: E.{name} is {tuple(v.shape)}, this encoder's {tuple(t.shape)}")
+        copied.append(name)
+    if not any(n.startswith("body.") for n in copied):
+        raise SystemExit(f"--init-encoder {path}: no convolution of this encoder's shape")
+    E.load_state_dict(sd)
+    return copied
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/writer_enc")
@@ -77,6 +122,10 @@ def main(argv=None) -> int:
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast for the forward pass")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", default=None, metavar="FILE", help="start a new run from E.*/G.* weights (see above)")
+    ap.add_argument("--init-encoder", default=None, metavar="FILE", help="start a new run's E from another run's E.* (see above)")
+    ap.add_argument("--val-faces", type=int, default=6, help="training faces held out for choosing the best weights")
+    ap.add_argument("--eval-k", type=int, default=8, help="references per measured face")
+    ap.add_argument("--eval-others", type=int, default=128, help="compared syllables per measured face")
     for name, value in PairedConfig().to_dict().items():
         ap.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
     args = ap.parse_args(argv)
@@ -85,23 +134,37 @@ def main(argv=None) -> int:
     run.mkdir(parents=True, exist_ok=True)
     pcfg = PairedConfig(**{k: getattr(args, k) for k in PairedConfig().to_dict()})
     log = lambda msg: print(msg, flush=True)  # noqa: E731
-    ctx = build_context(checkpoint=args.checkpoint, reader_path=args.reader, k=8, n_others=128, log=log)
+    resumed = (run / STATE).is_file()
+    ctx = build_context(checkpoint=args.checkpoint, reader_path=args.reader, k=args.eval_k, n_others=args.eval_others,
+                        log=log)
+    if resumed:                                          # a resumed run keeps its recorded validation faces
+        val_names = json.loads((run / "config.json").read_text()).get("val_faces", [])
+    else:
+        val_names = validation_split(ctx.train_names, args.val_faces, seed=args.seed)
+    hold_out(ctx, val_names)
     G = copy.deepcopy(ctx.G0)
     for p in G.parameters():
         p.requires_grad_(True)
     originals = {n: p.detach().clone() for n, p in ctx.G0.named_parameters()}
     torch.manual_seed(args.seed)
     E = encoder_for(G)
-    if args.init and not (run / STATE).is_file():
+    if args.init and args.init_encoder:
+        raise SystemExit("--init and --init-encoder: give one")
+    if args.init and not resumed:
         load_init(REPO / args.init, E=E, G=G)
         log(f"started from {args.init}")
+    if args.init_encoder and not resumed:
+        copied = load_encoder_init(REPO / args.init_encoder, E=E)
+        log(f"E started from {args.init_encoder}: {', '.join(copied)}")
     opt = make_optimizer(E, G, pcfg)
     pool = torch.tensor([i for i in range(len(ctx.classes)) if ctx.classes.syllable(i) not in ctx.unseen_syl])
-    config = {"checkpoint": args.checkpoint, "reader": args.reader, "init": args.init, "paired": pcfg.to_dict(), "encoder": E.config,
-              "bf16": args.bf16, "threads": args.threads, "seed": args.seed, "train_faces": ctx.train_names,
-              "pool_syllables": len(pool), "eval_k": 8, "eval_others": 128,
+    config = {"checkpoint": args.checkpoint, "reader": args.reader, "init": args.init, "init_encoder": args.init_encoder,
+              "paired": pcfg.to_dict(), "encoder": E.config,
+              "bf16": args.bf16, "threads": args.threads, "seed": args.seed,
+              "train_faces": [n for n in ctx.train_names if n not in set(val_names)], "val_faces": val_names,
+              "pool_syllables": len(pool), "eval_k": args.eval_k, "eval_others": args.eval_others,
               "encoder_fp16_bytes": n_bytes_fp16(E)}
-    counters = {"step": 0, "cpu_s": 0, "last_eval_cpu_s": -1}
+    counters = {"step": 0, "cpu_s": 0, "last_eval_cpu_s": -1, "best_val_ssim": None, "best_step": None}
     gen = torch.Generator().manual_seed(args.seed)
     if (run / STATE).is_file():
         counters = load_resume(run / STATE, E=E, G=G, opt=opt, gen=gen)
@@ -111,24 +174,40 @@ def main(argv=None) -> int:
         append_jsonl(run / "metrics.jsonl", {"event": "start", "command": "python scripts/train_writer_encoder.py "
                                              + " ".join(argv or sys.argv[1:])})
     log(f"E: {sum(p.numel() for p in E.parameters()):,} parameters, {n_bytes_fp16(E):,} bytes fp16; "
-        f"pool {len(pool)} syllables, {len(ctx.train_images)} faces")
+        f"pool {len(pool)} syllables, {len(ctx.fit_rows)} training faces, validation: {', '.join(val_names) or 'none'}")
+    train_images = ctx.train_images[ctx.fit_rows]
 
     def checkpoint():
         save_resume(run / STATE, E=E, G=G, opt=opt, counters=counters, gen=gen)
         save_weights(run, E, G, "last")
 
-    def do_eval():
+    def measure(E, G, event: str) -> dict:
         c0 = time.process_time()
         res = evaluate(E, G, ctx)
         m = res["mean"]["held-out system faces"]
-        rec = {"event": "eval", "step": counters["step"], "cpu_min": round(counters["cpu_s"] / 60, 2),
-               "encoder": m["encoder"], "retrieval": m["retrieval"], "encode_s": res["seconds"]["encoder"],
-               "eval_cpu_s": round(time.process_time() - c0, 1)}
+        rec = {"event": event, "step": counters["step"], "cpu_min": round(counters["cpu_s"] / 60, 2),
+               "encoder": m["encoder"], "retrieval": m["retrieval"], "encode_s": res["seconds"]["encoder"]}
+        if ctx.val_names:
+            v = validate(E, G, ctx)
+            rec["validation"] = {"ssim": v["ssim"], "l1": v["l1"]}
+        rec["eval_cpu_s"] = round(time.process_time() - c0, 1)
+        never = m["encoder"].get("readable_heldout_syllables")
+        log(f"{event.upper()} step {counters['step']} ({rec['cpu_min']} CPU-min): "
+            + (f"validation SSIM {rec['validation']['ssim']:.3f} L1 {rec['validation']['l1']:.4f} | " if ctx.val_names else "")
+            + f"unseen: encoder SSIM {m['encoder']['ssim']:.3f} L1 {m['encoder']['l1']:.4f} readable {m['encoder']['readable']:.3f} "
+            + (f"(never-trained syl. {never:.3f}) " if never is not None else "")
+            + f"top-1 {m['encoder']['style_top1_group']:.2f} | retrieval {m['retrieval']['ssim']:.3f} / {m['retrieval']['l1']:.4f}")
+        return rec
+
+    def do_eval():
+        c0 = time.process_time()
+        rec = measure(E, G, "eval")
+        if "validation" in rec and (counters.get("best_val_ssim") is None
+                                    or rec["validation"]["ssim"] > counters["best_val_ssim"]):
+            counters["best_val_ssim"], counters["best_step"] = rec["validation"]["ssim"], counters["step"]
+            save_weights(run, E, G, "best")                 # chosen by the validation faces alone
+            rec["best"] = True
         append_jsonl(run / "metrics.jsonl", rec)
-        log(f"EVAL step {counters['step']} ({rec['cpu_min']} CPU-min): encoder SSIM {m['encoder']['ssim']:.3f} "
-            f"L1 {m['encoder']['l1']:.4f} readable {m['encoder']['readable']:.3f} "
-            f"(never-trained syl. {m['encoder']['readable_heldout_syllables']:.3f}) top-1 {m['encoder']['style_top1_group']:.2f}"
-            f" | retrieval {m['retrieval']['ssim']:.3f} / {m['retrieval']['l1']:.4f}")
         counters["last_eval_cpu_s"] = counters["cpu_s"]
         spent["eval"] += time.process_time() - c0      # evaluation is not training time
 
@@ -139,8 +218,8 @@ def main(argv=None) -> int:
     acc = []
     c_start, cpu0, spent["eval"] = time.process_time(), counters["cpu_s"], 0.0
     while counters["cpu_s"] < budget:
-        b = sample_batch(ctx.train_images, pool, faces=pcfg.faces, k=pcfg.k, targets=pcfg.targets, gen=gen,
-                         label_of=ctx.lab)
+        b = sample_batch(train_images, pool, faces=pcfg.faces, k=pcfg.k, targets=pcfg.targets, gen=gen,
+                         label_of=ctx.lab, augment=pcfg.augment)
         parts = train_step(E, G, b, opt, feats=ctx.feats, codes=ctx.codes, originals=originals, cfg=pcfg,
                            autocast=args.bf16)
         acc.append(parts)
@@ -157,6 +236,11 @@ def main(argv=None) -> int:
             checkpoint()
     do_eval()
     checkpoint()
+    if (run / "encoder_best.safetensors").is_file():      # what the run reports: its best-by-validation weights
+        Eb, Gb = load_run(run, ctx, "best")
+        rec = measure(Eb, Gb, "final_best")
+        rec["best_step"] = counters["best_step"]
+        append_jsonl(run / "metrics.jsonl", rec)
     return 0
 
 

@@ -177,3 +177,104 @@ def test_init_file_loads_into_a_new_run_and_refuses_a_foreign_one(tiny_G, tmp_pa
               str(tmp_path / "foreign.safetensors"))
     with pytest.raises(SystemExit, match="other shapes"):
         load_init(tmp_path / "foreign.safetensors", E=E2, G=G2)
+
+
+def test_jitter_faces_moves_each_face_as_one_and_is_off_at_zero():
+    """The augmentation makes a nearby NEW face: one transform for all of a face's glyphs (references
+    and targets still agree), another for the next face; p = 0 changes nothing and draws nothing."""
+    from rekogan.writer.conditioned import jitter_faces, sample_batch
+    x = torch.full((3, 4, 1, 32, 32), -1.0)
+    x[..., 8:24, 14:18] = 1                                           # the same glyph everywhere
+    x[..., 14:18, 6:26] = 1
+    g = torch.Generator().manual_seed(1)
+    y = jitter_faces(x, p=1.0, gen=g)
+    assert y.shape == x.shape and y.min() >= -1 and y.max() <= 1
+    for b in range(3):
+        for n in range(1, 4):
+            torch.testing.assert_close(y[b, n], y[b, 0])              # one face, one transform
+    assert (y[0] - y[1]).abs().max() > 0.5 and (y[0] - x[0]).abs().max() > 0.5
+    torch.testing.assert_close(jitter_faces(x, p=0.0, gen=g), x, atol=1e-5, rtol=0)
+    # every glyph one flat grey that names its face and column: untouched glyphs stay flat
+    images = (torch.arange(30, dtype=torch.uint8) * 8 + 8).view(5, 6, 1, 1).expand(5, 6, 16, 16).contiguous()
+    a = sample_batch(images, torch.arange(6), faces=2, k=2, targets=2, gen=torch.Generator().manual_seed(3))
+    b = sample_batch(images, torch.arange(6), faces=2, k=2, targets=2, gen=torch.Generator().manual_seed(3), augment=1.0)
+    assert torch.equal(b.ref_labels, a.ref_labels), "the same draw of faces and syllables"
+    flat = a.refs.flatten(2).std(dim=2)
+    assert flat.max() == 0, "augment 0: the real glyphs, untouched"
+    value = ((a.refs[:, :, 0, 0, 0] + 1) * 127.5).round().long()
+    assert torch.equal((value - 8) // 8 % 6, a.ref_labels)
+    assert b.refs.flatten(2).std(dim=2).min() > 0, "augment 1 jitters every face"
+
+
+def test_validation_split_is_drawn_by_seed_and_refuses_all_faces():
+    from rekogan.writer.conditioned import validation_split
+    names = [f"face{i}" for i in range(20)]
+    a = validation_split(names, 6, seed=0)
+    assert a == validation_split(names, 6, seed=0) and len(a) == len(set(a)) == 6
+    assert a == [n for n in names if n in a], "in the training faces' order"
+    assert a != validation_split(names, 6, seed=1)
+    assert validation_split(names, 0, seed=0) == []
+    with pytest.raises(ValueError, match="val-faces"):
+        validation_split(names, 20, seed=0)
+
+
+def test_init_encoder_copies_the_reading_layers_only(tiny_G, tmp_path):
+    """--init-encoder (e.g. the hangul encoder for the fixed run): convolutions and image columns are
+    copied; the syllable-embedding columns and the last head layer (another generator's spaces) are
+    not, so the new E still starts at this generator's z = 0."""
+    import sys
+    from safetensors.torch import save_file
+    sys.path.insert(0, str(REPO / "scripts"))
+    from train_writer_encoder import load_encoder_init
+    src = _encoder(tiny_G, seed=7)
+    with torch.no_grad():
+        for p in src.parameters():
+            p.normal_(0, 0.1)
+    save_file({"E." + k: v.contiguous() for k, v in src.state_dict().items()}, str(tmp_path / "src.safetensors"))
+    E = _encoder(tiny_G, seed=8)
+    fresh = {k: v.clone() for k, v in E.state_dict().items()}
+    copied = load_encoder_init(tmp_path / "src.safetensors", E=E)
+    sd, cond = E.state_dict(), E.config["cond_dim"]
+    assert "body.0.weight" in copied and torch.equal(sd["body.0.weight"], src.state_dict()["body.0.weight"])
+    torch.testing.assert_close(sd["per_ref.0.weight"][:, :-cond], src.state_dict()["per_ref.0.weight"][:, :-cond])
+    torch.testing.assert_close(sd["per_ref.0.weight"][:, -cond:], fresh["per_ref.0.weight"][:, -cond:])
+    assert sd["head.2.weight"].abs().max() == 0 and sd["head.2.bias"].abs().max() == 0
+    refs = torch.rand(1, 2, 1, tiny_G.cfg.size, tiny_G.cfg.size) * 2 - 1
+    lat, _ = E(refs, tiny_G.embed(torch.tensor([0, 1])).detach()[None])
+    assert lat.abs().max() == 0
+    other = _encoder(tiny_G, seed=9)
+    other.body[0] = torch.nn.Conv2d(1, 4, 4, 2, 1)                   # another width: refused, not half-loaded
+    save_file({"E." + k: v.contiguous() for k, v in other.state_dict().items()}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(SystemExit, match="body.0.weight"):
+        load_encoder_init(tmp_path / "other.safetensors", E=_encoder(tiny_G))
+
+
+def test_a_class_run_trains_with_validation_faces_and_keeps_the_best(tiny_ckpt, font_set, tmp_path):
+    """The fixed run's path end to end on the tiny class run (4 SERI95 classes, no split.json, the
+    520-class reader): validation faces come from the training faces, are recorded and never trained
+    on; the best weights are chosen by them and measured at the end; eval_writer_encoder reads them."""
+    import json
+    import sys
+    sys.path.insert(0, str(REPO / "scripts"))
+    import eval_writer_encoder
+    import train_writer_encoder
+    run = tmp_path / "run"
+    common = ["--checkpoint", str(tiny_ckpt), "--reader", str(CLASSIFIER), "--eval-k", "1", "--eval-others", "2"]
+    assert train_writer_encoder.main(["--run", str(run), *common, "--cpu-minutes", "0.03", "--eval-every", "0.5",
+                                      "--faces", "2", "--k", "1", "--targets", "2", "--val-faces", "3",
+                                      "--augment", "0.5", "--log-every", "1000"]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert len(cfg["val_faces"]) == 3 and not set(cfg["val_faces"]) & set(cfg["train_faces"])
+    recs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in recs if r["event"] == "eval"]
+    assert len(evals) >= 2 and all("validation" in r for r in evals)
+    best = max(evals, key=lambda r: r["validation"]["ssim"])
+    assert best.get("best") and (run / "encoder_best.safetensors").is_file()
+    final = [r for r in recs if r["event"] == "final_best"]
+    assert len(final) == 1 and final[0]["best_step"] == best["step"]
+    assert final[0]["validation"]["ssim"] == pytest.approx(best["validation"]["ssim"], abs=0.02)  # fp16 weights
+    assert "readable_heldout_syllables" not in final[0]["encoder"], "a class run has no never-trained syllables"
+    assert eval_writer_encoder.main(["--run", str(run), "--out", str(tmp_path / "eval.json")]) == 0
+    out = json.loads((tmp_path / "eval.json").read_text())
+    assert out["which"] == "best"
+    assert out["mean"]["held-out system faces"]["encoder"]["ssim"] == pytest.approx(final[0]["encoder"]["ssim"], abs=1e-6)
