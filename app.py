@@ -291,9 +291,11 @@ RANDOM_SEED_JS = f"() => Math.floor(Math.random() * {MAX_SEED + 1})"
 
 
 def build() -> gr.Blocks:
-    # Write's right panel, My hand, Font and Sheet open on the best run that writes any syllable (hangul);
+    # Write's right panel, Font and Sheet open on the best run that writes any syllable (hangul), My hand
+    # on the best hand run (hangul-hand: a style encoder starts the fit) when one is shipped;
     # Write's left panel, Evolution, Diagnostics and Walk on the collapse story's runs (collapsed, fixed)
     left_run, right_run = studio.default_runs()
+    hand_run = studio.hand_run()        # My hand: a hand run (a style encoder starts the fit) when shipped
     story_left, story_right = studio.story_runs()
     # answers (PNGs, GIFs) older than $REKOGAN_OUTPUT_TTL are deleted from Gradio's cache by the server
     with gr.Blocks(title="ReKOGAN · 손글씨 한글", analytics_enabled=False,
@@ -357,14 +359,14 @@ def build() -> gr.Blocks:
                             "space between them (a new line in the box is a new row), or upload one picture per "
                             "syllable, or one photo of a row or grid. **Fit** learns your hand in seconds; the code "
                             "it gives is your writer: **Use this writer** takes it to the Write and Font tabs (the "
-                            "API: `writer`). With a run that writes any syllable (hangul, the default), your hand then "
-                            "writes all 11,172. · 아래 글자를 캔버스에 한 줄로 쓰고 맞추기를 누르세요. 내 필체로 "
+                            "API: `writer`). With a run that writes any syllable (hangul-hand, the default: its "
+                            "style encoder reads your hand first), your hand then writes all 11,172. · 아래 글자를 캔버스에 한 줄로 쓰고 맞추기를 누르세요. 내 필체로 "
                             "모든 글자를 씁니다.")
                 with gr.Row():
                     h_text = gr.Textbox(value=HAND_PROMPT, max_lines=4, elem_id="hand-text",
                                         label="The syllables you write, in order · 쓸 글자 (copy this prompt)")
-                    h_run = run_selector(right_run)
-                    h_ep = epoch_selector(right_run)
+                    h_run = run_selector(hand_run)
+                    h_ep = epoch_selector(hand_run)
                     h_size = widgets.size_radio(elem_id="hand-size")      # the pair view's glyphs
                 h_canvas = gr.Sketchpad(label="Write here · 여기에 쓰세요", type="numpy", image_mode="RGBA",
                                         canvas_size=(800, 240), layers=False, elem_id="hand-canvas",

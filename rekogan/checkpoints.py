@@ -106,6 +106,8 @@ def read_metadata(path) -> dict:
             "config": json.loads(meta.get("config", "{}")), "metrics": json.loads(meta.get("metrics", "{}")),
             # the syllables seen in training (all classes unless the run held some out)
             "trained": list(meta["trained"]) if "trained" in meta else json.loads(meta["classes"]),
+            # a hand run's generator (scripts/ship_writer_run.py): its writers carry this tag
+            "writer_tag": meta.get("writer_tag", ""),
         }
     except (KeyError, ValueError) as e:
         raise CheckpointError(f"{path} has broken metadata ({e})") from None
@@ -128,6 +130,8 @@ def load_generator(path, *, device: str | torch.device = "cpu") -> tuple[torch.n
     except RuntimeError as e:
         raise CheckpointError(f"{path}: weights do not match the stored architecture: {e}") from None
     meta["model_config"], meta["class_list"] = model, classes
+    # the generator says which writers it draws wherever it goes (rekogan.writer.value.check_generator)
+    g.writer_tag = meta["writer_tag"]
     # channels_last: the transposed convs run ~1.4x faster on CPU (and on CUDA) in this layout
     return g.to(device, memory_format=torch.channels_last).eval(), meta
 

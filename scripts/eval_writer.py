@@ -25,6 +25,15 @@ syllables (trained) plus the run's held-out KS X 1001 syllables (never trained),
 that every held-out face has: references come from the trained ones, the compared syllables
 mix both, and `readable (held-out syl.)` is the reader's figure on the held-out ones alone.
 Results (every number) also go to OUT with .json; --table-from JSON rewrites the table only.
+
+A hand run (scripts/ship_writer_run.py: encoder.safetensors beside --checkpoint; --encoder auto, the
+default, picks it up) adds the row `encoder` (the style encoder's writer alone, one forward pass) and
+its fits start from that writer, as the app's do (rekogan.writer.fit(encoder=)); --encoder none
+fits it as any run.
+
+  python scripts/eval_writer.py --checkpoint checkpoints/hangul-hand/epoch_068.safetensors \
+      --reader checkpoints/reader/reader.safetensors --threads 1 --k 4,8,16 --skip-z \
+      --extra-faces ~/.cache/rekogan/eval_faces --out docs/writer_eval_hand_hangul.md
 """
 from __future__ import annotations
 
@@ -53,8 +62,21 @@ from rekogan.writer.fit import FitConfig, fit  # noqa: E402
 from rekogan.writer.latent import layered_forward  # noqa: E402
 from rekogan.writer.losses import ReaderFeatures, feature_distance, pixel_loss, ssim  # noqa: E402
 
-METHODS = ["random seed", "best of bank", "retrieval (train face)", "fitted z", "fitted per-layer", "fitted + adapter"]
-FITTED = ("fitted z", "fitted per-layer", "fitted + adapter")
+METHODS = ["random seed", "best of bank", "retrieval (train face)", "encoder", "fitted z", "fitted per-layer", "fitted + adapter"]
+FITTED = ("encoder", "fitted z", "fitted per-layer", "fitted + adapter")
+
+
+def find_encoder(choice: str, checkpoint: Path, generator):
+    """(StyleEncoder or None, its path or None) for --encoder: 'auto' (beside the checkpoint), 'none', or a file."""
+    from rekogan.writer.encoder import encoder_beside, load_encoder
+    from rekogan.writer.errors import WriterError
+    path = None if choice == "none" else encoder_beside(checkpoint) if choice == "auto" else Path(choice)
+    if path is None:
+        return None, None
+    try:
+        return load_encoder(path, generator=generator), path
+    except WriterError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 def style_embedding(feats: ReaderFeatures, x: torch.Tensor) -> torch.Tensor:
@@ -153,6 +175,9 @@ def main(argv=None) -> int:
                          "references and from a phone-style photo of it (rekogan/writer/photo.py), compare on the others")
     ap.add_argument("--only-faces", metavar="N", type=int, default=None,
                     help="a subset: the first N unseen faces of each group (system, web) only")
+    ap.add_argument("--encoder", default="auto", metavar="auto|none|FILE",
+                    help="a style encoder the fits start from: 'auto' (encoder.safetensors beside --checkpoint, "
+                         "a hand run's), 'none', or a file")
     args = ap.parse_args(argv)
     out = Path(args.out)
     if args.table_from:
@@ -167,6 +192,9 @@ def main(argv=None) -> int:
     ks = [int(v) for v in args.k.split(",")]
     G, meta = load_generator(REPO / args.checkpoint)
     G = G.to(memory_format=torch.contiguous_format)
+    E, e_path = find_encoder(args.encoder, REPO / args.checkpoint, G)
+    if E is not None:
+        print(f"fits start from the style encoder {e_path}", flush=True)
     run_classes = meta["class_list"]
     classes, unseen_syl = universe(REPO / args.checkpoint, run_classes, G.cfg.size)   # what is measured
     lab = torch.tensor([run_classes.index(s) for s in classes])   # a measured syllable -> G's label
@@ -219,7 +247,7 @@ def main(argv=None) -> int:
     if args.photos:
         return photo_table(args, argv, G=G, feats=feats, real=real, held_ids=held_ids, names=full_names, group_of=group_of,
                            refs=refs[:kmax], others=others, classes=classes, run_classes=run_classes, lab=lab,
-                           fit_over=fit_over, t_start=t_start, out=out, codes=codes)
+                           fit_over=fit_over, t_start=t_start, out=out, codes=codes, encoder=E)
     emb_all = torch.stack([style_embedding(feats, real[gi][others]) for gi in all_ids])  # (F, M, D)
     row_of = {gi: r for r, gi in enumerate(all_ids)}
     heldout_rows = [row_of[gi] for gi in sorted(set(held.groups.tolist()))] + [row_of[gi] for gi in extra_ids]
@@ -243,7 +271,7 @@ def main(argv=None) -> int:
     # retrieval: every training face's objective on the references
     train_loss = torch.stack([torch.stack([objective(feats, real[ti][refs], tgt[gi], tgt_f[gi]) for gi in held_ids])
                               for ti in train_ids])                      # (T, H, kmax)
-    methods = [m for m in METHODS if not (args.skip_z and m == "fitted z")]
+    methods = [m for m in METHODS if not (args.skip_z and m == "fitted z") and not (E is None and m == "encoder")]
     rows = {m: {k: [] for k in ks} for m in methods}
     fit_seconds = {m: {k: [] for k in ks} for m in FITTED if m in methods}
 
@@ -262,6 +290,7 @@ def main(argv=None) -> int:
                 "refs": "".join(classes.syllable(int(i)) for i in refs), "others": len(others),
                 "others_heldout_syllables": int(unseen.sum()), "bank": args.bank, "ks": ks, "threads": args.threads,
                 "fit_config": FitConfig(**fit_over).to_dict(), "rows": rows,
+                "encoder": None if e_path is None else str(e_path.resolve().relative_to(REPO) if e_path.resolve().is_relative_to(REPO) else e_path),
                 "fit_seconds": {n: {k: sum(v) / len(v) for k, v in d.items() if v} for n, d in fit_seconds.items()},
                 "wall_seconds": round(time.time() - t_start)}
 
@@ -276,14 +305,20 @@ def main(argv=None) -> int:
             rows["best of bank"][k].append(dict(m(draw(seed_to_z(best, G.cfg.z_dim)[None])), seed=best))
             ti = train_ids[int(train_loss[:, j, :k].mean(1).argmin())]
             rows["retrieval (train face)"][k].append(dict(m(real[ti][others]), face=full_names[ti]))
+            if E is not None:                       # the encoder's writer alone: where the fits start
+                from rekogan.writer.encoder import start_writer
+                t0 = time.perf_counter()
+                lat_e, w_e = start_writer(E, G, tgt[gi][:k], lab[refs[:k]])
+                fit_seconds["encoder"][k].append(time.perf_counter() - t0)
+                rows["encoder"][k].append(m(draw(lat_e.half().float(), None if w_e is None else float(w_e))))
             if "fitted z" in rows:
                 r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=feats,
-                        config=FitConfig(**dict(fit_over, latent="z", adapter="none")))
+                        config=FitConfig(**dict(fit_over, latent="z", adapter="none")), encoder=E)
                 fit_seconds["fitted z"][k].append(r.losses["seconds"])
                 rows["fitted z"][k].append(dict(m(draw(r.latents, r.weight)), ref_ssim=r.losses["ssim"]))
             # one fit gives both rows: the adapter is fitted after the latents and leaves them as they are
             r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=feats, config=FitConfig(**dict(fit_over, latent="layers")),
-                    codes=codes)
+                    codes=codes, encoder=E)
             fit_seconds["fitted per-layer"][k].append(r.losses["seconds_latent"])
             fit_seconds["fitted + adapter"][k].append(r.losses["seconds"])
             with torch.no_grad():
@@ -305,7 +340,7 @@ def main(argv=None) -> int:
 
 
 def photo_table(args, argv, *, G, feats, real, held_ids, names, group_of, refs, others, classes, run_classes, lab,
-                fit_over, t_start, out, codes) -> int:
+                fit_over, t_start, out, codes, encoder=None) -> int:
     """Clean upload vs photo of the same k references: the writer fitted from each, SSIM on the others."""
     import numpy as np
     from PIL import Image
@@ -324,7 +359,8 @@ def photo_table(args, argv, *, G, feats, real, held_ids, names, group_of, refs, 
         for name, pic in (("clean", clean), ("photo", photo)):
             s = prepare(pic, text, class_list=run_classes, size=G.cfg.size)
             assert s.labels.tolist() == lab[refs].tolist()
-            r = fit(G, s.targets(), s.labels, reader_features=feats, config=FitConfig(**fit_over), codes=codes)
+            r = fit(G, s.targets(), s.labels, reader_features=feats, config=FitConfig(**fit_over), codes=codes,
+                    encoder=encoder)
             with torch.no_grad():
                 w = None if r.weight is None else torch.full((len(others),), r.weight)
                 lat = r.latents[None].expand(len(others), -1, -1)
@@ -337,12 +373,12 @@ def photo_table(args, argv, *, G, feats, real, held_ids, names, group_of, refs, 
         print(f"{names[gi]}: clean {row['clean']:.3f} photo {row['photo']:.3f} ({time.time() - t_start:.0f} s)", flush=True)
         # after every face: a run cut short still leaves the table of the faces done (said in it)
         lines = photo_report(args, argv, rows=rows, n_faces=len(held_ids), text=text, n_others=len(others),
-                             fit_over=fit_over, t_start=t_start, out=out)
+                             fit_over=fit_over, t_start=t_start, out=out, encoder=encoder)
     print("\n".join(lines))
     return 0
 
 
-def photo_report(args, argv, *, rows, n_faces, text, n_others, fit_over, t_start, out) -> list[str]:
+def photo_report(args, argv, *, rows, n_faces, text, n_others, fit_over, t_start, out, encoder=None) -> list[str]:
     """Write photo_table's JSON and Markdown for the faces in `rows` (of n_faces); return the lines."""
     res = {"command": "python scripts/eval_writer.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
            "checkpoint": args.checkpoint, "k": len(text), "refs": text, "others": n_others, "rows": rows,
@@ -354,7 +390,8 @@ def photo_report(args, argv, *, rows, n_faces, text, n_others, fit_over, t_start
              f"Run `{args.checkpoint}`; k = {len(text)} references ({text}) rendered at 160 px as one row; the clean "
              "upload is that row (dark on white); the photo is the same row through rekogan/writer/photo.py (cream "
              "paper, uneven light, blue or black ink alternately, rotated ±2-3°, blur 1.2 px, noise, JPEG 70). SSIM: the "
-             f"fitted writer (latent + adapter) on {n_others} other syllables against the face's real glyphs. "
+             f"fitted writer (latent + adapter{', started from the style encoder' if encoder is not None else ''}) on "
+             f"{n_others} other syllables against the face's real glyphs. "
              "Target: |photo − clean| ≤ 0.02.\n"]
     if len(rows) < n_faces:
         lines.append(f"**Cut short: {len(rows)} of {n_faces} faces measured** (the first ones in the run's order).\n")
@@ -405,7 +442,9 @@ def table(res: dict) -> str:
              f"Run `{res['checkpoint']}`, reader `{res['reader']}`; faces never seen in training: {', '.join(res['faces'])}; "
              f"references: the first k of {res['refs']}; compared on {res['others']} other syllables per face; "
              f"style gallery: {res['train_faces']} train + {n_unseen} unseen faces. Fit settings: "
-             f"`{json.dumps(res['fit_config'])}`.\n",
+             f"`{json.dumps(res['fit_config'])}`."
+             + (f" The fits start from the style encoder `{res['encoder']}` (row `encoder`: its writer alone)." if res.get("encoder") else "")
+             + "\n",
              f"| k | method | SSIM ↑ | L1 ↓ | style top-1 (among {n_unseen} unseen faces) ↑ | style rank (all faces) ↓ | "
              "readable ↑ | readable (held-out syl.) ↑ | fit s |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -435,6 +435,25 @@ def test_default_runs_take_the_best_run_that_writes_any_syllable_else_fixed(app,
     assert Studio(root=root).story_runs() == ("collapsed", "fixed")
 
 
+def test_my_hand_opens_on_the_hand_run_and_write_keeps_the_gan_run(app, tmp_path):
+    """A hand run (a style encoder beside its epochs) reads best but is not Write's default (its seed
+    writers vary less); My hand opens on it. Without one, My hand opens on Write's right run."""
+    from rekogan.studio import Studio
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    for name in ("collapsed", "fixed", "hangul"):
+        (root / name).symlink_to(app.root / name)
+    assert Studio(root=root).hand_run() == "hangul"
+    shutil.copytree(app.root / "hangul", root / "hangul-hand", ignore=shutil.ignore_patterns("evaluation.jsonl"))
+    (root / "hangul-hand" / "evaluation.jsonl").write_text("".join(
+        json.dumps({"epoch": e, "readability": 0.999, "diversity": 0.5}) + "\n" for e in (1, 2)))
+    studio = Studio(root=root)                                     # no encoder: an ordinary run that reads best
+    assert studio.default_runs() == ("collapsed", "hangul-hand") and studio.hand_run() == "hangul-hand"
+    (root / "hangul-hand" / "encoder.safetensors").write_bytes(b"")
+    studio = Studio(root=root)
+    assert studio.default_runs() == ("collapsed", "hangul") and studio.hand_run() == "hangul-hand"
+
+
 def test_the_first_screen_writes_typed_korean_in_full_on_the_right(client, app):
     """The Write tab opens with collapsed on the left (the story) and, on the right, the run that
     writes any syllable: typed 안녕하세요 comes back whole there, with no unknown glyph."""

@@ -71,6 +71,8 @@ def test_plan_holds_what_the_space_needs_and_nothing_else():
             "checkpoints/hangul/evaluation.jsonl", "checkpoints/reader/reader.safetensors"} <= set(files)
     # the glyph upscaler every 128 / 256 px view goes through (rekogan.studio.crisp), with its licences
     assert {"checkpoints/upscaler/upscaler.safetensors", "checkpoints/upscaler/provenance.json"} <= set(files)
+    # My hand's run: the fine-tuned generator with the style encoder its fits start from
+    assert {"checkpoints/hangul-hand/epoch_068.safetensors", "checkpoints/hangul-hand/encoder.safetensors"} <= set(files)
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
     assert not [f for f in files if f.split("/")[0] in ("tests", "scripts", "runs", "data", ".venv", "train.py")]
     assert not [f for f in files if Path(f).name.startswith("state_")]
@@ -141,6 +143,17 @@ def test_weight_check_names_a_broken_file(tmp_path):
     shutil.copy(REPO / "checkpoints/fixed/epoch_001.safetensors", out / "checkpoints/upscaler/upscaler.safetensors")
     with pytest.raises(UsageError, match="upscaler.safetensors does not load: .*not a ReKOGAN upscaler"):
         space.check_weights(out)                        # a generator file in the upscaler's place
+
+
+def test_weight_check_loads_a_hand_runs_encoder_against_its_generator(tmp_path):
+    hand = tmp_path / "stage" / "checkpoints" / "hangul-hand"
+    hand.mkdir(parents=True)
+    for name in ("epoch_068.safetensors", "encoder.safetensors"):
+        shutil.copy(REPO / "checkpoints/hangul-hand" / name, hand / name)
+    assert space.check_weights(tmp_path / "stage")[0] == "checkpoints/hangul-hand/encoder.safetensors: style encoder of run hangul-hand"
+    shutil.copy(REPO / "checkpoints/fixed/epoch_001.safetensors", hand / "epoch_068.safetensors")
+    with pytest.raises(UsageError, match="encoder.safetensors does not load"):
+        space.check_weights(tmp_path / "stage")         # the encoder does not fit a 520-class generator
 
 
 def test_staging_folder_rules(tmp_path):

@@ -274,6 +274,8 @@ def check_weights(out: Path) -> list[str]:
     from ..classifier import load_classifier
     from ..reader import load_reader
     from ..upscale import load as load_upscaler
+    from ..writer.encoder import ENCODER_FILE, load_encoder
+    from ..writer.errors import WriterError
     lines = []
     for path in sorted((out / "checkpoints").rglob("*.safetensors")):
         rel = path.relative_to(out).as_posix()
@@ -286,12 +288,18 @@ def check_weights(out: Path) -> list[str]:
                 lines.append(f"{rel}: classifier, {len(meta['classes'])} classes")
             elif path.parent.name == "reader":
                 lines.append(f"{rel}: {type(load_reader(path)).__name__}")
+            elif path.name == ENCODER_FILE:              # a hand run's style encoder, checked against its run
+                gen = next(iter(sorted(path.parent.glob("epoch_*.safetensors"))), None)
+                if gen is None:
+                    raise UsageError(f"{rel}: a style encoder without its run's generator file")
+                load_encoder(path, generator=load_generator(gen)[0])
+                lines.append(f"{rel}: style encoder of run {path.parent.name}")
             elif path.parent.name == "upscaler":
                 up = load_upscaler(path)
                 lines.append(f"{rel}: glyph upscaler, epoch {up.info.get('epoch')}, sharpness {up.sharpness:g}")
             else:
                 raise UsageError(f"{rel}: not a generator, classifier, reader or upscaler file; the app cannot use it")
-        except CheckpointError as e:
+        except (CheckpointError, WriterError) as e:
             raise UsageError(f"{rel} does not load: {e}") from None
         except (OSError, RuntimeError, KeyError, ValueError) as e:
             raise UsageError(f"{rel} does not load: {type(e).__name__}: {e}") from None

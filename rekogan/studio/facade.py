@@ -83,6 +83,9 @@ class Studio:
     def default_runs(self) -> tuple[str | None, str | None]:
         return sets.default_runs(self.registry)      # Write's (left, right): collapsed, the run that writes any
 
+    def hand_run(self) -> str | None:
+        return sets.hand_run(self.registry)          # My hand's: the best hand run (style encoder), else Write's right
+
     def story_runs(self) -> tuple[str | None, str | None]:
         return sets.story_runs(self.registry)        # the collapse story's pair: collapsed, fixed
 

@@ -4,6 +4,8 @@
   pen           (seed | writer code) + a loaded checkpoint -> what rendering needs: generator, z, weight
   fit           a canvas drawing or uploaded pictures + the syllables they show -> a HandFit (the pair
                 picture, the code, a writer.safetensors file, the fit time), through rekogan.writer.imitate
+                (on a hand run, encoder.safetensors beside its checkpoint, the fit starts from the style
+                encoder's writer and the code is drawn by that run only: pen refuses it elsewhere)
   open_writer   an uploaded writer file (writer.safetensors, or an older writer.json) -> its code
 
 Every rekogan.writer.WriterError becomes a StudioError with the same message for people.
@@ -111,11 +113,14 @@ class HandFit:
     seconds: float
     ssim: float
     source: str                     # 'canvas' or 'uploads'
+    encoder: bool = False           # started from the run's style encoder (a hand run: its writers are its own)
 
     @property
     def notice(self) -> str:
+        start = (" · started from the run's style encoder; this writer is drawn by this run only"
+                 if self.encoder else "")
         return (f"**{self.run}** · epoch {self.epoch} · {len(self.syllables)} syllables ({self.syllables}) from "
-                f"the {self.source} · fitted in {self.seconds:.1f} s · SSIM {self.ssim:.2f} on your glyphs\n\n"
+                f"the {self.source} · fitted in {self.seconds:.1f} s · SSIM {self.ssim:.2f} on your glyphs{start}\n\n"
                 "Top row: yours; bottom row: the fitted writer. Copy the code, or press *Use this writer*. "
                 "· 위: 내 글씨, 아래: 맞춘 필체.")
 
@@ -194,7 +199,8 @@ def fit(*, model: Loaded, text, drawing, uploads, folder: Path, suggest=None, co
     path = result.writer.save(folder / f"writer_{model.info.run}_e{model.info.epoch}_{uuid.uuid4().hex[:8]}.safetensors")
     return HandFit(pair=pair_at(result, size=size), code=result.writer.code, path=path, syllables=result.writer.syllables,
                    run=model.info.run, epoch=model.info.epoch, seconds=time.perf_counter() - t0,
-                   ssim=float(result.writer.losses.get("ssim", float("nan"))), source=source)
+                   ssim=float(result.writer.losses.get("ssim", float("nan"))), source=source,
+                   encoder=result.writer.losses.get("start") == "encoder")
 
 
 
@@ -217,12 +223,17 @@ class OpenedWriter:
     run: str                        # the run it was fitted on ('' when the file does not say)
     epoch: int | None
     syllables: str
+    generator: str = ""             # the hand run it belongs to (rekogan.writer.value: tag), '' for any run
 
     @property
     def notice(self) -> str:
         where = f"fitted on **{self.run}**, epoch {self.epoch}" if self.run else "its run is not named in the file"
         source = f", from {len(self.syllables)} syllables ({self.syllables})" if self.syllables else ""
-        return (f"Writer file opened: {where}{source}. "
+        only = ""
+        if self.generator:
+            from ..writer.value import tag_run
+            only = f" It is drawn by run **{tag_run(self.generator)}** only: select it."
+        return (f"Writer file opened: {where}{source}.{only} "
                 "Press *Use this writer*. · 필체 파일을 열었습니다.")
 
 
@@ -240,4 +251,4 @@ def open_writer(file) -> OpenedWriter:
     except wmod.WriterError as e:
         msg = str(e).replace(str(path), path.name)          # the message names the person's file, as they named it
         raise StudioError(f"Writer file {msg}. · 필체 파일을 읽을 수 없습니다.") from None
-    return OpenedWriter(code=w.code, run=w.run, epoch=w.epoch, syllables=w.syllables)
+    return OpenedWriter(code=w.code, run=w.run, epoch=w.epoch, syllables=w.syllables, generator=w.generator)

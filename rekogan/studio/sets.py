@@ -6,8 +6,9 @@
   paging      a set of up to SHEET_WHOLE syllables is one page (a 520-class run's sheet as it always
               was); a larger one is split into pages of SHEET_PAGE
   suggestion  when a panel's run cannot write some typed syllables, the run that can, named in a note
-  defaults    the app's runs: the collapse story (collapsed, fixed), and the best run that writes
-              every syllable (the Write tab's right panel, My hand, Font, Sheet)
+  defaults    the app's runs: the collapse story (collapsed, fixed), the best run that writes
+              every syllable (the Write tab's right panel, Font, Sheet), and for My hand the best
+              hand run (a run with a style encoder, HAND_ENCODER beside its epochs) when there is one
   SheetPage   one drawn page of a set and its notice (what, which page, what the run cannot write)
 
 A run's class list is read from its default checkpoint's metadata (no model is built, torch is not
@@ -27,6 +28,7 @@ from .cache import mtime
 from .inputs import StudioError
 from .registry import EpochInfo, Registry, RunInfo
 
+HAND_ENCODER = "encoder.safetensors"   # a hand run's style encoder (scripts/ship_writer_run.py)
 SHEET_PAGE = 260              # syllables per page of a large set (10 rows of 26)
 SHEET_WHOLE = 520             # a set of at most this many is drawn whole, on one page
 SHEET_SETS = {                # name -> label for the UI
@@ -76,22 +78,34 @@ def story_runs(registry: Registry) -> tuple[str | None, str | None]:
 
 
 def default_runs(registry: Registry) -> tuple[str | None, str | None]:
-    """(left, right) of the Write tab (right: also My hand, Font and Sheet): the story's left
-    beside the best run that writes any syllable (hangul); without one, the story's pair."""
+    """(left, right) of the Write tab (right: also Font and Sheet): the story's left beside the best
+    run that writes any syllable (hangul); without one, the story's pair. Hand runs are not chosen:
+    their seed writers vary less (they are tuned to copy a hand, see hand_run)."""
     left, right = story_runs(registry)
     if left is None:
         return None, None
-    return left, any_syllable_run(registry, besides=left) or right
+    return left, any_syllable_run(registry, besides=left, hand=False) or right
 
 
-def any_syllable_run(registry: Registry, *, besides: str | None = None) -> str | None:
+def is_hand_run(run: RunInfo) -> bool:
+    """A run shipped with a style encoder (its fits start from the encoder's writer)."""
+    return (run.best.path.parent / HAND_ENCODER).is_file()
+
+
+def hand_run(registry: Registry) -> str | None:
+    """My hand's run: the best hand run that writes any syllable, else Write's right run. 'Use this
+    writer' then moves the Write and Font tabs to it (a hand run's writer is drawn by that run only)."""
+    return any_syllable_run(registry, hand=True) or default_runs(registry)[1]
+
+
+def any_syllable_run(registry: Registry, *, besides: str | None = None, hand: bool | None = None) -> str | None:
     """The run that writes every Hangul syllable (all 11,172 classes) and reads best at its default
-    epoch (an unevaluated one last; a tie goes to the registry's order), other than `besides`; None
-    when no run does."""
+    epoch (an unevaluated one last; a tie goes to the registry's order), other than `besides`; hand:
+    only hand runs (True), none (False), either (None); None when no run qualifies."""
     best, best_r = None, None
     for name, run in registry.runs().items():
         classes = run_classes(run) if name != besides else None
-        if classes is None or len(classes) < SCOUNT:
+        if classes is None or len(classes) < SCOUNT or (hand is not None and is_hand_run(run) != hand):
             continue
         r = run.best.readability if run.best.readability is not None else -1.0
         if best is None or r > best_r:

@@ -9,7 +9,9 @@
   losses.py   reader features (perceptual), pixel loss, SSIM
   fit.py      inversion: best seed -> one z -> one latent per layer
   adapter.py  the writer's adapter: per-channel modulation / low-rank deltas, fitted after the latent
-  value.py    the writer code, writer.safetensors (and the older writer.json); writer_latent for the sampling path
+  encoder.py  the style encoder: a hand run's encoder.safetensors gives the fit its start (issue 25)
+  value.py    the writer code, writer.safetensors (and the older writer.json); writer_latent for the sampling
+              path; a hand run's writers carry its tag and no other generator draws them
   api.py      imitate (the one call of the app and the CLI), draw, render_line
   cli.py      `python -m rekogan imitate` / `python -m rekogan.writer`
 """

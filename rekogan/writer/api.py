@@ -5,7 +5,10 @@
     result.pair               # uint8 picture: the person's glyphs (top row) over the fitted ones
     render_line(result.writer, generator=G, class_list=meta["class_list"], text="아무 글이나")
 
-Every bad input raises WriterError with a message for the person (errors.py).
+On a hand run (encoder.safetensors beside the checkpoint: scripts/ship_writer_run.py) the fit starts
+from the style encoder's writer of the samples (fit.fit(encoder=)), and the code carries the run's
+generator tag (value.py: such a writer is drawn by that run only). Every bad input raises WriterError
+with a message for the person (errors.py).
 """
 from __future__ import annotations
 
@@ -56,6 +59,25 @@ def reader_features(path=None) -> ReaderFeatures:
         raise WriterError(f"no reader to fit with: {e}") from None
 
 
+@lru_cache(maxsize=4)
+def _encoder(path: str, mtime_ns: int):
+    from .encoder import load_encoder
+    return load_encoder(path)
+
+
+def run_encoder(checkpoint, generator: torch.nn.Module):
+    """The style encoder of a hand run (encoder.safetensors beside `checkpoint`), loaded once (until the
+    file changes) and checked against the generator; None for a run without one. WriterError for a
+    damaged or foreign file."""
+    from .encoder import check_fits, encoder_beside
+    path = encoder_beside(checkpoint)
+    if path is None:
+        return None
+    E = _encoder(str(path.resolve()), path.stat().st_mtime_ns)
+    check_fits(E, generator, name=f"{path.parent.name}/{path.name}")
+    return E
+
+
 @dataclass
 class Imitation:
     writer: Writer
@@ -83,8 +105,9 @@ def imitate(samples, text: str, *, generator: torch.nn.Module, meta: dict, check
     feats = reader if isinstance(reader, ReaderFeatures) else reader_features(reader)
     cfg = config or FitConfig()
     codes = torch.tensor([ord(class_list.syllable(i)) - SBASE for i in range(len(class_list))])   # label -> syllable
-    result = fit(G, s.targets(), s.labels, reader_features=feats, config=cfg, codes=codes)
-    code = encode(result.latents, result.weight, result.adapter)
+    encoder = run_encoder(checkpoint, G) if checkpoint else None
+    result = fit(G, s.targets(), s.labels, reader_features=feats, config=cfg, codes=codes, encoder=encoder)
+    code = encode(result.latents, result.weight, result.adapter, generator=getattr(G, "writer_tag", "") or "")
     ckpt = Path(checkpoint) if checkpoint else None
     writer = Writer(code=code, syllables="".join(s.syllables), checkpoint=str(ckpt or ""),
                     run=ckpt.parent.name if ckpt else "", epoch=meta.get("epoch"), losses=result.losses,

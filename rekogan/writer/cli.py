@@ -78,6 +78,9 @@ def run(args) -> int:
     w = result.writer
     print(f"fitted a writer to {len(w.syllables)} syllable(s) ({w.syllables}) in {result.seconds:.1f} s: "
           f"SSIM {w.losses['ssim']:.3f} on your glyphs; wrote {out}")
+    if w.generator:
+        from .value import tag_run
+        print(f"started from the run's style encoder; this writer is drawn by run '{tag_run(w.generator)}' only")
     print(f"code: {w.code}")
     return 0
 

@@ -1,6 +1,6 @@
 """A style encoder: a writer (per-layer latents + stroke weight) from k glyphs in one forward pass.
 
-Spike for issue 25 (not used by the app). The fitted writer (fit.py) searches a latent of a
+Issue 25. The fitted writer (fit.py) searches a latent of a
 generator that was trained as a GAN with random latents: it never learnt to reproduce a given face,
 and the search stays below retrieval on the held-out system faces. Here a small CNN E reads each of
 k reference glyphs with its syllable (the generator's own condition embedding, so E knows which
@@ -11,12 +11,25 @@ trained with a fine-tune of G on paired glyphs of the training faces (scripts/tr
 
 The head's last layer starts at zero: an untrained E gives the latent z = 0 at every layer (the
 prior's mean) and weight 0, a valid writer of the unchanged generator.
+
+A shipped hand run (scripts/ship_writer_run.py) keeps E as `encoder.safetensors` beside its epoch file
+(fp16, FORMAT, the encoder's shape in the metadata's `config`): `encoder_beside(checkpoint)` finds it,
+`load_encoder` reads it (WriterError for a damaged or foreign file), `start_writer` gives the fit its
+start (fit.fit(encoder=...)).
 """
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .errors import WriterError
+
+ENCODER_FILE = "encoder.safetensors"
+FORMAT = "rekogan-style-encoder-1"
 
 
 class StyleEncoder(nn.Module):
@@ -72,3 +85,68 @@ def encoder_for(generator, **kw) -> StyleEncoder:
 def n_bytes_fp16(module: nn.Module) -> int:
     """The module's parameters at fp16 (2 bytes each): its size as a shipped safetensors file, less the header."""
     return 2 * sum(p.numel() for p in module.parameters())
+
+
+def encoder_beside(checkpoint) -> Path | None:
+    """The hand run's encoder file beside an epoch checkpoint, or None (a run without one)."""
+    if not checkpoint:
+        return None
+    p = Path(checkpoint).parent / ENCODER_FILE
+    return p if p.is_file() else None
+
+
+def save_encoder(path, encoder: StyleEncoder, *, metadata: dict | None = None) -> None:
+    """E as fp16 safetensors (atomic), its shape in the metadata's 'config'."""
+    from ..checkpoints import save_tensors
+    meta = {k: str(v) for k, v in (metadata or {}).items()}
+    meta.update(format=FORMAT, config=json.dumps(encoder.config))
+    save_tensors(path, {k: v.half() for k, v in encoder.state_dict().items()}, meta)
+
+
+def load_encoder(path, *, generator=None) -> StyleEncoder:
+    """encoder.safetensors -> a StyleEncoder in eval mode (fp32); checked against `generator` (its
+    latent, layers, condition width) when given. WriterError, one line, for a damaged or foreign file."""
+    from ..checkpoints import CheckpointError, read_tensors
+    path = Path(path)
+    name = f"{path.parent.name}/{path.name}"
+    try:
+        tensors, meta = read_tensors(path)
+    except CheckpointError:
+        raise WriterError(f"the style encoder {name} is damaged (not a readable safetensors file); "
+                          "ship the run again (scripts/ship_writer_run.py) or remove the file") from None
+    if meta.get("format") != FORMAT:
+        raise WriterError(f"{name} is not a style encoder (format {meta.get('format')!r}, expected {FORMAT!r})")
+    try:
+        cfg = json.loads(meta.get("config", ""))
+        E = StyleEncoder(**cfg)
+        E.load_state_dict({k: v.float() for k, v in tensors.items()})
+    except (ValueError, TypeError, RuntimeError) as e:
+        raise WriterError(f"the style encoder {name} is damaged ({str(e).splitlines()[0][:120]})") from None
+    if not all(bool(torch.isfinite(v).all()) for v in E.state_dict().values()):
+        raise WriterError(f"the style encoder {name} holds non-finite numbers")
+    if generator is not None:
+        check_fits(E, generator, name=name)
+    return E.eval()
+
+
+def check_fits(encoder: StyleEncoder, generator, *, name: str = "the style encoder") -> None:
+    """WriterError unless E's writers fit the generator (its size, latent, layers, condition, weight input)."""
+    from .latent import n_layers
+    c, g = encoder.config, generator.cfg
+    want = dict(size=g.size, z_dim=g.z_dim, n_layers=n_layers(generator), cond_dim=g.embed_dim,
+                weight_cond=bool(getattr(g, "weight_cond", False)))
+    bad = {k: (c[k], v) for k, v in want.items() if c[k] != v}
+    if bad:
+        raise WriterError(f"the style encoder {name} does not fit this run's generator "
+                          f"({', '.join(f'{k} {a} vs {b}' for k, (a, b) in bad.items())})")
+
+
+@torch.no_grad()
+def start_writer(encoder: StyleEncoder, generator, targets: torch.Tensor, labels: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """E's writer from k references: targets (k, 1, S, S) in [-1, 1], labels (k,) G's classes ->
+    (latents (L, Z) float32, weight () or None). One forward pass (a few ms)."""
+    G = generator.generator if hasattr(generator, "centre") else generator      # a WriterGenerator: its own G
+    cond = G.embed(labels.to(torch.int64))[None]
+    lat, w = encoder.eval()(targets[None].float(), cond)
+    return lat[0], None if w is None else w[0]

@@ -12,6 +12,9 @@ The condition is known (the syllables the person wrote), so only the writer is s
      latents fixed, a few parameters of the generator's layers move toward the hand, held by a
      content term, the reader's reading of each as its own syllable (`read`, with fit(codes=)) and a
      pull toward the unadapted glyphs on random syllables the person never drew.
+With a style encoder (a hand run's encoder.safetensors, encoder.py; fit(encoder=E)), steps 1 and 2
+are replaced by E's writer from the references (per-layer latents and stroke weight, one forward
+pass): steps 3 and 4 start there (a z-only fit: step 2 starts at the mean of E's layers).
 Loss = pixel (L1, fine + coarse) + reader features (perceptual) per glyph, plus the latent's
 place: every latent near the Gaussian shell (|z| ~ sqrt(Z), where all training latents lie) and,
 for per-layer latents, near their mean (a pull that keeps the layers one writer; it is what makes
@@ -156,10 +159,20 @@ def _adam(G, feats, params: list[torch.Tensor], make_latents, y, targets, target
             trace.append((offset + step, round(float(loss.detach()), 5)))
 
 
+def _encoder_start(encoder, G, targets, y) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """E's writer of the references ((L, Z), weight () or None), in fp32, detached."""
+    from .encoder import start_writer
+    lat, w = start_writer(encoder, G, targets, y)
+    if lat.shape != (n_layers(G), G.cfg.z_dim):
+        raise ValueError(f"the encoder gives {tuple(lat.shape)} latents; this generator takes ({n_layers(G)}, {G.cfg.z_dim})")
+    return lat.detach().float(), None if w is None else w.detach().float()
+
+
 def fit(generator: torch.nn.Module, targets: torch.Tensor, labels: torch.Tensor, *, reader_features: ReaderFeatures,
-        config: FitConfig | None = None, codes: torch.Tensor | None = None) -> FitResult:
+        config: FitConfig | None = None, codes: torch.Tensor | None = None, encoder=None) -> FitResult:
     """targets (k, 1, S, S) in [-1, 1] white on black at G's size, labels (k,) G's condition indices.
-    codes: (n_classes,) the syllable (ord - 0xAC00) of each of G's classes, for the adapter's `read` term."""
+    codes: (n_classes,) the syllable (ord - 0xAC00) of each of G's classes, for the adapter's `read` term.
+    encoder: a StyleEncoder of this generator (encoder.load_encoder): the fit starts from its writer."""
     cfg = config or FitConfig()
     G, feats = generator, reader_features
     assert not G.training, "put the generator in eval mode: in train mode BatchNorm makes a glyph depend on its batch"
@@ -170,15 +183,29 @@ def fit(generator: torch.nn.Module, targets: torch.Tensor, labels: torch.Tensor,
     weight_cond = bool(getattr(G.cfg, "weight_cond", False))
     with torch.no_grad():
         target_feats = [f.detach() for f in feats(targets)]
-    start_seed, z0 = _best_seed(G, feats, y, targets, target_feats, cfg, weight_cond) if cfg.seeds else (None, torch.zeros(G.cfg.z_dim))
     trace: list = []
+    start = _encoder_start(encoder, G, targets, y) if encoder is not None else None
+    per_layer = cfg.latent == "layers" and n_layers(G) > 1
+    if start is not None:
+        start_seed, z0 = None, start[0].mean(0)
+    elif cfg.seeds:
+        start_seed, z0 = _best_seed(G, feats, y, targets, target_feats, cfg, weight_cond)
+    else:
+        start_seed, z0 = None, torch.zeros(G.cfg.z_dim)
     z = z0[None].clone().requires_grad_(True)                                  # (1, Z)
-    w = torch.zeros(1, requires_grad=True) if weight_cond else None
+    w = None
+    if weight_cond:
+        w0 = start[1] if start is not None and start[1] is not None else torch.zeros(())
+        w = w0.reshape(1).clone().requires_grad_(True)
     extra = [w] if w is not None else []
-    _adam(G, feats, [z, *extra], lambda: (z, w), y, targets, target_feats, cfg.steps_z, cfg.lr_z, cfg, trace, 0)
+    if start is None or not per_layer:                  # E's per-layer writer replaces the one-z stage
+        _adam(G, feats, [z, *extra], lambda: (z, w), y, targets, target_feats, cfg.steps_z, cfg.lr_z, cfg, trace, 0)
     latents = z.detach()
-    if cfg.latent == "layers" and n_layers(G) > 1 and cfg.steps_layers:
-        lat = z.detach().repeat(n_layers(G), 1).requires_grad_(True)          # (L, Z), all = z
+    if start is not None and per_layer and not cfg.steps_layers:
+        latents = start[0].clone()
+    if per_layer and cfg.steps_layers:
+        # (L, Z): E's writer, or all layers = the fitted z
+        lat = (start[0].clone() if start is not None else z.detach().repeat(n_layers(G), 1)).requires_grad_(True)
         _adam(G, feats, [lat, *extra], lambda: (lat, w), y, targets, target_feats, cfg.steps_layers, cfg.lr_layers,
               cfg, trace, cfg.steps_z)
         latents = lat.detach()
@@ -205,6 +232,7 @@ def fit(generator: torch.nn.Module, targets: torch.Tensor, labels: torch.Tensor,
         s = ssim(glyphs, targets)
     losses = {"pixel": round(float(pix.mean()), 5), "feature": round(float(fea.mean()), 5),
               "ssim": round(float(s.mean()), 5), "per_glyph_ssim": [round(float(v), 4) for v in s],
-              "start_seed": start_seed, "seconds": round(time.perf_counter() - t0, 3),
+              "start_seed": start_seed, "start": "encoder" if start is not None else "seeds" if cfg.seeds else "zero",
+              "seconds": round(time.perf_counter() - t0, 3),
               "seconds_latent": round(t_latent, 3)}
     return FitResult(latents=latents, weight=weight, glyphs=glyphs, losses=losses, trace=trace, adapter=adapter)

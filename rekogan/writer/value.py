@@ -5,9 +5,14 @@ The code: "rkw1." + base64url (no padding) of zlib(payload), payload =
   z size (uint16 LE) | layers L (1 byte) | L x Z fp16 LE latents | [fp16 LE stroke weight]
   version 2 adds the adapter (adapter.py) after that: count (1 byte), then per tensor
   name length (1 byte) | name (ASCII) | ndim (1 byte) | dims (uint16 LE each) | fp16 LE values.
-A writer without an adapter is still written as version 1, so every code made before the
+  version 3 names the generator the writer belongs to: after the latents and weight, tag length
+  (1 byte) | tag (ASCII), then version 2's adapter part (count 0 when there is none). Only writers
+  fitted on a hand run get it (a generator whose checkpoint carries `writer_tag`, written by
+  scripts/ship_writer_run.py: "RUN@8 hex digits of its weights"): that generator was fine-tuned
+  with a style encoder, so its writers mean something else to any other generator.
+A writer without an adapter (nor a tag) is still written as version 1, so every code made before the
 adapter existed, and every new code of a latent-only writer, is the same text; the prefix stays
-"rkw1." (the code family), so every box that takes a code takes both.
+"rkw1." (the code family), so every box that takes a code takes all three.
 zlib's Adler-32 catches a mistyped or truncated code. Decoding gives float32 tensors holding the
 very fp16 values that were fitted and drawn (fit.py rounds before drawing), so the same code
 gives the same pixels as the glyphs shown after fitting.
@@ -15,11 +20,14 @@ gives the same pixels as the glyphs shown after fitting.
 The files:
   writer.safetensors  tensors 'latents' (L, Z), optional 'weight' (1,), 'adapter.NAME' (fp16), and
                       metadata {"format": "rekogan-writer-2", "checkpoint", "run", "epoch",
-                      "syllables", "losses" (JSON), "fit" (JSON)}: at most MAX_SAFETENSORS_BYTES
+                      "syllables", "losses" (JSON), "fit" (JSON), and "generator" (the tag) for a
+                      hand run's writer}: at most MAX_SAFETENSORS_BYTES
   writer.json         (before the adapter) {"format": "rekogan-writer-1", "code", ...}: still read
 Only the tensors (or the code) are needed to draw; the rest says where it came from.
 `writer_latent` accepts a code, either file or a Writer, and checks it against the generator it
-will draw with (z size, layers, the adapter's shapes).
+will draw with (z size, layers, the adapter's shapes, and a tagged writer's generator: a writer of a
+hand run is refused by every other generator with a message naming the run to select; an untagged
+writer is drawn by any run that fits it, as before).
 """
 from __future__ import annotations
 
@@ -43,17 +51,39 @@ FORMAT_ST = "rekogan-writer-2"
 MAX_FILE_BYTES = 1 << 20
 MAX_SAFETENSORS_BYTES = 256 * 1024
 MAX_ADAPTER_VALUES = 64 * 1024          # fp16: 128 KB, half the file's budget
+MAX_TAG_CHARS = 64
 _HEAD = struct.Struct("<3sBBHB")
 
 
-def encode(latents: torch.Tensor, weight: float | None = None, adapter: dict | None = None) -> str:
-    """(L, Z) latents (+ a stroke weight, + an adapter) -> the writer code. Values are stored as fp16."""
+def check_tag(tag) -> str:
+    """A generator tag ('' or printable ASCII, at most MAX_TAG_CHARS, no spaces) or WriterError."""
+    tag = "" if tag is None else tag
+    if not isinstance(tag, str) or len(tag) > MAX_TAG_CHARS or not all(33 <= ord(c) < 127 for c in tag):
+        raise WriterError(f"not a generator tag: {str(tag)[:MAX_TAG_CHARS + 1]!r}")
+    return tag
+
+
+def tag_run(tag: str) -> str:
+    """'hangul-hand@bc47884a' -> 'hangul-hand' (the run a person selects)."""
+    return tag.split("@", 1)[0]
+
+
+def encode(latents: torch.Tensor, weight: float | None = None, adapter: dict | None = None, *,
+           generator: str = "") -> str:
+    """(L, Z) latents (+ a stroke weight, + an adapter, + the tag of the hand run it belongs to) ->
+    the writer code. Values are stored as fp16."""
     lat = latents.detach().cpu().float()
     assert lat.ndim == 2 and 1 <= lat.shape[0] <= 255 and 1 <= lat.shape[1] <= 65535, f"latents must be (L, Z), got {tuple(lat.shape)}"
-    body = _HEAD.pack(b"RKW", 2 if adapter else 1, int(weight is not None), lat.shape[1], lat.shape[0])
+    tag = check_tag(generator)
+    version = 3 if tag else 2 if adapter else 1
+    body = _HEAD.pack(b"RKW", version, int(weight is not None), lat.shape[1], lat.shape[0])
     body += lat.numpy().astype("<f2").tobytes()
     if weight is not None:
         body += np.array([weight], "<f2").tobytes()
+    if tag:
+        body += bytes([len(tag)]) + tag.encode("ascii")
+    if tag and not adapter:
+        body += bytes([0])                      # version 3: the adapter part is always there
     if adapter:
         assert len(adapter) <= 255
         body += bytes([len(adapter)])
@@ -66,7 +96,7 @@ def encode(latents: torch.Tensor, weight: float | None = None, adapter: dict | N
 
 
 def _read_adapter(body: bytes, at: int) -> dict:
-    """The adapter part of a version-2 payload from offset `at`; WriterError when it is damaged."""
+    """The adapter part of a version-2/3 payload from offset `at`; WriterError when it is damaged."""
     damaged = WriterError("this writer code is damaged (its adapter part does not add up)")
     if at >= len(body):
         raise damaged
@@ -108,7 +138,17 @@ def decode(code: str) -> tuple[torch.Tensor, float | None]:
 
 
 def decode_full(code: str) -> tuple[torch.Tensor, float | None, dict]:
-    """The writer code -> ((L, Z) latents, stroke weight or None, adapter tensors ({} without one))."""
+    """The writer code -> ((L, Z) latents, stroke weight or None, adapter tensors ({} without one)).
+    (code_generator gives the generator tag.)"""
+    return _decode(code)[:3]
+
+
+def code_generator(code: str) -> str:
+    """The tag of the hand run a writer code belongs to ('' for a writer any fitting run draws)."""
+    return _decode(code)[3]
+
+
+def _decode(code: str) -> tuple[torch.Tensor, float | None, dict, str]:
     text = "".join(str(code).split())               # a code pasted across lines
     if not text.startswith(PREFIX):
         raise WriterError(f"not a writer code: it should start with {PREFIX!r} (got {text[:12]!r})")
@@ -120,8 +160,9 @@ def decode_full(code: str) -> tuple[torch.Tensor, float | None, dict]:
     if len(body) < _HEAD.size:
         raise WriterError("this writer code is damaged (too short)")
     magic, version, flags, z_dim, layers = _HEAD.unpack_from(body)
-    if magic != b"RKW" or version not in (1, 2):
-        raise WriterError(f"this writer code has an unknown format (version {version})")
+    if magic != b"RKW" or version not in (1, 2, 3):
+        raise WriterError(f"this writer code has an unknown format (version {version}); "
+                          "it may come from a newer ReKOGAN")
     n = layers * z_dim
     want = _HEAD.size + 2 * n + (2 if flags & 1 else 0)
     if (len(body) != want if version == 1 else len(body) <= want) or layers == 0 or z_dim == 0:
@@ -130,8 +171,15 @@ def decode_full(code: str) -> tuple[torch.Tensor, float | None, dict]:
     weight = float(np.frombuffer(body, "<f2", count=1, offset=_HEAD.size + 2 * n)[0]) if flags & 1 else None
     if not np.isfinite(lat).all() or (weight is not None and not np.isfinite(weight)):
         raise WriterError("this writer code holds non-finite numbers")
-    adapter = _read_adapter(body, want) if version == 2 else {}
-    return torch.from_numpy(lat.copy()), weight, adapter
+    tag = ""
+    if version == 3:
+        n_tag = body[want] if want < len(body) else 0
+        raw_tag = body[want + 1:want + 1 + n_tag]
+        if n_tag == 0 or len(raw_tag) != n_tag or not all(33 <= b < 127 for b in raw_tag):
+            raise WriterError("this writer code is damaged (its generator tag does not add up)")
+        tag, want = raw_tag.decode("ascii"), want + 1 + n_tag
+    adapter = _read_adapter(body, want) if version >= 2 else {}
+    return torch.from_numpy(lat.copy()), weight, adapter, tag
 
 
 @dataclass
@@ -157,11 +205,19 @@ class Writer:
     def adapter(self) -> dict:
         return decode_full(self.code)[2]
 
+    @property
+    def generator(self) -> str:
+        """The tag of the hand run this writer belongs to ('' when any fitting run draws it)."""
+        return code_generator(self.code)
+
     def to_json(self) -> dict:
         lat, w = decode(self.code)
-        return {"format": FORMAT, "code": self.code, "checkpoint": self.checkpoint, "run": self.run,
-                "epoch": self.epoch, "z_dim": lat.shape[1], "layers": lat.shape[0], "weight": w,
-                "syllables": self.syllables, "losses": self.losses, "fit": self.fit}
+        out = {"format": FORMAT, "code": self.code, "checkpoint": self.checkpoint, "run": self.run,
+               "epoch": self.epoch, "z_dim": lat.shape[1], "layers": lat.shape[0], "weight": w,
+               "syllables": self.syllables, "losses": self.losses, "fit": self.fit}
+        if self.generator:
+            out["generator"] = self.generator
+        return out
 
     def save(self, path) -> Path:
         """Write writer.safetensors (a path ending .safetensors) or the older writer.json, atomically."""
@@ -184,6 +240,8 @@ class Writer:
         meta = {"format": FORMAT_ST, "checkpoint": self.checkpoint, "run": self.run,
                 "epoch": "" if self.epoch is None else str(self.epoch), "syllables": self.syllables,
                 "losses": json.dumps(self.losses), "fit": json.dumps(self.fit)}
+        if self.generator:
+            meta["generator"] = self.generator
         data = save(tensors, metadata=meta)
         assert len(data) <= MAX_SAFETENSORS_BYTES, f"a writer file of {len(data):,} bytes"
         return data
@@ -226,9 +284,10 @@ def _from_safetensors(data: bytes, name: str) -> "Writer":
     try:
         epoch = int(meta["epoch"]) if meta.get("epoch") else None
         losses, fit = json.loads(meta.get("losses") or "{}"), json.loads(meta.get("fit") or "{}")
-    except ValueError:
+        tag = check_tag(meta.get("generator", ""))
+    except (ValueError, WriterError):
         raise WriterError(f"{name} is damaged: its metadata is not valid") from None
-    code = encode(lat.float(), None if w is None else float(w.float()), adapter)
+    code = encode(lat.float(), None if w is None else float(w.float()), adapter, generator=tag)
     return Writer(code=code, syllables=str(meta.get("syllables", "")), checkpoint=str(meta.get("checkpoint", "")),
                   run=str(meta.get("run", "")), epoch=epoch, losses=losses if isinstance(losses, dict) else {},
                   fit=fit if isinstance(fit, dict) else {})
@@ -289,10 +348,28 @@ def load_writer_bytes(data: bytes, *, name: str = "the writer file") -> Writer:
     return _from_safetensors(data, name)
 
 
+def check_generator(tag: str, generator: torch.nn.Module) -> None:
+    """A tagged writer is drawn only by the generator it was fitted on (its checkpoint's `writer_tag`,
+    rekogan.checkpoints.load_generator's `generator.writer_tag`); WriterError naming the run otherwise.
+    An untagged writer (every code before hand runs, and any writer of a plain run) passes, as before."""
+    if not tag:
+        return
+    mine = getattr(generator, "writer_tag", "") or ""
+    if tag == mine:
+        return
+    run = tag_run(tag)
+    if mine and tag_run(mine) == run:
+        raise WriterError(f"this writer was fitted on another version of run '{run}' (generator {tag}; this one is "
+                          f"{mine}): fit it again on this run")
+    raise WriterError(f"this writer was fitted on run '{run}', whose generator was tuned for writers: "
+                      f"select run '{run}' to draw it")
+
+
 def writer_latent(code_or_file, *, generator: torch.nn.Module) -> WriterLatent:
     """A writer code, a writer.safetensors / writer.json path (or a Writer) -> what generate/render_tokens
     need, checked against the generator it will draw with."""
-    lat, weight, adapter = decode_full(load_writer(code_or_file).code)
+    lat, weight, adapter, tag = _decode(load_writer(code_or_file).code)
+    check_generator(tag, generator)
     z_dim = generator.cfg.z_dim
     if lat.shape[1] != z_dim:
         raise WriterError(f"this writer was fitted on a run with a {lat.shape[1]}-d latent; this run's is {z_dim}-d")
