@@ -17,7 +17,7 @@ from conftest import REPO, run_py
 
 sys.path.insert(0, str(REPO / "scripts"))
 
-FAST = dict(seeds=8, steps_z=5, steps_layers=5, steps_adapter=5)
+FAST = dict(seeds=8, steps_z=2, steps_layers=2, steps_adapter=2)     # the tests need a writer, not a good one
 
 
 @pytest.fixture(scope="module")
