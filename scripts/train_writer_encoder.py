@@ -17,12 +17,12 @@ learning curve only; they choose nothing. The run ends by measuring the best wei
 Run directory (--run): config.json, metrics.jsonl (one line per --log-every steps and per eval),
 state.safetensors (resume: E, G, Adam, counters; written atomically), encoder_last.safetensors and
 generator_last.safetensors (fp16), encoder_best / generator_best (by validation). Rerunning the same
-command resumes; --cpu-minutes is the total.
+command resumes (at the command's --lr-e / --lr-g, logged as a 'resume' event); --cpu-minutes is the total.
 --init FILE starts a NEW run (no state.safetensors yet) from saved weights instead of the shipped
-generator and a zero-headed encoder: a file of `E.*` and `G.*` tensors, as resume/writer_enc.safetensors
+generator and a zero-headed encoder: a file of `E.*` and `G.*` tensors, as resume/writer_enc_fixed.safetensors
 (Adam starts afresh; the anchor still pulls G toward --checkpoint, the GAN's own weights).
 --init-encoder FILE starts a new run's E only from another run's E.* (e.g. the hangul spike's for the
-fixed run): the reading layers are copied, the parts tied to the other generator are not (see
+fixed run: resume/writer_enc.safetensors, in git history at fb52366): the reading layers are copied, the parts tied to the other generator are not (see
 load_encoder_init); G starts as shipped.
 
   nice -n 5 timeout 75m .venv/bin/python scripts/train_writer_encoder.py --run runs/writer_enc --cpu-minutes 70
@@ -168,7 +168,14 @@ def main(argv=None) -> int:
     gen = torch.Generator().manual_seed(args.seed)
     if (run / STATE).is_file():
         counters = load_resume(run / STATE, E=E, G=G, opt=opt, gen=gen)
-        log(f"resumed at step {counters['step']} ({counters['cpu_s'] / 60:.1f} CPU-min)")
+        # Adam's state restores the learning rates it was saved with; the command's --lr-e/--lr-g win
+        # (the moments are kept), so a resumed run can continue at a lower rate, and the log says so
+        for group, lr in zip(opt.param_groups, (pcfg.lr_e, pcfg.lr_g)):
+            group["lr"] = lr
+        append_jsonl(run / "metrics.jsonl", {"event": "resume", "step": counters["step"], "lr_e": pcfg.lr_e,
+                                             "lr_g": pcfg.lr_g, "command": "python scripts/train_writer_encoder.py "
+                                             + " ".join(argv or sys.argv[1:])})
+        log(f"resumed at step {counters['step']} ({counters['cpu_s'] / 60:.1f} CPU-min), lr-e {pcfg.lr_e:g}, lr-g {pcfg.lr_g:g}")
     else:
         write_text_atomic(run / "config.json", json.dumps(config, indent=1, ensure_ascii=False))
         append_jsonl(run / "metrics.jsonl", {"event": "start", "command": "python scripts/train_writer_encoder.py "

@@ -278,3 +278,18 @@ def test_a_class_run_trains_with_validation_faces_and_keeps_the_best(tiny_ckpt, 
     out = json.loads((tmp_path / "eval.json").read_text())
     assert out["which"] == "best"
     assert out["mean"]["held-out system faces"]["encoder"]["ssim"] == pytest.approx(final[0]["encoder"]["ssim"], abs=1e-6)
+    # resumed with other learning rates: the command's rates replace the ones Adam's state was saved with
+    assert train_writer_encoder.main(["--run", str(run), *common, "--cpu-minutes", "0.05", "--eval-every", "0.5",
+                                      "--faces", "2", "--k", "1", "--targets", "2", "--val-faces", "3",
+                                      "--log-every", "1000", "--lr-e", "1e-5", "--lr-g", "2e-6"]) == 0
+    recs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    resumed = [r for r in recs if r["event"] == "resume"]
+    assert len(resumed) == 1 and (resumed[0]["lr_e"], resumed[0]["lr_g"]) == (1e-5, 2e-6)
+    from rekogan.checkpoints import load_generator
+    from rekogan.writer.conditioned import PairedConfig, load_resume, make_optimizer
+    from rekogan.writer.encoder import encoder_for
+    G, _ = load_generator(tiny_ckpt)
+    E = encoder_for(G, **{k: v for k, v in cfg["encoder"].items() if k in ("width", "feat")})
+    opt = make_optimizer(E, G, PairedConfig(lr_e=1.0, lr_g=1.0))
+    load_resume(run / "state.safetensors", E=E, G=G, opt=opt, gen=torch.Generator())
+    assert [g["lr"] for g in opt.param_groups] == [1e-5, 2e-6]
