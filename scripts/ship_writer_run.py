@@ -76,6 +76,11 @@ def read_source(src: Path, *, which: str = "last") -> dict:
             with safe_open(str(src / "state.safetensors"), framework="pt") as f:
                 counters = json.loads((f.metadata() or {}).get("counters", "{}"))
         log = read_jsonl(src / "metrics.jsonl") if (src / "metrics.jsonl").is_file() else []
+        if which == "best":               # the best weights: the last evaluation that was marked best
+            best = [r for r in log if r.get("event") == "eval" and r.get("best")]
+            if best:
+                return {"E": E, "G": G, "config": config, "log": log, "step": best[-1].get("step"),
+                        "cpu_min": round(best[-1]["cpu_min"], 1) if "cpu_min" in best[-1] else None}
         return {"E": E, "G": G, "config": config, "log": log, "step": counters.get("step"),
                 "cpu_min": round(counters["cpu_s"] / 60, 1) if "cpu_s" in counters else None}
     if not src.is_file():

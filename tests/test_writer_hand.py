@@ -254,3 +254,19 @@ def _save_png(tmp_path):
     p = tmp_path / "glyph.png"
     Image.fromarray(_pictures(1)[0]).save(p)
     return str(p)
+
+
+def test_ship_reads_the_best_weights_step_from_the_log(tiny_ckpt, tiny_model, tmp_path):
+    """--which best: the step and CPU time are the last evaluation marked best, not the run's last state."""
+    import shutil
+    import ship_writer_run
+    G, _ = tiny_model
+    src = _source_run(tmp_path, base=tiny_ckpt, G=G, E=_tiny_encoder(G))
+    for tag in ("encoder", "generator"):
+        shutil.copy(src / f"{tag}_last.safetensors", src / f"{tag}_best.safetensors")
+    with (src / "metrics.jsonl").open("a") as f:
+        for step, best in ((10, True), (20, True), (30, False)):
+            f.write(json.dumps({"event": "eval", "step": step, "cpu_min": step / 10, "best": best}) + "\n")
+    got = ship_writer_run.read_source(src, which="best")
+    assert (got["step"], got["cpu_min"]) == (20, 2.0)
+    assert ship_writer_run.read_source(src, which="last")["step"] == 40
