@@ -10,7 +10,9 @@ load average: on a shared machine wall time is what the person waits, CPU time w
 The budgets: <= 10 s for k = 4 (issue 18, before the adapter) and <= 20 s for k = 8 (issue 25, with
 the adapter) on 2 CPU cores. --adapter none times the fit without it. A hand run
 (checkpoints/hangul-hand/epoch_068.safetensors: encoder.safetensors beside it) is timed as the app
-fits it: the style encoder's writer replaces the seed search and the one-z stage.
+fits it: the style encoder's writer replaces the seed search and the one-z stage. The fit uses the
+run's fit defaults (fit.json beside the checkpoint) as the app does, --adapter/--fit on top; the
+output says which applied ("fit_defaults", and "fit_config": every field as fitted).
 """
 from __future__ import annotations
 
@@ -51,10 +53,15 @@ def main(argv=None) -> int:
     order = held.labels[m].argsort()
     pictures = [(255 - img).numpy() for img in held.images[m][order]]   # dark ink on white, like a scan
     from rekogan.writer import FitConfig
+    from rekogan.writer.api import fit_config
+    from rekogan.writer.fit import run_defaults
     try:
-        cfg = FitConfig(**{**({} if args.adapter is None else {"adapter": args.adapter}), **FitConfig.overrides(args.fit)})
+        over = {**({} if args.adapter is None else {"adapter": args.adapter}), **FitConfig.overrides(args.fit)}
+        defaults = run_defaults(REPO / args.checkpoint)
+        cfg = fit_config(REPO / args.checkpoint, over)      # what imitate fits with: the run's defaults + these
     except ValueError as e:
         ap.error(str(e))
+    print(f"fit defaults: {defaults.describe()}" + (f"; on top: {json.dumps(over)}" if over else ""), flush=True)
     feats = reader_features()
     ckpt = str(REPO / args.checkpoint)               # as the app passes it: a hand run's encoder is found beside it
     imitate(pictures, text, generator=G, meta=meta, reader=feats, config=cfg, checkpoint=ckpt)   # warm-up: first-call costs
@@ -69,7 +76,8 @@ def main(argv=None) -> int:
            "cpu_s": [round(v, 2) for v in cpus], "cpu_s_min": round(min(cpus), 2),
            "load_average_1min": round(os.getloadavg()[0], 2), "start": res.writer.losses.get("start"),
            "ref_ssim": res.writer.losses["ssim"], "code_chars": len(res.writer.code),
-           "adapter": cfg.adapter, "fit": FitConfig.overrides(args.fit), "budget_s": budget, "within_budget": statistics.median(walls) <= budget}
+           "adapter": cfg.adapter, "fit": over, "fit_defaults": defaults.to_dict(), "fit_config": cfg.to_dict(),
+           "budget_s": budget, "within_budget": statistics.median(walls) <= budget}
     print(json.dumps(out, indent=1))
     return 0
 

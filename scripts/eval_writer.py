@@ -34,6 +34,19 @@ fits it as any run.
   python scripts/eval_writer.py --checkpoint checkpoints/hangul-hand/epoch_068.safetensors \
       --reader checkpoints/reader/reader.safetensors --threads 1 --k 4,8,16 --skip-z \
       --extra-faces ~/.cache/rekogan/eval_faces --out docs/writer_eval_hand_hangul.md
+
+The fits use the run's fit defaults (fit.json beside --checkpoint, rekogan.writer.fit.run_defaults),
+as the app does; --fit KEY=VALUE goes on top; --fit-defaults none leaves the file out. The table and
+JSON say which applied.
+
+--val-faces DIR measures the faces in DIR (scripts/fetch_eval_faces.py --validation) INSTEAD of the
+test faces (the 8 held-out system faces and --extra-faces are neither fitted nor in any gallery): for
+choosing settings without looking at the test faces. A face in DIR named like a face of the font
+source, or byte for byte one of the test web faces, is refused.
+
+  python scripts/eval_writer.py --checkpoint checkpoints/hangul-hand/epoch_068.safetensors \
+      --reader checkpoints/reader/reader.safetensors --threads 1 --k 8 --skip-z --bank 16 \
+      --val-faces ~/.cache/rekogan/val_faces --fit read=0.05 --out /tmp/val_read005.md
 """
 from __future__ import annotations
 
@@ -58,7 +71,7 @@ from rekogan.hangul import SBASE  # noqa: E402
 from rekogan.reader import load_reader  # noqa: E402
 from rekogan.records import write_text_atomic  # noqa: E402
 from rekogan.sampling import seed_to_z  # noqa: E402
-from rekogan.writer.fit import FitConfig, fit  # noqa: E402
+from rekogan.writer.fit import FitConfig, RunDefaults, fit, run_defaults  # noqa: E402
 from rekogan.writer.latent import layered_forward  # noqa: E402
 from rekogan.writer.losses import ReaderFeatures, feature_distance, pixel_loss, ssim  # noqa: E402
 
@@ -112,17 +125,31 @@ def measures(x, real, emb_all, face_row, heldout_rows, feats, reader, labels_syl
     return out
 
 
-def extra_faces(folder: str, classes, size: int, known: set[str]) -> dict:
+def test_face_hashes(folder: str | None) -> set[str]:
+    """sha256 of every test web face (faces.json of scripts/fetch_eval_faces.py's folder), for refusing
+    a validation face that is one of them."""
+    from rekogan.data.webfonts import DEFAULT_DIR
+    manifest = Path(folder or DEFAULT_DIR).expanduser() / "faces.json"
+    return {m["sha256"] for m in json.loads(manifest.read_text())} if manifest.is_file() else set()
+
+
+def extra_faces(folder: str, classes, size: int, known: set[str], *, prefix: str = "web:",
+                refuse_sha: set[str] = frozenset()) -> dict:
     """name -> (C, S, S) uint8 real glyphs of every face in `folder` that has all `classes`
-    (the others are named and skipped); a name that is also an installed face is refused."""
+    (the others are named and skipped); a name that is also an installed face is refused, and so is a
+    file whose sha256 is in refuse_sha (a test face given as a validation face)."""
+    import hashlib
     from rekogan.data.fonts import find_faces, render_available
     faces = find_faces([folder])
     if not faces:
         raise SystemExit(f"error: no font files in {folder}; run scripts/fetch_eval_faces.py first")
     out, skipped = {}, []
     for f in faces:
-        name = f"web:{f.name}"
-        assert f.name not in known and name not in known, f"{f.name} is also an installed face: not an unseen writer"
+        name = f"{prefix}{f.name}"
+        if f.name in known or name in known:
+            raise SystemExit(f"error: {f.name} in {folder} is also a face of the font source: not an unseen writer")
+        if refuse_sha and hashlib.sha256(Path(f.path).read_bytes()).hexdigest() in refuse_sha:
+            raise SystemExit(f"error: {f.name} in {folder} is one of the test faces: not a validation face")
         kept, glyphs = render_available(f, classes, size=size)
         if len(kept) == len(classes):
             out[name] = glyphs
@@ -175,6 +202,12 @@ def main(argv=None) -> int:
                          "references and from a phone-style photo of it (rekogan/writer/photo.py), compare on the others")
     ap.add_argument("--only-faces", metavar="N", type=int, default=None,
                     help="a subset: the first N unseen faces of each group (system, web) only")
+    ap.add_argument("--fit-defaults", default="auto", choices=("auto", "none"),
+                    help="'auto': the run's fit.json beside --checkpoint gives the fit defaults (as in the app); "
+                         "'none': FitConfig's own")
+    ap.add_argument("--val-faces", metavar="DIR",
+                    help="measure the faces in DIR instead of the test faces (scripts/fetch_eval_faces.py "
+                         "--validation): for choosing settings")
     ap.add_argument("--encoder", default="auto", metavar="auto|none|FILE",
                     help="a style encoder the fits start from: 'auto' (encoder.safetensors beside --checkpoint, "
                          "a hand run's), 'none', or a file")
@@ -185,10 +218,18 @@ def main(argv=None) -> int:
         out.write_text(table(res), encoding="utf-8"); print(table(res)); return 0
     torch.set_num_threads(args.threads)
     t_start = time.time()
+    if args.val_faces and args.extra_faces:
+        ap.error("--val-faces replaces the test faces: leave out --extra-faces")
     try:
-        fit_over = FitConfig.overrides(args.fit)
+        cli_over = FitConfig.overrides(args.fit)
+        defaults = run_defaults(REPO / args.checkpoint) if args.fit_defaults == "auto" else RunDefaults(values={})
+        fit_over = {**defaults.values, **cli_over}
+        FitConfig(**fit_over)
     except ValueError as e:
         ap.error(str(e))
+    fit_record = {"defaults": defaults.to_dict(), "overrides": cli_over}
+    print(f"fit defaults: {defaults.describe()}" + (f"; --fit on top: {json.dumps(cli_over)}" if cli_over else ""),
+          flush=True)
     ks = [int(v) for v in args.k.split(",")]
     G, meta = load_generator(REPO / args.checkpoint)
     G = G.to(memory_format=torch.contiguous_format)
@@ -214,17 +255,23 @@ def main(argv=None) -> int:
         imgs[gs.labels[m]] = gs.images[m]
         return to_unit(imgs[:, None])                                        # (C, 1, S, S)
 
-    held_ids = sorted(set(held.groups.tolist()))[:args.faces]
+    # the held-out system faces: measured and in the gallery, except with --val-faces (then not looked at)
+    system_ids = [] if args.val_faces else sorted(set(held.groups.tolist()))
+    held_ids = system_ids[:args.faces]
     train_ids = sorted(set(train.groups.tolist()))
-    group_of = {gi: "held-out system faces" for gi in sorted(set(held.groups.tolist()))}
-    extra = extra_faces(args.extra_faces, classes, G.cfg.size, set(full_names)) if args.extra_faces else {}
+    group_of = {gi: "held-out system faces" for gi in system_ids}
+    if args.val_faces:
+        extra = extra_faces(args.val_faces, classes, G.cfg.size, set(full_names) | set(held.group_names), prefix="val:",
+                            refuse_sha=test_face_hashes(None))
+    else:
+        extra = extra_faces(args.extra_faces, classes, G.cfg.size, set(full_names)) if args.extra_faces else {}
     full_names = list(full_names)
     extra_ids = []
     for name, imgs in extra.items():                  # new group ids after the font source's
         gi = len(full_names)
         full_names.append(name)
         extra_ids.append(gi)
-        group_of[gi] = "web faces"
+        group_of[gi] = "validation faces" if args.val_faces else "web faces"
     gen = torch.Generator().manual_seed(0)
     perm = torch.randperm(C, generator=gen)
     kmax = max(ks)
@@ -238,7 +285,7 @@ def main(argv=None) -> int:
               f"{int(unseen.sum())} of the {len(others)} compared are held out", flush=True)
     print(f"faces: {[full_names[i] for i in held_ids]}; {len(train_ids)} train faces; refs {''.join(classes.syllable(int(i)) for i in refs)}", flush=True)
     # every face's real glyphs of the other syllables, as style embeddings (the style gallery)
-    all_ids = train_ids + [i for i in sorted(set(held.groups.tolist()))] + extra_ids
+    all_ids = train_ids + system_ids + extra_ids
     real = {gi: face_glyphs(train if gi in train_ids else held, gi) for gi in all_ids if gi not in extra_ids}
     real.update({gi: to_unit(torch.from_numpy(extra[full_names[gi]])[:, None]) for gi in extra_ids})
     held_ids = held_ids + extra_ids
@@ -247,10 +294,10 @@ def main(argv=None) -> int:
     if args.photos:
         return photo_table(args, argv, G=G, feats=feats, real=real, held_ids=held_ids, names=full_names, group_of=group_of,
                            refs=refs[:kmax], others=others, classes=classes, run_classes=run_classes, lab=lab,
-                           fit_over=fit_over, t_start=t_start, out=out, codes=codes, encoder=E)
+                           fit_over=fit_over, t_start=t_start, out=out, codes=codes, encoder=E, fit_record=fit_record)
     emb_all = torch.stack([style_embedding(feats, real[gi][others]) for gi in all_ids])  # (F, M, D)
     row_of = {gi: r for r, gi in enumerate(all_ids)}
-    heldout_rows = [row_of[gi] for gi in sorted(set(held.groups.tolist()))] + [row_of[gi] for gi in extra_ids]
+    heldout_rows = [row_of[gi] for gi in system_ids] + [row_of[gi] for gi in extra_ids]
     group_rows = {g: [row_of[gi] for gi in all_ids if group_of.get(gi) == g] for g in set(group_of.values())}
     print(f"gallery: {len(all_ids)} faces x {len(others)} syllables ({time.time() - t_start:.0f} s)", flush=True)
     # the seed bank: per-glyph objective of every seed on every face's references
@@ -287,6 +334,7 @@ def main(argv=None) -> int:
                 "checkpoint": args.checkpoint, "reader": args.reader, "faces": [full_names[i] for i in faces],
                 "train_faces": len(train_ids), "gallery_heldout": len(heldout_rows),
                 "groups": {full_names[gi]: group_of[gi] for gi in faces}, "extra_faces": args.extra_faces,
+                "val_faces": args.val_faces, "fit_defaults": fit_record,
                 "refs": "".join(classes.syllable(int(i)) for i in refs), "others": len(others),
                 "others_heldout_syllables": int(unseen.sum()), "bank": args.bank, "ks": ks, "threads": args.threads,
                 "fit_config": FitConfig(**fit_over).to_dict(), "rows": rows,
@@ -340,7 +388,7 @@ def main(argv=None) -> int:
 
 
 def photo_table(args, argv, *, G, feats, real, held_ids, names, group_of, refs, others, classes, run_classes, lab,
-                fit_over, t_start, out, codes, encoder=None) -> int:
+                fit_over, t_start, out, codes, encoder=None, fit_record=None) -> int:
     """Clean upload vs photo of the same k references: the writer fitted from each, SSIM on the others."""
     import numpy as np
     from PIL import Image
@@ -373,17 +421,19 @@ def photo_table(args, argv, *, G, feats, real, held_ids, names, group_of, refs, 
         print(f"{names[gi]}: clean {row['clean']:.3f} photo {row['photo']:.3f} ({time.time() - t_start:.0f} s)", flush=True)
         # after every face: a run cut short still leaves the table of the faces done (said in it)
         lines = photo_report(args, argv, rows=rows, n_faces=len(held_ids), text=text, n_others=len(others),
-                             fit_over=fit_over, t_start=t_start, out=out, encoder=encoder)
+                             fit_over=fit_over, t_start=t_start, out=out, encoder=encoder, fit_record=fit_record)
     print("\n".join(lines))
     return 0
 
 
-def photo_report(args, argv, *, rows, n_faces, text, n_others, fit_over, t_start, out, encoder=None) -> list[str]:
+def photo_report(args, argv, *, rows, n_faces, text, n_others, fit_over, t_start, out, encoder=None,
+                 fit_record=None) -> list[str]:
     """Write photo_table's JSON and Markdown for the faces in `rows` (of n_faces); return the lines."""
     res = {"command": "python scripts/eval_writer.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
            "checkpoint": args.checkpoint, "k": len(text), "refs": text, "others": n_others, "rows": rows,
            "faces_done": len(rows), "faces": n_faces,
-           "fit_config": FitConfig(**fit_over).to_dict(), "wall_seconds": round(time.time() - t_start)}
+           "fit_config": FitConfig(**fit_over).to_dict(), "fit_defaults": fit_record,
+           "wall_seconds": round(time.time() - t_start)}
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out.with_suffix(".json"), json.dumps(res, ensure_ascii=False, indent=1))
     lines = ["# Writers fitted from photos vs clean uploads\n", f"Command: `{res['command']}` ({res['wall_seconds']} s)\n",
@@ -392,7 +442,7 @@ def photo_report(args, argv, *, rows, n_faces, text, n_others, fit_over, t_start
              "paper, uneven light, blue or black ink alternately, rotated ±2-3°, blur 1.2 px, noise, JPEG 70). SSIM: the "
              f"fitted writer (latent + adapter{', started from the style encoder' if encoder is not None else ''}) on "
              f"{n_others} other syllables against the face's real glyphs. "
-             "Target: |photo − clean| ≤ 0.02.\n"]
+             "Target: |photo − clean| ≤ 0.02." + defaults_sentence(fit_record) + "\n"]
     if len(rows) < n_faces:
         lines.append(f"**Cut short: {len(rows)} of {n_faces} faces measured** (the first ones in the run's order).\n")
     lines += ["| face | group | ink | SSIM clean | SSIM photo | photo − clean | glyph L1 clean / photo (refs) |",
@@ -411,6 +461,16 @@ def photo_report(args, argv, *, rows, n_faces, text, n_others, fit_over, t_start
                      f"largest {max(dg):.4f}; within 0.02: {sum(v <= 0.02 for v in dg)} of {len(dg)}.")
     write_text_atomic(out, "\n".join(lines) + "\n")
     return lines
+
+
+def defaults_sentence(record: dict | None) -> str:
+    """' Run defaults: ...' for a table: which fit.json applied (and what --fit put on top)."""
+    if not record:
+        return ""
+    d = record["defaults"]
+    src = (f" Run fit defaults from `{Path(d['file']).parent.name}/{Path(d['file']).name}`: `{json.dumps(d['values'])}` "
+           f"(chosen on: {d['chosen_on']})." if d["file"] else " No run fit defaults (no fit.json): FitConfig's.")
+    return src + (f" `--fit` on top: `{json.dumps(record['overrides'])}`." if record["overrides"] else "")
 
 
 def paired(res: dict, a: str, b: str) -> list[str]:
@@ -442,7 +502,7 @@ def table(res: dict) -> str:
              f"Run `{res['checkpoint']}`, reader `{res['reader']}`; faces never seen in training: {', '.join(res['faces'])}; "
              f"references: the first k of {res['refs']}; compared on {res['others']} other syllables per face; "
              f"style gallery: {res['train_faces']} train + {n_unseen} unseen faces. Fit settings: "
-             f"`{json.dumps(res['fit_config'])}`."
+             f"`{json.dumps(res['fit_config'])}`." + defaults_sentence(res.get("fit_defaults"))
              + (f" The fits start from the style encoder `{res['encoder']}` (row `encoder`: its writer alone)." if res.get("encoder") else "")
              + "\n",
              f"| k | method | SSIM ↑ | L1 ↓ | style top-1 (among {n_unseen} unseen faces) ↑ | style rank (all faces) ↓ | "

@@ -9,11 +9,18 @@ Methods:
   encoder           E's writer (one forward pass) with the generator E was trained with
   encoder + fit     that writer as the start of the fit's per-layer latent stage and the adapter
                     (fit.py's stages and defaults, the seed search skipped), same generator
+  fit NAME          (--fit-set NAME:KEY=VALUE,...) the app's fit itself (fit.fit from E's writer, the
+                    codes for its read term) with those FitConfig overrides
+--on validation measures the run's validation faces instead of the unseen ones (for choosing settings;
+retrieval there: the nearest other training face; style top-1 among all training faces, and in the
+group column among the validation faces).
 --which best (the default; `last` where a run has no best yet) measures the weights a run kept by its
 validation faces (training faces held out of E's training, never the faces measured here).
 Reads checkpoints only; writes --out (JSON) when given.
 
   python scripts/eval_writer_encoder.py --run runs/writer_enc --refine --threads 1 --out runs/writer_enc/eval_final.json
+  python scripts/eval_writer_encoder.py --run runs/writer_enc_fixed_lr --on validation --fit-set app: \
+      --fit-set no-adapter:adapter=none --threads 1
 """
 from __future__ import annotations
 
@@ -69,9 +76,10 @@ class Context:
 
 
 def build_context(*, checkpoint: str, reader_path: str, k: int = 8, n_others: int = 128,
-                  extra_dir: str | None = None, val_names=(), log=print) -> Context:
+                  extra_dir: str | None = None, val_names=(), ref_seed: int = 0, log=print) -> Context:
     """val_names: training faces to hold out of E's training (they stay in retrieval's gallery: the
-    baseline is the same with or without them)."""
+    baseline is the same with or without them). ref_seed: the syllable order's seed (0: eval_writer.py's;
+    another gives other references and compared syllables, more samples for choosing settings)."""
     t0 = time.time()
     G, meta = load_generator(REPO / checkpoint)
     G = G.to(memory_format=torch.contiguous_format).eval()
@@ -97,7 +105,7 @@ def build_context(*, checkpoint: str, reader_path: str, k: int = 8, n_others: in
         return to_unit(imgs[:, None])
 
     # eval_writer.py's syllables: the seed-0 order, references among the trained ones
-    perm = torch.randperm(C, generator=torch.Generator().manual_seed(0))
+    perm = torch.randperm(C, generator=torch.Generator().manual_seed(ref_seed))
     trained = torch.tensor([classes.syllable(int(i)) not in unseen_syl for i in perm])
     refs = perm[trained][:k]
     others = perm[~torch.isin(perm, refs)][:n_others]
@@ -254,11 +262,63 @@ def evaluate(E, G, ctx: Context, *, names=None, with_refine: bool = False, objec
     for g in sorted({ctx.group[n] for n in names}):
         fs = [n for n in names if ctx.group[n] == g]
         mean[g] = {m: {key: sum(per[n][m][key] for n in fs) / len(fs)
-                       for key in ("ssim", "l1", "readable", "readable_heldout_syllables", "style_top1_group")
+                       for key in ("ssim", "l1", "readable", "readable_heldout_syllables", "style_top1", "style_top1_group")
                        if key in per[fs[0]][m]}          # a class run has no never-trained syllables
                    for m in per[fs[0]]}
     return {"per_face": per, "mean": mean,
             "seconds": {m: sum(v) / len(v) for m, v in secs.items() if v}}
+
+
+VALIDATION = "validation training faces"
+
+
+def measure_on_validation(ctx: Context) -> None:
+    """Make the run's validation faces (training faces held out of E's training, config.json's val_faces)
+    the measured faces instead of the unseen ones, so that settings are chosen without looking at the
+    unseen faces. Retrieval: the nearest OTHER training face (same objective); style top-1 is among
+    all the run's training faces (`style_top1`) and among the validation faces (`style_top1_group`)."""
+    if not ctx.val_names:
+        raise ValueError("this run has no validation faces")
+    held = {n: to_unit(ctx.train_images[ctx.train_names.index(n)][:, None]) for n in ctx.val_names}
+    ctx.held, ctx.group = held, {n: VALIDATION for n in held}
+    ctx.heldout_rows = [ctx.rows[n] for n in ctx.train_names]
+    ctx.group_rows = {VALIDATION: [ctx.rows[n] for n in held]}
+    train_refs = torch.stack([to_unit(ctx.train_images[i][ctx.refs][:, None]) for i in range(len(ctx.train_names))])
+    ctx.retrieval = {}
+    for n, R in held.items():
+        tf = [f.detach() for f in ctx.feats(R[ctx.refs])]
+        loss = torch.stack([objective(ctx.feats, tr, R[ctx.refs], tf).mean() for tr in train_refs])
+        loss[ctx.train_names.index(n)] = float("inf")            # not the face itself
+        ti = int(loss.argmin())
+        x = to_unit(ctx.train_images[ti][ctx.others][:, None])
+        ctx.retrieval[n] = dict(_measure(ctx, n, x), face=ctx.train_names[ti])
+
+
+def fit_sets(specs) -> dict:
+    """--fit-set 'NAME:KEY=VALUE,KEY=VALUE' strings -> {NAME: FitConfig overrides}; ValueError for a bad one."""
+    from rekogan.writer.fit import FitConfig
+    out = {}
+    for spec in specs:
+        name, _, pairs = spec.partition(":")
+        if not name:
+            raise ValueError(f"--fit-set {spec!r}: expected NAME:KEY=VALUE,... (NAME: for the defaults)")
+        out[name] = FitConfig.overrides([kv for kv in pairs.split(",") if kv])
+    return out
+
+
+def app_fit(E, G, ctx: Context, name: str, over: dict) -> tuple[dict, float]:
+    """The app's fit (rekogan.writer.fit.fit with the encoder, codes and FitConfig(**over)) on the face's
+    k references, measured on the others: (measures, fit CPU seconds)."""
+    from rekogan.writer.fit import FitConfig, fit
+    y, M = ctx.lab[ctx.refs], len(ctx.others)
+    t0 = time.process_time()
+    r = fit(G, ctx.held[name][ctx.refs], y, reader_features=ctx.feats, config=FitConfig(**over), codes=ctx.codes,
+            encoder=E)
+    cpu = time.process_time() - t0
+    with torch.no_grad():
+        x = layered_forward(G, r.latents[None].expand(M, -1, -1), ctx.lab[ctx.others],
+                            None if r.weight is None else torch.full((M,), r.weight), adapter=r.adapter)
+    return dict(_measure(ctx, name, x), ref_ssim=r.losses["ssim"]), cpu
 
 
 def load_run(run: Path, ctx: Context, which: str = "last"):
@@ -284,14 +344,33 @@ def main(argv=None) -> int:
                     help="the refinement's objective: fit.py's, or L1 + (1 - SSIM)")
     ap.add_argument("--extra-faces", metavar="DIR")
     ap.add_argument("--only-faces", type=int, default=None, help="the first N faces of each group")
+    ap.add_argument("--on", choices=("unseen", "validation"), default="unseen",
+                    help="the faces measured: the unseen ones (held-out system faces, --extra-faces), or the run's "
+                         "validation faces (training faces held out of E's training: for choosing settings)")
+    ap.add_argument("--fit-set", action="append", default=[], metavar="NAME:KEY=VALUE,...",
+                    help="also the app's fit (fit.fit from E's writer) with these FitConfig overrides, as row "
+                         "'fit NAME' ('NAME:' for the defaults); repeatable")
+    ap.add_argument("--ref-seed", type=int, default=0,
+                    help="the seed of the syllable order (0, the default: eval_writer.py's references and compared "
+                         "syllables; others: other ones, for choosing settings on more samples)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out")
     args = ap.parse_args(argv)
+    try:
+        sets = fit_sets(args.fit_set)
+    except ValueError as e:
+        ap.error(str(e))
     torch.set_num_threads(args.threads)
     run = REPO / args.run
     cfg = json.loads((run / "config.json").read_text())
     ctx = build_context(checkpoint=cfg["checkpoint"], reader_path=cfg["reader"], k=cfg["eval_k"],
-                        n_others=cfg["eval_others"], extra_dir=args.extra_faces)
+                        n_others=cfg["eval_others"], extra_dir=args.extra_faces, val_names=cfg.get("val_faces", ()),
+                        ref_seed=args.ref_seed)
+    if args.on == "validation":
+        try:
+            measure_on_validation(ctx)
+        except ValueError as e:
+            ap.error(f"--on validation: {e} (train it with --val-faces)")
     which = args.which
     if which == "best" and not (run / "encoder_best.safetensors").is_file():
         print(f"{args.run} has no best weights (a run without validation faces): measuring the last ones", flush=True)
@@ -299,9 +378,22 @@ def main(argv=None) -> int:
     E, G = load_run(run, ctx, which)
     names = list(ctx.held)
     if args.only_faces is not None:
-        names = [n for g in ("held-out system faces", "web faces")
+        names = [n for g in ("held-out system faces", "web faces", VALIDATION)
                  for n in [m for m in names if ctx.group[m] == g][:args.only_faces]]
     res = evaluate(E, G, ctx, names=names, with_refine=args.refine, objective=args.objective)
+    for label, over in sets.items():                 # the app's fit, per setting
+        cpu = []
+        for n in names:
+            m, c = app_fit(E, G, ctx, n, over)
+            res["per_face"][n][f"fit {label}"] = m
+            cpu.append(c)
+            print(f"{n} fit {label}: ssim {m['ssim']:.3f} l1 {m['l1']:.4f} top1 {m['style_top1']:.0f}/"
+                  f"{m['style_top1_group']:.0f} readable {m['readable']:.3f} ({c:.1f} CPU s)", flush=True)
+        res["seconds"][f"fit {label}"] = sum(cpu) / len(cpu)
+        for g, d in res["mean"].items():
+            fs = [n for n in names if ctx.group[n] == g]
+            d[f"fit {label}"] = {key: sum(res["per_face"][n][f"fit {label}"][key] for n in fs) / len(fs)
+                                 for key in ("ssim", "l1", "readable", "style_top1", "style_top1_group")}
     print(json.dumps(res["mean"], indent=1), json.dumps(res["seconds"]))
     if args.out:
         from rekogan.records import write_text_atomic

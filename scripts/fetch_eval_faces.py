@@ -3,30 +3,87 @@ merged into one .ttf (rekogan/data/webfonts.py says which and why). Needs npm; e
 
   python scripts/fetch_eval_faces.py [--dest ~/.cache/rekogan/eval_faces]
   python scripts/eval_writer.py --extra-faces ~/.cache/rekogan/eval_faces ...
+
+--validation fetches a separate set, for choosing settings (a run's fit.json) without looking at
+the 27 test faces above: faces that are neither those 27 nor a design any run trains on. Fontsource
+has only one Korean family left that is neither (Pretendard), so the set adds other weights of the
+web families whose regular weight is a test face, kept only where the weight looks clearly apart
+(hairline or black, a bold brush). They are related to those test faces (same designers), which the
+report says; they never share a file or a weight with them.
+
+  python scripts/fetch_eval_faces.py --validation [--dest ~/.cache/rekogan/val_faces]
+  python scripts/eval_writer.py --val-faces ~/.cache/rekogan/val_faces ...
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rekogan.data.webfonts import DEFAULT_DIR, PACKAGES, fetch_all  # noqa: E402
+from rekogan.data.webfonts import DEFAULT_DIR, PACKAGES, fetch_all, fetch_package  # noqa: E402
+from rekogan.records import write_text_atomic  # noqa: E402
+
+VAL_DIR = "~/.cache/rekogan/val_faces"
+# (package, version, weight) -> the face `<package>-<weight>`; pinned like PACKAGES
+VALIDATION = [
+    ("pretendard", "5.3.0", 400),                       # not in PACKAGES, not a training design
+    # sunflower: its test face is weight 300 (it has no 400), so 700 here
+    ("gothic-a1", "5.3.0", 100), ("gothic-a1", "5.3.0", 900),
+    ("hahmlet", "5.3.0", 100), ("hahmlet", "5.3.0", 900),
+    ("ibm-plex-sans-kr", "5.3.0", 100), ("noto-serif-kr", "5.3.0", 900),
+    ("sunflower", "5.3.1", 700), ("dongle", "5.2.7", 700), ("gaegu", "5.3.0", 700),
+    ("gowun-batang", "5.3.0", 700), ("gothic-a1", "5.3.0", 600),
+]
+
+
+def fetch_validation(dest: str | Path, *, test_dir: str | Path = DEFAULT_DIR, log=print) -> list[dict]:
+    """Fetch VALIDATION into dest (skipping faces already there), refusing any file that is byte for
+    byte one of the test faces in test_dir; faces.json rewritten atomically after each face."""
+    dest = Path(dest).expanduser()
+    if dest.resolve() == Path(test_dir).expanduser().resolve():
+        raise RuntimeError(f"the validation faces must not go into the test faces' folder {dest}")
+    dest.mkdir(parents=True, exist_ok=True)
+    manifest_file = dest / "faces.json"
+    have = {m["file"]: m for m in (json.loads(manifest_file.read_text()) if manifest_file.exists() else [])}
+    test_manifest = Path(test_dir).expanduser() / "faces.json"
+    test_sha = {m["sha256"] for m in json.loads(test_manifest.read_text())} if test_manifest.exists() else set()
+    out = []
+    for name, version, weight in VALIDATION:
+        m = have.get(f"{name}-{weight}.ttf")
+        if not (m and m["version"] == version and (dest / m["file"]).exists()):
+            m = fetch_package(name, version, dest, weight=weight)
+            if m["sha256"] in test_sha:
+                (dest / m["file"]).unlink()
+                raise RuntimeError(f"{m['file']} is byte for byte a test face: not a validation face")
+            have[m["file"]] = m
+            write_text_atomic(manifest_file, json.dumps(list(have.values()), ensure_ascii=False, indent=1))
+            log(f"{name} {version} weight {weight}: {m['syllables']} syllables ({m['category']}, {m['licence']})")
+        out.append(m)
+    return out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dest", default=DEFAULT_DIR)
+    ap.add_argument("--dest", default=None, help=f"default {DEFAULT_DIR} ({VAL_DIR} with --validation)")
     ap.add_argument("--only", help="comma-separated package names (default: all listed)")
+    ap.add_argument("--validation", action="store_true",
+                    help="the validation faces (for choosing settings), not the test faces")
     args = ap.parse_args(argv)
-    pk = PACKAGES if not args.only else {n: PACKAGES[n] for n in args.only.split(",")}
     try:
-        faces = fetch_all(args.dest, packages=pk)
+        if args.validation:
+            dest = args.dest or VAL_DIR
+            faces = fetch_validation(dest)
+        else:
+            dest = args.dest or DEFAULT_DIR
+            pk = PACKAGES if not args.only else {n: PACKAGES[n] for n in args.only.split(",")}
+            faces = fetch_all(dest, packages=pk)
     except (RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"{len(faces)} faces in {Path(args.dest).expanduser()}")
+    print(f"{len(faces)} faces in {Path(dest).expanduser()}")
     return 0
 
 

@@ -20,6 +20,10 @@ The run folder OUT gets:
                          training faces and their licences, the command(s), the CPU minutes, the step
   encoder_metrics.jsonl  the encoder's training log (when SRC has one)
   README.md              the same provenance in words
+  fit.json               with --fit KEY=VALUE (repeatable): the run's fit defaults, FitConfig fields
+                         (rekogan/writer/fit.py), {"fit": {...}, "chosen_on": --fit-chosen-on, "command":
+                         --fit-command}: the app, `imitate`, eval_writer and bench_writer fit this run with
+                         them (an explicit --fit on a command goes on top)
 --evaluate then records the run's readability the project's way (`python -m rekogan evaluate OUT
 --write`), so the app's run selector shows it. OUT is written in a temporary folder beside it and
 renamed into place: never half a run. An existing OUT is refused unless --force.
@@ -30,6 +34,7 @@ import argparse
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -46,6 +51,7 @@ from rekogan.records import read_jsonl, write_text_atomic  # noqa: E402
 from rekogan.writer.encoder import ENCODER_FILE, StyleEncoder, save_encoder  # noqa: E402
 
 RUN_FILES = ("config.json", "data.json", "split.json")
+FIT_FILE = "fit.json"
 
 
 class ShipError(ValueError):
@@ -141,7 +147,22 @@ def commands(log: list[dict]) -> list[str]:
     return [r["command"] for r in log if r.get("event") == "start" and r.get("command")]
 
 
-def build(src: Path, *, base: Path, out: Path, which: str = "last", argv=None) -> Path:
+def fit_defaults(pairs, *, chosen_on: str, command: str) -> dict | None:
+    """fit.json's content for --fit KEY=VALUE pairs (None without any); ShipError for a field FitConfig
+    lacks or a value it refuses, or when the choice is not said (where and how the values were chosen)."""
+    if not pairs:
+        return None
+    from rekogan.writer.fit import FitConfig
+    try:
+        fit = FitConfig.overrides(pairs)
+    except (ValueError, TypeError) as e:
+        raise ShipError(str(e)) from None
+    if not chosen_on.strip() or not command.strip():
+        raise ShipError("--fit needs --fit-chosen-on (which faces, how) and --fit-command (the command that chose it)")
+    return {"fit": fit, "chosen_on": chosen_on.strip(), "command": command.strip()}
+
+
+def build(src: Path, *, base: Path, out: Path, which: str = "last", argv=None, fit: dict | None = None) -> Path:
     """Write the hand run into a temporary folder beside `out`; returns it (the caller renames it)."""
     s = read_source(src, which=which)
     trained_from = s["config"].get("checkpoint")
@@ -166,7 +187,7 @@ def build(src: Path, *, base: Path, out: Path, which: str = "last", argv=None) -
             "commands": commands(s["log"]), "training": {k: s["config"].get(k) for k in ("paired", "bf16", "threads", "seed", "reader", "init")},
             "encoder": E.config, "encoder_parameters": sum(p.numel() for p in E.parameters()),
             "training_faces": faces, "training_faces_licences": licences(base_prov, faces, others=others),
-            "shipped_with": "python scripts/ship_writer_run.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+            "shipped_with": "python scripts/ship_writer_run.py " + shlex.join(argv if argv is not None else sys.argv[1:])}
     unknown = [f for f in faces if not any(f in v["faces"] for v in hand["training_faces_licences"].values())]
     if base_prov and unknown:
         raise ShipError(f"training faces whose package and licence no provenance.json records: {unknown[:5]}")
@@ -182,18 +203,21 @@ def build(src: Path, *, base: Path, out: Path, which: str = "last", argv=None) -
         for name in RUN_FILES:
             if (base_dir / name).is_file():
                 shutil.copyfile(base_dir / name, tmp / name)
-        prov = dict(base_prov, writer_encoder=hand)
+        # the base run's own shipped-file notes (removed_epochs) are not this run's: it ships one epoch
+        prov = dict({k: v for k, v in base_prov.items() if k != "removed_epochs"}, writer_encoder=hand)
         write_text_atomic(tmp / "provenance.json", json.dumps(prov, indent=1, ensure_ascii=False) + "\n")
         if s["log"]:
             write_text_atomic(tmp / "encoder_metrics.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in s["log"]))
-        write_text_atomic(tmp / "README.md", readme(hand, out.name))
+        if fit is not None:
+            write_text_atomic(tmp / FIT_FILE, json.dumps(fit, indent=1, ensure_ascii=False) + "\n")
+        write_text_atomic(tmp / "README.md", readme(hand, out.name, fit=fit))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return tmp
 
 
-def readme(hand: dict, name: str) -> str:
+def readme(hand: dict, name: str, *, fit: dict | None = None) -> str:
     lic = "; ".join(f"{p} ({v['licence']}): {len(v['faces'])}" for p, v in hand["training_faces_licences"].items())
     cmds = "\n".join(hand["commands"]) or "(not recorded)"
     return (f"# {name}: the {hand['base_run']} run, fine-tuned for writers, with its style encoder\n\n"
@@ -206,7 +230,10 @@ def readme(hand: dict, name: str) -> str:
             f"A writer fitted on this run starts from the encoder's writer and is tagged `{hand['writer_tag']}`: "
             "it is drawn by this run only.\n\n"
             "Trained with (as the training log records it: a resumed run logs only its first start):"
-            f"\n\n```bash\n{cmds}\n```\n\nShipped with:\n\n```bash\n{hand['shipped_with']}\n```\n")
+            f"\n\n```bash\n{cmds}\n```\n\nShipped with:\n\n```bash\n{hand['shipped_with']}\n```\n"
+            + ("" if fit is None else
+               f"\nIts fit defaults (`{FIT_FILE}`: the app, `imitate`, eval_writer and bench_writer fit this run with "
+               f"them): `{json.dumps(fit['fit'])}`, chosen on {fit['chosen_on']} with\n\n```bash\n{fit['command']}\n```\n"))
 
 
 def place(tmp: Path, out: Path, *, force: bool) -> None:
@@ -231,6 +258,10 @@ def main(argv=None) -> int:
     ap.add_argument("--force", action="store_true", help="replace an existing OUT")
     ap.add_argument("--evaluate", action="store_true", help="then `python -m rekogan evaluate OUT --write`")
     ap.add_argument("--threads", type=int, default=1, help="threads of --evaluate")
+    ap.add_argument("--fit", action="append", default=[], metavar="KEY=VALUE",
+                    help="a fit default of this run (a FitConfig field), into OUT/fit.json; repeatable")
+    ap.add_argument("--fit-chosen-on", default="", metavar="TEXT", help="with --fit: on which faces, and how, they were chosen")
+    ap.add_argument("--fit-command", default="", metavar="CMD", help="with --fit: the command that measured the choice")
     args = ap.parse_args(argv)
     out, base = Path(args.out), Path(args.base)
     try:
@@ -238,7 +269,8 @@ def main(argv=None) -> int:
             raise ShipError(f"{out} exists: pass --force to replace it")
         if not base.is_file():
             raise ShipError(f"--base {base} not found")
-        tmp = build(Path(args.src), base=base, out=out, which=args.which, argv=argv)
+        fit = fit_defaults(args.fit, chosen_on=args.fit_chosen_on, command=args.fit_command)
+        tmp = build(Path(args.src), base=base, out=out, which=args.which, argv=argv, fit=fit)
         place(tmp, out, force=args.force)
     except (ShipError, CheckpointError, json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)

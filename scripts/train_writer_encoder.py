@@ -20,6 +20,7 @@ generator_last.safetensors (fp16), encoder_best / generator_best (by validation)
 command resumes (at the command's --lr-e / --lr-g, logged as a 'resume' event); --cpu-minutes is the total.
 --init FILE starts a NEW run (no state.safetensors yet) from saved weights instead of the shipped
 generator and a zero-headed encoder: a file of `E.*` and `G.*` tensors, as resume/writer_enc_fixed.safetensors
+was (shipped as checkpoints/fixed-hand, then removed: in git history)
 (Adam starts afresh; the anchor still pulls G toward --checkpoint, the GAN's own weights).
 --init-encoder FILE starts a new run's E only from another run's E.* (e.g. the hangul spike's for the
 fixed run: resume/writer_enc.safetensors, in git history at fb52366): the reading layers are copied, the parts tied to the other generator are not (see

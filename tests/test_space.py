@@ -131,11 +131,11 @@ def test_weight_check_names_a_broken_file(tmp_path):
     (out / "checkpoints" / "fixed").mkdir(parents=True)
     shutil.copy(REPO / "checkpoints/fixed/epoch_001.safetensors", out / "checkpoints/fixed/epoch_001.safetensors")
     assert space.check_weights(out) == ["checkpoints/fixed/epoch_001.safetensors: generator, epoch 1, 520 classes"]
-    data = (REPO / "checkpoints/fixed/epoch_002.safetensors").read_bytes()
-    (out / "checkpoints/fixed/epoch_002.safetensors").write_bytes(data[: len(data) // 2])   # truncated
-    with pytest.raises(UsageError, match="epoch_002.safetensors does not load"):
+    data = (REPO / "checkpoints/fixed/epoch_023.safetensors").read_bytes()
+    (out / "checkpoints/fixed/epoch_023.safetensors").write_bytes(data[: len(data) // 2])   # truncated
+    with pytest.raises(UsageError, match="epoch_023.safetensors does not load"):
         space.check_weights(out)
-    (out / "checkpoints/fixed/epoch_002.safetensors").unlink()
+    (out / "checkpoints/fixed/epoch_023.safetensors").unlink()
     (out / "checkpoints" / "upscaler").mkdir()
     shutil.copy(REPO / "checkpoints/upscaler/upscaler.safetensors", out / "checkpoints/upscaler/upscaler.safetensors")
     assert [ln for ln in space.check_weights(out) if "upscaler" in ln][0].startswith(

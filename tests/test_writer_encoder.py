@@ -278,6 +278,17 @@ def test_a_class_run_trains_with_validation_faces_and_keeps_the_best(tiny_ckpt, 
     out = json.loads((tmp_path / "eval.json").read_text())
     assert out["which"] == "best"
     assert out["mean"]["held-out system faces"]["encoder"]["ssim"] == pytest.approx(final[0]["encoder"]["ssim"], abs=1e-6)
+    # settings are chosen on the validation faces, with the app's fit itself: each --fit-set is a row
+    fast = "steps_layers=2,steps_adapter=2"
+    assert eval_writer_encoder.main(["--run", str(run), "--on", "validation", "--ref-seed", "1", "--fit-set", f"a:{fast}",
+                                     "--fit-set", f"b:{fast},adapter=none", "--out", str(tmp_path / "val.json")]) == 0
+    val = json.loads((tmp_path / "val.json").read_text())
+    assert sorted(val["per_face"]) == sorted(cfg["val_faces"])
+    mean = val["mean"]["validation training faces"]
+    assert {"retrieval", "encoder", "fit a", "fit b"} <= set(mean) and 0 <= mean["fit a"]["style_top1"] <= 1
+    assert all(d["retrieval"]["face"] != n for n, d in val["per_face"].items()), "retrieval never draws the face itself"
+    with pytest.raises(SystemExit):
+        eval_writer_encoder.main(["--run", str(run), "--on", "validation", "--fit-set", "a:no_such=1"])
     # resumed with other learning rates: the command's rates replace the ones Adam's state was saved with
     assert train_writer_encoder.main(["--run", str(run), *common, "--cpu-minutes", "0.05", "--eval-every", "0.5",
                                       "--faces", "2", "--k", "1", "--targets", "2", "--val-faces", "3",

@@ -270,3 +270,42 @@ def test_ship_reads_the_best_weights_step_from_the_log(tiny_ckpt, tiny_model, tm
     got = ship_writer_run.read_source(src, which="best")
     assert (got["step"], got["cpu_min"]) == (20, 2.0)
     assert ship_writer_run.read_source(src, which="last")["step"] == 40
+
+
+def test_ship_writes_the_runs_fit_defaults_and_refuses_bad_ones(tiny_ckpt, tiny_model, tmp_path, capsys):
+    """--fit KEY=VALUE: fit.json beside the epoch, in the format the fit reads (fit.run_defaults), the
+    choice said; a field FitConfig lacks, a bad value or an unsaid choice is refused and nothing is shipped;
+    the base run's removed_epochs note is not copied into the hand run's provenance."""
+    import shutil
+    import ship_writer_run
+    from rekogan.writer.fit import FitConfig, run_defaults
+    G, _ = tiny_model
+    base_dir = tmp_path / "base"
+    base_dir.mkdir()
+    base = base_dir / tiny_ckpt.name
+    shutil.copy(tiny_ckpt, base)
+    (base_dir / "provenance.json").write_text(json.dumps({"packages": {"p": {"licence": "OFL-1.1", "train_faces": ["faceA", "faceB"]}},
+                                                         "removed_epochs": {"2": "gone"}}))
+    src = _source_run(tmp_path, base=base, G=G, E=_tiny_encoder(G))
+    said = ["--fit-chosen-on", "6 validation faces", "--fit-command", "python scripts/eval_writer_encoder.py --on validation"]
+    for bad, msg in ((["--fit", "no_such=1", *said], "expected a FitConfig field"),
+                     (["--fit", "adapter=sideways", *said], "adapter must be one of"),
+                     (["--fit", "steps_layers=1.5", *said], "steps_layers takes a int"),
+                     (["--fit", "lr_layers=0.05"], "--fit-chosen-on")):
+        out = tmp_path / "bad-hand"
+        assert ship_writer_run.main([str(src), "--base", str(base), "--out", str(out), *bad]) == 2
+        assert msg in capsys.readouterr().err and not out.exists()
+    out = tmp_path / "runs" / "t-hand"
+    assert ship_writer_run.main([str(src), "--base", str(base), "--out", str(out), "--fit", "lr_layers=0.05",
+                                 "--fit", "adapter=none", "--fit", "steps_layers=15", *said]) == 0
+    doc = json.loads((out / "fit.json").read_text())
+    assert doc == {"fit": {"lr_layers": 0.05, "adapter": "none", "steps_layers": 15}, "chosen_on": "6 validation faces",
+                   "command": "python scripts/eval_writer_encoder.py --on validation"}
+    got = run_defaults(out / tiny_ckpt.name)
+    assert got.values == doc["fit"] and FitConfig(**got.values).steps_layers == 15
+    assert "lr_layers" in (out / "README.md").read_text()
+    prov = json.loads((out / "provenance.json").read_text())
+    assert "removed_epochs" not in prov and prov["packages"]["p"]["licence"] == "OFL-1.1"
+    without = tmp_path / "plain-hand"
+    assert ship_writer_run.main([str(src), "--base", str(base), "--out", str(without)]) == 0
+    assert not (without / "fit.json").exists(), "no --fit: FitConfig's defaults, no file"

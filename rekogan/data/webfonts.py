@@ -62,8 +62,9 @@ def subset_files(package_dir: Path, family_id: str, weight: int) -> list[Path]:
     return sorted(p for p in (package_dir / "files").iterdir() if pat.match(p.name))
 
 
-def fetch_package(name: str, version: str, dest: Path) -> dict:
-    """npm pack one Fontsource package, merge its regular weight into dest/<name>.ttf; returns
+def fetch_package(name: str, version: str, dest: Path, *, weight: int | None = None) -> dict:
+    """npm pack one Fontsource package, merge its regular weight into dest/<name>.ttf (or, given
+    `weight`, that weight into dest/<name>-<weight>.ttf, refusing a package without it); returns
     its manifest entry (package, version, family, category, licence, file, sha256, syllables)."""
     with tempfile.TemporaryDirectory() as tmp:
         spec = f"@fontsource/{name}@{version}"
@@ -77,14 +78,18 @@ def fetch_package(name: str, version: str, dest: Path) -> dict:
         pkg = Path(tmp) / "package"
         meta = json.loads((pkg / "metadata.json").read_text(encoding="utf-8"))
         weights = meta.get("weights") or [400]
-        weight = 400 if 400 in weights else weights[0]
+        stem = name if weight is None else f"{name}-{weight}"
+        if weight is None:
+            weight = 400 if 400 in weights else weights[0]
+        elif weight not in weights:
+            raise RuntimeError(f"{spec} has no weight {weight} (it has {weights})")
         files = subset_files(pkg, meta["id"], weight)
         if not files:
             raise RuntimeError(f"{spec}: no .woff files for weight {weight}")
-        out = dest / f"{name}.ttf"
+        out = dest / f"{stem}.ttf"
         syllables = merge_subsets(files, out)
         if (pkg / "LICENSE").exists():
-            shutil.copyfile(pkg / "LICENSE", dest / f"{name}.LICENSE")
+            shutil.copyfile(pkg / "LICENSE", dest / f"{stem}.LICENSE")
     lic = meta.get("license") or {}
     return {"package": f"@fontsource/{name}", "version": version, "family": meta.get("family"),
             "category": meta.get("category"), "weight": weight, "licence": lic.get("type"),

@@ -7,8 +7,10 @@
 
 On a hand run (encoder.safetensors beside the checkpoint: scripts/ship_writer_run.py) the fit starts
 from the style encoder's writer of the samples (fit.fit(encoder=)), and the code carries the run's
-generator tag (value.py: such a writer is drawn by that run only). Every bad input raises WriterError
-with a message for the person (errors.py).
+generator tag (value.py: such a writer is drawn by that run only). A run's fit.json beside its
+checkpoint (fit.run_defaults) gives its fit defaults: imitate(config=None or a dict of overrides)
+fits with them; a FitConfig is used as given. Every bad input raises WriterError with a message for
+the person (errors.py).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from ..conventions import READER_FILE as DEFAULT_READER
 from ..reader import load_reader
 from ..sampling import generate, render_tokens, tile
 from .errors import WriterError
-from .fit import FitConfig, fit
+from .fit import FitConfig, fit, run_defaults
 from .losses import ReaderFeatures
 from .samples import prepare
 from .value import Writer, encode, writer_latent
@@ -91,19 +93,31 @@ class Imitation:
         return tile(torch.cat([self.user, self.fitted]), columns=len(self.user))
 
 
+def fit_config(checkpoint, config: FitConfig | dict | None = None) -> FitConfig:
+    """The config a fit of `checkpoint`'s run uses: a FitConfig as given; otherwise FitConfig's defaults,
+    then the run's fit.json, then `config`'s {field: value} overrides. WriterError for a bad fit.json."""
+    if isinstance(config, FitConfig):
+        return config
+    try:
+        return FitConfig(**{**run_defaults(checkpoint).values, **(config or {})})
+    except (TypeError, ValueError) as e:
+        raise WriterError(f"fit settings: {e}") from None
+
+
 def imitate(samples, text: str, *, generator: torch.nn.Module, meta: dict, checkpoint: str = "",
-            reader=None, config: FitConfig | None = None) -> Imitation:
+            reader=None, config: FitConfig | dict | None = None) -> Imitation:
     """Fit a writer to the person's samples of `text` (one picture per syllable, or one picture of a
     row/grid, or a folder); see samples.prepare for what is accepted.
 
     meta: the checkpoint's metadata (load_generator's second value: class_list, epoch, ...).
-    reader: a ReaderFeatures or a reader file (default: default_reader_path())."""
+    reader: a ReaderFeatures or a reader file (default: default_reader_path()).
+    config: a FitConfig (used as it is), or None / {field: value} over the run's defaults (fit_config)."""
     t0 = time.perf_counter()
     G = generator
     class_list: ClassList = meta["class_list"]
     s = prepare(samples, text, class_list=class_list, size=G.cfg.size)
     feats = reader if isinstance(reader, ReaderFeatures) else reader_features(reader)
-    cfg = config or FitConfig()
+    cfg = fit_config(checkpoint, config)
     codes = torch.tensor([ord(class_list.syllable(i)) - SBASE for i in range(len(class_list))])   # label -> syllable
     encoder = run_encoder(checkpoint, G) if checkpoint else None
     result = fit(G, s.targets(), s.labels, reader_features=feats, config=cfg, codes=codes, encoder=encoder)

@@ -31,6 +31,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--adapter", choices=("none", "channels", "lowrank"), default=None,
                    help="adapt the generator's layers to your hand after the latent (default: FitConfig's)")
     p.add_argument("--steps", type=int, default=None, metavar="N", help="optimisation steps per stage (default: FitConfig's)")
+    p.add_argument("--fit", action="append", default=[], metavar="KEY=VALUE",
+                   help="a FitConfig field over the run's defaults (its fit.json, if any), e.g. read=0.1; repeatable")
     p.add_argument("--reader", metavar="PATH", help="reader file for the feature loss (default: the component reader, "
                                                     "else the 520-class classifier)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -59,13 +61,16 @@ def run(args) -> int:
         from .api import imitate
         from .fit import FitConfig
         G, meta = load_generator(ckpt)
-        cfg = FitConfig()
+        try:
+            cfg = FitConfig.overrides(args.fit)        # over the run's fit.json (api.fit_config)
+        except ValueError as e:
+            raise WriterError(str(e)) from None
         if args.latent:
-            cfg.latent = args.latent
+            cfg["latent"] = args.latent
         if args.adapter:
-            cfg.adapter = args.adapter
+            cfg["adapter"] = args.adapter
         if args.steps is not None:
-            cfg.steps_z = cfg.steps_layers = args.steps
+            cfg["steps_z"] = cfg["steps_layers"] = args.steps
         samples = args.samples[0] if len(args.samples) == 1 else list(args.samples)
         result = imitate(samples, args.text, generator=G, meta=meta, checkpoint=str(ckpt), reader=args.reader, config=cfg)
     except (WriterError, CheckpointError) as e:
@@ -78,6 +83,10 @@ def run(args) -> int:
     w = result.writer
     print(f"fitted a writer to {len(w.syllables)} syllable(s) ({w.syllables}) in {result.seconds:.1f} s: "
           f"SSIM {w.losses['ssim']:.3f} on your glyphs; wrote {out}")
+    from .fit import run_defaults
+    defaults = run_defaults(ckpt)                    # read (and checked) by imitate already
+    if defaults.path is not None:
+        print(f"fit settings: the run's defaults ({defaults.describe()}) with this command's on top")
     if w.generator:
         from .value import tag_run
         print(f"started from the run's style encoder; this writer is drawn by run '{tag_run(w.generator)}' only")

@@ -23,12 +23,20 @@ the weight too (a scalar, with a N(0, 1) prior like in training).
 
 The result is rounded to fp16, the precision of the writer code, before the fitted glyphs are
 drawn: what the person sees is exactly what the code will draw.
+
+A run may carry its own fit defaults: fit.json beside its checkpoint,
+  {"fit": {FIELD: VALUE, ...}, "chosen_on": "<which faces, how>", "command": "<the command>"}
+(FIELD a FitConfig field). run_defaults() reads and checks it; FitConfig.for_run() puts those values
+over FitConfig's and explicit overrides (a command's --fit) over both.
 """
 from __future__ import annotations
 
+import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
 
 import torch
 
@@ -92,6 +100,90 @@ class FitConfig:
                 raise ValueError(f"--fit {kv!r}: {key} takes a {kind.__name__}") from None
         cls(**over)                                  # the config's own checks, now
         return over
+
+    @classmethod
+    def for_run(cls, checkpoint, overrides: dict | None = None) -> "FitConfig":
+        """FitConfig's defaults, then the run's fit.json (beside `checkpoint`, if any), then `overrides`."""
+        return cls(**{**run_defaults(checkpoint).values, **(overrides or {})})
+
+
+FIT_FILE = "fit.json"
+RECORD_KEYS = ("fit", "chosen_on", "command")
+
+
+@dataclass(frozen=True)
+class RunDefaults:
+    """A run's fit defaults (fit.json); values {} and path None for a run without the file."""
+    values: dict
+    path: Path | None = None
+    chosen_on: str = ""
+    command: str = ""
+
+    def describe(self) -> str:
+        """One line for logs and reports: which defaults applied."""
+        if self.path is None:
+            return "FitConfig's defaults (no fit.json beside the checkpoint)"
+        return f"{self.path.parent.name}/{self.path.name}: {json.dumps(self.values)}"
+
+    def to_dict(self) -> dict:
+        return {"file": None if self.path is None else str(self.path), "values": dict(self.values),
+                "chosen_on": self.chosen_on, "command": self.command}
+
+
+def fit_file_beside(checkpoint) -> Path | None:
+    """fit.json in the checkpoint's folder, or None."""
+    if not checkpoint:
+        return None
+    p = Path(checkpoint).parent / FIT_FILE
+    return p if p.is_file() else None
+
+
+def _check_value(name: str, value, path: Path):
+    want = type(getattr(FitConfig(), name))
+    # JSON has one number type: an int field takes only integers; a float field takes either. bool is
+    # an int in Python but never a number here.
+    ok = (isinstance(value, want) and not isinstance(value, bool)) or \
+         (want is float and isinstance(value, int) and not isinstance(value, bool))
+    if not ok:
+        raise ValueError(f"{path}: fit.{name} must be a {want.__name__}, got {json.dumps(value)}")
+    return float(value) if want is float else value
+
+
+@lru_cache(maxsize=8)
+def _read_defaults(path: str, mtime_ns: int) -> RunDefaults:
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{p}: not a readable fit.json ({type(e).__name__}: {e})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("fit"), dict):
+        raise ValueError(f"{p}: expected a JSON object {{\"fit\": {{FIELD: VALUE, ...}}, \"chosen_on\": ..., "
+                         "\"command\": ...}")
+    extra = sorted(set(doc) - set(RECORD_KEYS))
+    if extra:
+        raise ValueError(f"{p}: unknown key(s) {', '.join(extra)}; a fit.json holds only {', '.join(RECORD_KEYS)}")
+    for key in ("chosen_on", "command"):
+        if not isinstance(doc.get(key), str) or not doc[key].strip():
+            raise ValueError(f"{p}: {key!r} must say (a non-empty string) how the values were chosen")
+    known = {f.name for f in fields(FitConfig)}
+    unknown = sorted(set(doc["fit"]) - known)
+    if unknown:
+        raise ValueError(f"{p}: unknown fit field(s) {', '.join(unknown)}; the fields are those of FitConfig")
+    values = {k: _check_value(k, v, p) for k, v in doc["fit"].items()}
+    try:
+        FitConfig(**values)                              # the config's own checks (ranges, choices)
+    except ValueError as e:
+        raise ValueError(f"{p}: {e}") from None
+    return RunDefaults(values=values, path=p, chosen_on=doc["chosen_on"], command=doc["command"])
+
+
+def run_defaults(checkpoint) -> RunDefaults:
+    """The fit defaults of the run of `checkpoint` (its fit.json, read once until the file changes);
+    ValueError naming the file when it is damaged or holds what FitConfig does not take."""
+    p = fit_file_beside(checkpoint)
+    if p is None:
+        return RunDefaults(values={})
+    return _read_defaults(str(p.resolve()), p.stat().st_mtime_ns)
 
 
 @dataclass

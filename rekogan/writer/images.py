@@ -116,6 +116,48 @@ def _otsu(v: np.ndarray) -> float:
 
 
 UNEVEN = 0.04        # paper levels that differ by more than this across the picture: uneven light
+SHARPEN_SIGMA = 1.2  # a camera's picture: unsharp mask of this radius (px) ...
+SHARPEN_AMOUNT = 0.6 # ... and strength, which takes back part of the blur that widens thin strokes
+
+
+PHOTO_MIN_SIDE = 96  # smaller pictures are never treated as photos: a 3x3 median would take their strokes
+
+
+def is_photo(s: np.ndarray) -> bool:
+    """Whether an ink-strength picture was taken by a camera or scanner rather than drawn or exported:
+    a drawing's paper is exactly paper (ink strength 0) almost everywhere; a photo's paper has a tone
+    and sensor noise in every pixel. Only pictures of PHOTO_MIN_SIDE px and more (a phone's are far
+    larger; a glyph-sized picture, such as a generated one, keeps its thin strokes as they are)."""
+    return min(s.shape[:2]) >= PHOTO_MIN_SIDE and float((s <= 1.5 / 255).mean()) < 0.5
+
+
+def _gaussian(a: np.ndarray, sigma: float) -> np.ndarray:
+    """A separable Gaussian blur (reflected edges, radius 4 sigma) of a float32 picture."""
+    r = max(1, int(4 * sigma + 0.5))
+    x = np.arange(-r, r + 1, dtype=np.float32)
+    k = np.exp(-0.5 * (x / sigma) ** 2)
+    k /= k.sum()
+    out = a
+    for axis in (0, 1):
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (r, r)
+        p = np.pad(out, pad, mode="symmetric")
+        n = out.shape[axis]
+        out = sum(k[i] * (p[i:i + n] if axis == 0 else p[:, i:i + n]) for i in range(2 * r + 1))
+    return out.astype(np.float32)
+
+
+def _median3(a: np.ndarray) -> np.ndarray:
+    from PIL import Image, ImageFilter
+    return np.asarray(Image.fromarray(a.astype(np.float32), mode="F").filter(ImageFilter.MedianFilter(3)))
+
+
+def _sharpened(s: np.ndarray) -> np.ndarray:
+    """A camera's ink strength, its sensor noise taken out (3x3 median: the strokes' edges stay) and
+    then an unsharp mask, which takes back part of the lens's blur (it widens thin strokes and greys
+    their cores). Without the median the mask would sharpen the noise too."""
+    d = _median3(s)
+    return np.clip(d + SHARPEN_AMOUNT * (d - _gaussian(d, SHARPEN_SIGMA)), 0, None)
 
 
 def paper_level(s: np.ndarray) -> np.ndarray | float:
@@ -148,13 +190,18 @@ def ink_picture(image, *, name: str = "the picture") -> np.ndarray:
     read as ink (its threshold is 40/255). The paper level is taken as the median ink strength
     (most of a cell is paper), or, under uneven light, a smooth map of it (paper_level);
     anything within an Otsu split of it is set to 0, and the ink is stretched so its darkest
-    strokes are 255."""
+    strokes are 255. A camera's picture (is_photo) is sharpened a little first (its blur widens thin
+    strokes) after its noise is taken out (_sharpened); a drawing or an exported picture is left as
+    it is."""
     s = ink_strength(as_array(image, name=name))
+    photo = is_photo(s)
     paper = paper_level(s)
     if np.isscalar(paper):
         s = np.clip(s - paper, 0, None)
     else:   # uneven light dims the ink with the paper: contrast relative to the paper's own brightness
         s = np.clip((s - paper) / np.maximum(1 - paper, 0.05), 0, None)
+    if photo and s.size:
+        s = _sharpened(s)
     top = float(np.percentile(s, 99.9)) if s.size else 0.0
     if top < 0.08:                      # no stroke stands out of the paper
         raise WriterError(f"{name} is blank: no ink found (draw darker, or on a lighter background)")
