@@ -136,7 +136,7 @@ def main() -> int:
         sys.exit(f"--seed-base {a.seed_base}: the writers overlap the test's seeds 0..{SEEDS - 1}")
     up = load_upscaler(a.checkpoint)
     print(f"upscaler {up.path} (sharpness {up.sharpness:g}, back-projection {up.keep_steps} x {up.keep_gain:g}, "
-          f"removal {up.keep_down:g}, inner sharpness {up.keep_sharpness or up.sharpness:g}, peak {up.keep_peak:g}, "
+          f"removal {up.keep_down:g}, inner sharpness {up.keep_sharpness or up.sharpness:g}, peak {up.keep_peak:g}, exact share {up.keep_exact:g}, "
           f"bf16 {up.bf16}); writers at psi {a.truncation:g}; {torch.get_num_threads()} threads", flush=True)
     out = {"command": "python " + shlex.join(sys.argv), "upscaler": str(up.path), "truncation": a.truncation, "runs": {}}
     for run in [r for r in a.runs.split(",") if r]:

@@ -1,7 +1,7 @@
 """Ship an upscaler run's epoch as checkpoints/upscaler/ (the file the app and commands load).
 
     python scripts/ship_upscaler.py runs/upscaler [--epoch N] [--sharpness K] [--keep-steps S --keep-gain G]
-                                    [--keep-down D] [--keep-sharpness KB] [--keep-peak Q]
+                                    [--keep-down D] [--keep-sharpness KB] [--keep-peak Q] [--keep-exact A]
                                     [--out checkpoints/upscaler]
 
 Writes upscaler_NNN.safetensors (fp16 EMA weights; default: the last epoch, no choosing by the
@@ -80,6 +80,9 @@ def main() -> int:
                    help="the sharpness inside the rounds (default 0: the output's --sharpness)")
     p.add_argument("--keep-peak", type=float, default=0.0,
                    help="match the input divided by this quantile of its own ink (default 0: off)")
+    p.add_argument("--keep-exact", type=float, default=0.0,
+                   help="add this share of what the output, reduced back, still differs from the input to its "
+                        "blocks (default 0: off; 1: it reduces back exactly)")
     p.add_argument("--out", type=Path, default=Path("checkpoints/upscaler"))
     args = p.parse_args()
     epochs = sorted(int(m.group(1)) for f in args.run.glob("upscaler_*.safetensors") if (m := EPOCH.match(f.name)))
@@ -94,20 +97,22 @@ def main() -> int:
     from rekogan.upscale.apply import MAX_KEEP_STEPS
     if not (0 <= args.keep_steps <= MAX_KEEP_STEPS and 0 <= args.keep_gain <= 4):
         sys.exit(f"error: --keep-steps must be in 0..{MAX_KEEP_STEPS} and --keep-gain in [0, 4]")
-    if not (0 <= args.keep_down <= 1 and 0 <= args.keep_sharpness < 100 and 0 <= args.keep_peak <= 1):
-        sys.exit("error: --keep-down and --keep-peak must be in [0, 1], --keep-sharpness in [0, 100)")
+    if not (0 <= args.keep_down <= 1 and 0 <= args.keep_sharpness < 100 and 0 <= args.keep_peak <= 1
+            and 0 <= args.keep_exact <= 1):
+        sys.exit("error: --keep-down, --keep-peak and --keep-exact must be in [0, 1], --keep-sharpness in [0, 100)")
     keep = {"keep_steps": args.keep_steps, "keep_gain": args.keep_gain, "keep_down": args.keep_down,
-            "keep_sharpness": args.keep_sharpness, "keep_peak": args.keep_peak}
+            "keep_sharpness": args.keep_sharpness, "keep_peak": args.keep_peak, "keep_exact": args.keep_exact}
     from rekogan.checkpoints import read_tensors, save_tensors
     tensors, meta = read_tensors(args.run / f"upscaler_{epoch:03d}.safetensors")
+    prov = provenance(args.run, epoch, args.sharpness, keep)     # before a shipped folder (the run's init) is overwritten
     save_tensors(out / "upscaler.safetensors", tensors, {**meta, "sharpness": repr(args.sharpness),
                                                             **{k: repr(v) for k, v in keep.items()}})
     for name in ("config.json", "metrics.jsonl"):
         write_bytes_atomic(out / name, (args.run / name).read_bytes())
     write_bytes_atomic(out / "samples.png", (args.run / f"samples_{epoch:03d}.png").read_bytes())
-    write_text_atomic(out / "provenance.json", json.dumps(provenance(args.run, epoch, args.sharpness, keep), indent=1, ensure_ascii=False))
+    write_text_atomic(out / "provenance.json", json.dumps(prov, indent=1, ensure_ascii=False))
     print(f"shipped {args.run} epoch {epoch} (sharpness {args.sharpness:g}, back-projection {args.keep_steps} x "
-          f"{args.keep_gain:g}) to {out}")
+          f"{args.keep_gain:g}, exact share {args.keep_exact:g}) to {out}")
     return 0
 
 

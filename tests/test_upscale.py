@@ -142,6 +142,40 @@ def test_upscale_applies_the_files_back_projection(tmp_path):
     assert up.upscale(glyphs, size=128).shape == (2, 128, 128)
 
 
+def test_keep_exact_pulls_the_output_reduced_back_onto_its_input(tmp_path):
+    """The file key keep_exact: share 1 reduces back to the input exactly where no pixel clamps, a
+    share between moves the reduction part of the way, and 0 (every file written before the key)
+    leaves the output as it was; a share outside [0, 1] is refused."""
+    from rekogan.checkpoints import CheckpointError, read_tensors, save_tensors
+    from rekogan.upscale.apply import keep_exact_ink
+    torch.manual_seed(0)
+    soft = 0.4 + 0.2 * torch.rand(3, 1, 256, 256)                  # nothing near 0 or 1: nothing clamps
+    want = 0.3 + 0.4 * torch.rand(3, 1, 64, 64)
+    assert torch.allclose(reduce(keep_exact_ink(soft, want, share=1.0)), want, atol=1e-6)
+    assert torch.equal(keep_exact_ink(soft, want, share=0.0), soft)
+    ckpt = tmp_path / "up.safetensors"
+    _tiny_file(ckpt)
+    glyphs = torch.zeros(2, 64, 64, dtype=torch.uint8)
+    glyphs[:, 20:44, 30:34], glyphs[:, 30:32, 10:26], glyphs[1, 50:52, 5:60] = 255, 70, 140
+    x = glyphs.unsqueeze(1).float() / 255
+    up = load(ckpt)
+    assert up.keep_exact == 0.0
+    plain = up.upscale(glyphs, size=256)
+    err = {}
+    for share in (0.0, 0.5, 1.0):
+        up.keep_exact = share
+        out = up.upscale(glyphs, size=256)
+        err[share] = float((reduce(to_ink(out)) - x).abs().mean())
+        if share == 0:
+            assert torch.equal(out, plain), "share 0 is the output as before"
+        assert up.upscale(glyphs, size=128).shape == (2, 128, 128)
+    assert err[1.0] < err[0.5] < err[0.0], err
+    tensors, meta = read_tensors(ckpt)
+    save_tensors(ckpt, tensors, {**meta, "keep_exact": "1.5"})
+    with pytest.raises(CheckpointError, match="keep_exact"):
+        load(ckpt)
+
+
 def test_an_upscaler_file_with_a_bad_back_projection_is_refused(tmp_path):
     from rekogan.checkpoints import CheckpointError, read_tensors, save_tensors
     ckpt = tmp_path / "up.safetensors"

@@ -95,7 +95,7 @@ def _toy_upscaler(**keys) -> apply.GlyphUpscaler:
 
 
 @pytest.mark.parametrize("keys", [{}, {"keep_down": 0.5, "keep_sharpness": 3.0}, {"keep_peak": 0.9},
-                                  {"keep_steps": 0}])
+                                  {"keep_steps": 0}, {"keep_exact": 0.3}, {"keep_exact": 1.0, "keep_down": 0.5}])
 @pytest.mark.parametrize("size", [128, 256])
 def test_serving_path_matches_the_reference_path(keys, size, monkeypatch):
     up = _toy_upscaler(**keys)
@@ -122,7 +122,8 @@ def test_shipped_upscaler_serving_path_matches_the_reference_on_strokes():
 def test_natural_256px_lines_are_the_same_pages_as_before(monkeypatch):
     """A few lines as the app draws them (hangul run, 256 px, natural 0.45 and 0): the serving path
     against the reference path (GlyphUpscaler._phased off): the same pages within 1 grey level on at
-    most 1e-5 of the pixels (measured: 3 pixels in 5.5 million)."""
+    most 1e-4 of the pixels (measured: 3 pixels in 5.5 million with the 2026-12-02 file at sharpness 1.6;
+    ~200 with the 2026-12-03 file: sharpness 2.5, keep_exact 0.3; still at most 1 grey level)."""
     from rekogan.studio import EpochInfo, Studio, load, scan_run
     studio = Studio(root=HANGUL.parent, batcher=False)
     model = load(EpochInfo(run="hangul", epoch=0, path=scan_run(HANGUL).best.path))
@@ -132,7 +133,7 @@ def test_natural_256px_lines_are_the_same_pages_as_before(monkeypatch):
     monkeypatch.setattr(apply.GlyphUpscaler, "_phased", lambda self, size, sharpness: False)
     old = [studio.page(model=model, text=text, seed=s, truncation=0.8, size=256, natural=n).image for s, n in cases]
     for a, b in zip(new, old):
-        _close(torch.from_numpy(a), torch.from_numpy(b), share=1e-5)
+        _close(torch.from_numpy(a), torch.from_numpy(b), share=1e-4)
 
 
 def _groups_as_before(glyphs, *, scale, angle, shift, pad):

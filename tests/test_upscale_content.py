@@ -85,3 +85,68 @@ def test_content_sharpness_reaches_the_training_config_from_the_command_line(tmp
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "--content-sharpness" in err and "\n" not in err, err
     assert len(got) == 2, "a bad value trains nothing"
+
+
+def test_content_draw_takes_its_share_from_the_hard_glyphs_and_is_unchanged_without():
+    """content_hard: round(share x batch) of a step's generated glyphs come from the hard ones; share 0 or
+    no hard glyphs draws exactly as before the option existed (old runs resume the same)."""
+    from rekogan.upscale.train import content_draw
+    hard = torch.tensor([3, 7, 11])
+    for share, n_hard in ((0.5, 4), (1.0, 8), (0.25, 2)):
+        idx = content_draw(100, hard, batch=8, share=share, generator=torch.Generator().manual_seed(1))
+        assert idx.shape == (8,) and set(idx[8 - n_hard:].tolist()) <= {3, 7, 11}
+    many = torch.cat([content_draw(100, hard, batch=8, share=0.5, generator=torch.Generator().manual_seed(s))[:4]
+                      for s in range(50)])
+    assert len(set(many.tolist()) - {3, 7, 11}) > 20, "the rest comes from the whole pool"
+    before = torch.randint(100, (8,), generator=torch.Generator().manual_seed(5))
+    for hard_or_none, share in ((None, 0.5), (hard, 0.0)):
+        got = content_draw(100, hard_or_none, batch=8, share=share, generator=torch.Generator().manual_seed(5))
+        assert torch.equal(got, before)
+
+
+def test_leads_are_the_readers_smallest_margin_over_its_heads():
+    from rekogan.upscale.content import leads
+
+    class Readers:                                   # two heads, as a jamo reader has three
+        def logits(self, name, ink):
+            s = ink.flatten(1).mean(1, keepdim=True)
+            return [torch.cat([s * 10, s * 0, -s], 1), torch.cat([s * 0 + 1, s * 3], 1)]
+
+    glyphs = torch.stack([torch.full((64, 64), v, dtype=torch.uint8) for v in (0, 51, 255)])
+    got = leads(Readers(), "x", glyphs, batch=2)
+    s = torch.tensor([0, 0.2, 1.0])
+    want = torch.minimum(s * 10 - torch.maximum(torch.zeros(3), -s), (s * 3 - 1).abs())
+    assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_fine_tuning_with_hard_glyphs_logs_them_and_trains(shipped, tmp_path):
+    from test_upscale import _tiny_data
+    from rekogan.upscale.train import TrainConfig, train
+    glyphs, probe = _tiny_data()
+    lines = []
+    cfg = TrainConfig(model=UpscalerConfig(c64=4, c32=4, blocks32=1), batch=2, epochs=1, epoch_steps=2, warmup_steps=1,
+                      keep_content=1.0, content_loss="margin", content_runs=list(RUNS), content_pool=8, content_batch=2,
+                      content_hard=0.5, content_hard_lead=100.0)
+    rec = train(tmp_path / "kh", cfg=cfg, glyphs=glyphs, probe=probe, log=lines.append)
+    assert rec["content"] >= 0 and rec["loss"] > 0
+    said = [s for s in lines if "read with a lead below 100 logits" in s]
+    assert len(said) == 2 and all(s.split(": ")[1].startswith("8 of 8") for s in said), said
+    with pytest.raises(ValueError, match="content_hard"):
+        train(tmp_path / "bad", cfg=TrainConfig(**{**cfg.to_dict(), "model": cfg.model, "content_hard": 2.0}),
+              glyphs=glyphs, probe=probe, log=lambda s: None)
+
+
+def test_content_hard_flags_reach_the_training_config(tmp_path, monkeypatch, capsys):
+    import rekogan.upscale.train as train_module
+    from rekogan.cli import main
+    got = []
+    monkeypatch.setattr(train_module, "train", lambda run_dir, *, cfg, **kw: got.append(cfg) or {})
+    out = str(tmp_path / "run")
+    assert main(["upscaler", "train", "--out", out, "--keep-content", "3", "--content-hard", "0.5",
+                 "--content-hard-lead", "1.5", "--content-pool", "16384"]) == 0
+    assert (got[0].content_hard, got[0].content_hard_lead, got[0].content_pool) == (0.5, 1.5, 16384)
+    for bad in (["--content-hard", "1.5"], ["--content-hard-lead", "0"], ["--content-pool", "0"]):
+        assert main(["upscaler", "train", "--out", out] + bad) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and bad[0] in err and "\n" not in err, err
+    assert len(got) == 1

@@ -68,6 +68,13 @@ def add_parser(subparsers):
     t.add_argument("--content-sharpness", type=float, default=None, metavar="K",
                    help="with --keep-content: the sharpness the output is served at (back-projection and output; "
                         "default 1.6): train at the sharpness the file will be shipped with")
+    t.add_argument("--content-pool", type=int, default=None, metavar="N",
+                   help="with --keep-content: generated glyphs per run in the pool, drawn once (default 8192)")
+    t.add_argument("--content-hard", type=float, default=None, metavar="SHARE",
+                   help="with --keep-content: the share (0..1) of each step's generated glyphs drawn from those the "
+                        "reader reads with a lead below --content-hard-lead at 64 px (default 0: off)")
+    t.add_argument("--content-hard-lead", type=float, default=None, metavar="L",
+                   help="with --content-hard: a hard glyph's reading leads by less than L logits (default 1)")
     t.add_argument("--haze", type=float, default=None, metavar="H",
                    help="the strongest grey haze between nearby strokes among the degradations (default 0: none)")
     t.add_argument("--blur", type=float, default=None, metavar="S",
@@ -114,7 +121,8 @@ def _load(path):
 
 def _train(args) -> int:
     from ..upscale.train import TrainConfig, train
-    for name in ("minutes", "epochs", "epoch_steps", "batch", "syllables", "lr", "content_batch", "content_sharpness"):
+    for name in ("minutes", "epochs", "epoch_steps", "batch", "syllables", "lr", "content_batch", "content_sharpness",
+                 "content_pool", "content_hard_lead"):
         v = getattr(args, name)
         if v is not None and not v > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be above 0, got {v}")
@@ -123,11 +131,13 @@ def _train(args) -> int:
         v = getattr(args, name)
         if v is not None and not v >= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be 0 or more, got {v}")
+    if args.content_hard is not None and not 0 <= args.content_hard <= 1:
+        raise UsageError(f"--content-hard must be a share in [0, 1], got {args.content_hard}")
     if args.init is not None and not Path(args.init).is_file():
         raise UsageError(f"--init {args.init} is not a file")
     names = ("epochs", "epoch_steps", "batch", "syllables", "lr", "consistency", "keep", "smudge", "level_min",
              "grid", "haze", "blur", "init", "keep_content", "content_batch", "content_grey",
-             "content_loss", "content_margin", "content_sharpness")
+             "content_loss", "content_margin", "content_sharpness", "content_pool", "content_hard", "content_hard_lead")
     over = {k: v for k in names if (v := getattr(args, k)) is not None}
     if args.resume:
         if set(over) - {"epochs"}:

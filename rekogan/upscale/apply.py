@@ -44,6 +44,14 @@ two-sided version), `keep_sharpness` (0: the file's sharpness) is the sharpness 
 the output may be sharper than the rounds that matched it, and `keep_peak` (0: off) matches against
 the input divided by its own `keep_peak` quantile (at least PEAK_FLOOR): a glyph drawn faint overall
 is matched as a dark one, so a removal round does not thin its strokes to its faint level.
+`keep_exact` (0..1, default 0: off) is the issue's own rule applied after the sigmoid: that share of what
+the finished output, reduced back, still differs from the input (in ink, both ways) is added to each
+output pixel of its block, clamped to [0, 1]; at 1 every glyph reduces back to its input exactly (where
+nothing clamps). Why: on the fixed run's writers 4000..4031 nearly every glyph the upscaler lost was
+read with a lead under 1 logit at 64 px, and its back-projection residual did not single the losses out
+(a guard on it could not choose them), but crisp edges move every reading a little (mean |change of
+lead| 0.23 logits against 0.05 for bicubic reduced back); a share of the residual narrows that for every
+glyph, at the price of a little grey (small shares stay under the grey bounds; 2026-12-03).
 
 A file holds the weights in fp16 (safetensors, never pickles) with the model config and the
 training figures as JSON metadata; it is written atomically (rekogan.checkpoints.save_tensors).
@@ -82,7 +90,8 @@ def default_file() -> Path:
 
 def save_upscaler(path, model: Upscaler | FastX2, *, epoch: int, step: int, metrics: dict | None = None,
                   config: dict | None = None, sharpness: float = 1.0, keep_steps: int = 0, keep_gain: float = 1.0,
-                  keep_down: float = 0.0, keep_sharpness: float = 0.0, keep_peak: float = 0.0) -> None:
+                  keep_down: float = 0.0, keep_sharpness: float = 0.0, keep_peak: float = 0.0,
+                  keep_exact: float = 0.0) -> None:
     """fp16 weights + metadata (format, architecture, model config, epoch, step, figures, training
     config, sharpness, back-projection), atomically."""
     sd = {k: v.detach().half() for k, v in model.state_dict().items()}
@@ -91,7 +100,7 @@ def save_upscaler(path, model: Upscaler | FastX2, *, epoch: int, step: int, metr
             "step": str(step), "metrics": json.dumps(metrics or {}), "config": json.dumps(config or {}, ensure_ascii=False),
             "sharpness": repr(float(sharpness)), "keep_steps": str(int(keep_steps)), "keep_gain": repr(float(keep_gain)),
             "keep_down": repr(float(keep_down)), "keep_sharpness": repr(float(keep_sharpness)),
-            "keep_peak": repr(float(keep_peak))}
+            "keep_peak": repr(float(keep_peak)), "keep_exact": repr(float(keep_exact))}
     save_tensors(path, sd, meta)
 
 
@@ -185,6 +194,24 @@ def back_project_phases(sharp: torch.Tensor, ink: torch.Tensor, *, steps: int, g
     return sharp
 
 
+def keep_exact_ink(out: torch.Tensor, ink: torch.Tensor, *, share: float) -> torch.Tensor:
+    """(N, 1, S, S) output ink + `share` x (the (N, 1, 64, 64) input - the output reduced back), each
+    64 px pixel's correction added to its whole f x f block, clamped to [0, 1] (the file key keep_exact).
+    share 1: the output reduces back to the input exactly wherever nothing clamps."""
+    factor = out.shape[-1] // ink.shape[-1]
+    fix = (ink - F.avg_pool2d(out, factor)).mul_(share)
+    return (out + fix.repeat_interleave(factor, -2).repeat_interleave(factor, -1)).clamp_(0, 1)
+
+
+def keep_exact_phases(out: torch.Tensor, ink: torch.Tensor, *, share: float) -> torch.Tensor:
+    """keep_exact_ink in place on output ink in sub-pixel phase layout (N, 64, 64, f^2): a block's
+    pixels are its phases, so the correction is one number per 64 px pixel, broadcast over them."""
+    n, h, w, phases = out.shape
+    small = torch.matmul(out, _phase_mean(math.isqrt(phases)))                     # (N, 64, 64, 1)
+    fix = ink.view(n, h, w, 1).sub(small).mul_(share)
+    return out.add_(fix).clamp_(0, 1)
+
+
 def _unshuffle_uint8(q: torch.Tensor, factor: int) -> torch.Tensor:
     """(N, H, W, f^2) uint8 phases -> (N, f H, f W) pixels: F.pixel_shuffle of q.permute(0, 3, 1, 2), ~10x
     faster. Each pixel's f column phases of one row phase are adjacent bytes: read as one f-byte word
@@ -214,7 +241,7 @@ def load_model(path) -> tuple[Upscaler | FastX2, dict]:
                 "sharpness": float(meta.get("sharpness", "1.0")),
                 "keep_steps": int(meta.get("keep_steps", "0")), "keep_gain": float(meta.get("keep_gain", "1.0")),
                 "keep_down": float(meta.get("keep_down", "0")), "keep_sharpness": float(meta.get("keep_sharpness", "0")),
-                "keep_peak": float(meta.get("keep_peak", "0"))}
+                "keep_peak": float(meta.get("keep_peak", "0")), "keep_exact": float(meta.get("keep_exact", "0"))}
         if not 0 < info["sharpness"] < 100:
             raise ValueError(f"sharpness {info['sharpness']} is outside (0, 100)")
         if not (0 <= info["keep_steps"] <= MAX_KEEP_STEPS and 0 <= info["keep_gain"] <= 4):
@@ -223,6 +250,8 @@ def load_model(path) -> tuple[Upscaler | FastX2, dict]:
         if not (0 <= info["keep_down"] <= 1 and 0 <= info["keep_sharpness"] < 100 and 0 <= info["keep_peak"] <= 1):
             raise ValueError(f"keep_down {info['keep_down']} / keep_sharpness {info['keep_sharpness']} / keep_peak "
                              f"{info['keep_peak']} outside [0, 1] / [0, 100) / [0, 1]")
+        if not 0 <= info["keep_exact"] <= 1:
+            raise ValueError(f"keep_exact {info['keep_exact']} is outside [0, 1]")
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path} has broken metadata ({e})") from None
     model = network(cfg)
@@ -248,6 +277,7 @@ class GlyphUpscaler:
         self.keep_steps, self.keep_gain = int(info.get("keep_steps", 0)), float(info.get("keep_gain", 1.0))
         self.keep_down, self.keep_peak = float(info.get("keep_down", 0.0)), float(info.get("keep_peak", 0.0))
         self.keep_sharpness = float(info.get("keep_sharpness", 0.0))          # 0: the output's sharpness
+        self.keep_exact = float(info.get("keep_exact", 0.0))                  # 0: off (keep_exact_ink)
         # the network in bf16 where this CPU computes it natively (runtime.cpu_has_bf16; elsewhere bf16 is
         # emulated and slower): 20 glyphs to 256 px on 2 threads 52 -> 29 ms, at most 6 grey levels moved
         # on 0.04 % of pixels (docs/RESULTS.md); the back-projection and the sigmoid stay fp32.
@@ -291,7 +321,10 @@ class GlyphUpscaler:
                                     peak=self.keep_peak)
         if k != inner:
             sharp.mul_(k / inner)
-        q = sharp.sigmoid_().mul_(255).round_().to(torch.uint8)
+        out = sharp.sigmoid_()
+        if self.keep_exact:
+            out = keep_exact_phases(out, ink, share=self.keep_exact)
+        q = out.mul_(255).round_().to(torch.uint8)
         return _unshuffle_uint8(q, size // x.shape[-1])
 
     @torch.inference_mode()
@@ -320,7 +353,8 @@ class GlyphUpscaler:
         k = self.sharpness if sharpness is None else sharpness
         logits = back_project(logits, ink, sharpness=self.keep_sharpness or k, steps=self.keep_steps,
                               gain=self.keep_gain, down=self.keep_down, peak=self.keep_peak)
-        return torch.sigmoid(logits if k == 1 else k * logits)      # never in place: callers reuse their logits
+        out = torch.sigmoid(logits if k == 1 else k * logits)      # never in place: callers reuse their logits
+        return keep_exact_ink(out, ink, share=self.keep_exact) if self.keep_exact else out
 
     @torch.inference_mode()
     def upscale(self, glyphs, *, size: int = 256, sharpness: float | None = None):

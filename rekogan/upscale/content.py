@@ -151,6 +151,21 @@ def content_margin(readers: ContentReaders, name: str, ink: torch.Tensor, back: 
     return total
 
 
+def leads(readers: ContentReaders, name: str, glyphs: torch.Tensor, *, batch: int = 256) -> torch.Tensor:
+    """(N,) how many logits the reader's own answer wins by on each (N, 64, 64) uint8 glyph, the
+    smallest over its heads (a jamo reader's three). A small lead is a glyph on the edge of being read
+    as something else: there any change flips the reading, whatever the upscaler does to it (on the
+    fixed run's writers 4000..4031 nearly every glyph the upscaler lost led by less than 1 logit at
+    64 px, 2026-12-03), so these are the glyphs the margin hinge can teach anything on."""
+    out = []
+    with torch.no_grad():
+        for x in glyphs.split(batch):
+            heads = readers.logits(name, x.unsqueeze(1).float() / 255)
+            top2 = [h.topk(2, 1).values for h in heads]
+            out.append(torch.stack([t[:, 0] - t[:, 1] for t in top2], 1).amin(1))
+    return torch.cat(out) if out else torch.zeros(0)
+
+
 def served_ink(logits: torch.Tensor, ink: torch.Tensor, *, sharpness: float, steps: int) -> torch.Tensor:
     """What the app serves from the network's logits: apply.back_project (one-sided, gain 1), then the
     sharpness. back_project works on its own clone, so gradients flow through it to the logits."""

@@ -120,7 +120,7 @@ def fidelity(upscaler, *, syllables: int = TEST_SYLLABLES) -> dict:
             "error_ratio": round((1 - us) / max(1 - bt, 1e-9), 4), "sharpness": upscaler.sharpness,
             "error_ratio_128": round((1 - served128) / max(1 - rows["128_bicubic_threshold"]["iou"], 1e-9), 4),
             "keep_steps": upscaler.keep_steps, "keep_down": upscaler.keep_down, "keep_peak": upscaler.keep_peak,
-            "keep_sharpness": upscaler.keep_sharpness,
+            "keep_sharpness": upscaler.keep_sharpness, "keep_exact": upscaler.keep_exact,
             "sweep": sweep}
 
 

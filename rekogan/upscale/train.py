@@ -86,6 +86,10 @@ class TrainConfig:
     content_grey: float = 0.0     # weight of the served output's greyness on those glyphs: mean 4 p (1 - p) at 256 px
                                   # (the faces' paired losses keep their output near-binary; this keeps the
                                   # generated glyphs' so, or the KL is met with soft grey strokes)
+    content_hard: float = 0.0     # share of each run's content batch drawn from the pool's hard glyphs: those the
+    content_hard_lead: float = 1.0  # reader reads at 64 px with a lead below content_hard_lead logits (content.leads;
+                                  # 0: off, every glyph drawn from the whole pool as before). The margin hinge is 0
+                                  # on nearly every other glyph, so without this few glyphs of a step teach anything
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -222,29 +226,60 @@ def train(run_dir, *, cfg: TrainConfig | None = None, resume: bool = False, minu
 
 
 def _content(run_dir: Path, cfg: TrainConfig, log):
-    """(the generated glyphs' pool, the frozen readers) of the keep_content term."""
+    """(the generated glyphs' pool, the frozen readers, each run's hard glyphs or None) of the
+    keep_content term."""
     from .content import ContentReaders, load_or_make_pool
     if cfg.content_loss not in ("kl", "margin"):
         raise ValueError(f"content_loss must be 'kl' or 'margin', got {cfg.content_loss!r}")
+    if not 0 <= cfg.content_hard <= 1:
+        raise ValueError(f"content_hard must be in [0, 1], got {cfg.content_hard!r}")
     runs = tuple(cfg.content_runs)
-    return load_or_make_pool(run_dir, runs=runs, per_run=cfg.content_pool, seed=cfg.seed, log=log), ContentReaders(runs)
+    pool = load_or_make_pool(run_dir, runs=runs, per_run=cfg.content_pool, seed=cfg.seed, log=log)
+    readers = ContentReaders(runs)
+    return pool, readers, _hard_glyphs(pool, readers, cfg, log) if cfg.content_hard else None
+
+
+def _hard_glyphs(pool: dict, readers, cfg: TrainConfig, log) -> dict[str, torch.Tensor]:
+    """{run name: indices of its pool's glyphs read with a lead below cfg.content_hard_lead} (content.leads);
+    a run with none draws from its whole pool."""
+    from .content import leads
+    hard = {}
+    for name, glyphs in pool.items():
+        idx = (leads(readers, name, glyphs) < cfg.content_hard_lead).nonzero()[:, 0]
+        log(f"content pool {name}: {len(idx)} of {len(glyphs)} glyphs read with a lead below "
+            f"{cfg.content_hard_lead:g} logits" + ("" if len(idx) else " (none: the whole pool is drawn)"))
+        hard[name] = idx if len(idx) else torch.arange(len(glyphs))
+    return hard
 
 
 def content_terms(model, content, cfg: TrainConfig, step: int) -> dict[str, torch.Tensor]:
     """The keep_content losses of a step: content_batch glyphs of each run's pool (drawn from (seed,
-    step)), upscaled and finished as served; "content": reduced back and read against their 64 px
-    reading (KL or margin, content_loss), "content_grey": the output's mean 4 p (1 - p)."""
+    step); the content_hard share of them among its hard glyphs), upscaled and finished as served;
+    "content": reduced back and read against their 64 px reading (KL or margin, content_loss),
+    "content_grey": the output's mean 4 p (1 - p)."""
     from .content import content_kl, content_margin, served_ink
-    pool, readers = content
+    pool, readers, hard = content
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step + 7_777_777)
     kl, grey = 0.0, 0.0
     for name, glyphs in pool.items():
-        x = glyphs[torch.randint(len(glyphs), (cfg.content_batch,), generator=g)].unsqueeze(1).float() / 255
+        idx = content_draw(len(glyphs), hard[name] if hard else None, batch=cfg.content_batch,
+                           share=cfg.content_hard, generator=g)
+        x = glyphs[idx].unsqueeze(1).float() / 255
         big = served_ink(model(x, sizes=(256,))[256], x, sharpness=cfg.content_sharpness, steps=cfg.content_steps)
         kl = kl + (content_kl(readers, name, x, reduce(big)) if cfg.content_loss == "kl" else
                    content_margin(readers, name, x, reduce(big), margin=cfg.content_margin))
         grey = grey + (4 * big * (1 - big)).mean()
     return {"content": kl / len(pool), "content_grey": grey / len(pool)}
+
+
+def content_draw(n: int, hard: torch.Tensor | None, *, batch: int, share: float, generator) -> torch.Tensor:
+    """`batch` indices into a pool of n glyphs: round(share x batch) of them among `hard` (indices), the
+    rest from the whole pool. No hard glyphs or share 0: the draw runs without content_hard had."""
+    n_hard = round(batch * share) if hard is not None else 0
+    idx = torch.randint(n, (batch - n_hard,), generator=generator)
+    if n_hard:
+        idx = torch.cat([idx, hard[torch.randint(len(hard), (n_hard,), generator=generator)]])
+    return idx
 
 
 def _start_from(model: Upscaler, cfg: TrainConfig) -> None:
