@@ -103,13 +103,19 @@ def test_write_tab_renders_both_panels(app):
 
 def _grey_share(png_bytes: bytes) -> tuple[float, tuple[int, int]]:
     """(the share of grey pixels among the marked ones, the picture's size) of a screenshot: ink edges
-    drawn sharp are black next to white; an enlarged 64 px glyph's edges are ramps of grey."""
+    drawn sharp are ink next to white; an enlarged 64 px glyph's edges are ramps of grey. Levels are
+    taken relative to the picture's own ink (its 1st percentile among marked pixels), because the
+    upscaler keeps a faint glyph's ink level (keep_exact): a tiny run's pale strokes come out as a
+    uniform dark grey (33-38 of 255) with sharp edges, which is ink here, not grey."""
     import io
 
     import numpy as np
     from PIL import Image
     with Image.open(io.BytesIO(png_bytes)) as im:
-        a = np.asarray(im.convert("L")).astype(int)
+        a = np.asarray(im.convert("L")).astype(float)
+    if (a < 224).any():
+        ink = float(np.percentile(a[a < 224], 1))
+        a = (a - ink) / max(1.0, 255 - ink) * 255                    # the ink's level -> 0, paper stays 255
     marked = a < 224
     return float((marked & (a > 32)).sum() / max(1, marked.sum())), (a.shape[1], a.shape[0])
 
