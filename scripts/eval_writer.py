@@ -125,7 +125,7 @@ def measures(x, real, emb_all, face_row, heldout_rows, feats, reader, labels_syl
     return out
 
 
-def test_face_hashes(folder: str | None) -> set[str]:
+def hashes_of_test_faces(folder: str | None) -> set[str]:
     """sha256 of every test web face (faces.json of scripts/fetch_eval_faces.py's folder), for refusing
     a validation face that is one of them."""
     from rekogan.data.webfonts import DEFAULT_DIR
@@ -262,7 +262,7 @@ def main(argv=None) -> int:
     group_of = {gi: "held-out system faces" for gi in system_ids}
     if args.val_faces:
         extra = extra_faces(args.val_faces, classes, G.cfg.size, set(full_names) | set(held.group_names), prefix="val:",
-                            refuse_sha=test_face_hashes(None))
+                            refuse_sha=hashes_of_test_faces(None))
     else:
         extra = extra_faces(args.extra_faces, classes, G.cfg.size, set(full_names)) if args.extra_faces else {}
     full_names = list(full_names)

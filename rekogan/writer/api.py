@@ -28,7 +28,7 @@ from ..conventions import READER_FILE as DEFAULT_READER
 from ..reader import load_reader
 from ..sampling import generate, render_tokens, tile
 from .errors import WriterError
-from .fit import FitConfig, fit, run_defaults
+from .fit import FitConfig, fit
 from .losses import ReaderFeatures
 from .samples import prepare
 from .value import Writer, encode, writer_latent
@@ -99,7 +99,7 @@ def fit_config(checkpoint, config: FitConfig | dict | None = None) -> FitConfig:
     if isinstance(config, FitConfig):
         return config
     try:
-        return FitConfig(**{**run_defaults(checkpoint).values, **(config or {})})
+        return FitConfig.for_run(checkpoint, config)
     except (TypeError, ValueError) as e:
         raise WriterError(f"fit settings: {e}") from None
 
