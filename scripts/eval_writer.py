@@ -47,6 +47,14 @@ source, or byte for byte one of the test web faces, is refused.
   python scripts/eval_writer.py --checkpoint checkpoints/hangul-hand/epoch_068.safetensors \
       --reader checkpoints/reader/reader.safetensors --threads 1 --k 8 --skip-z --bank 16 \
       --val-faces ~/.cache/rekogan/val_faces --fit read=0.05 --out /tmp/val_read005.md
+
+The 12 validation faces alone proved too easy to choose by (11 of 12 at style top-1 whatever the
+setting): --val-variants adds, for each, other hands made from it (slanted, bolder, thinner, narrower,
+wobbly: hand_variant), in the gallery and, with --val-targets all, fitted and measured too. Top-1 then
+asks for a writer's slant, weight and width, not only its family.
+
+  python scripts/eval_writer.py ... --val-faces ~/.cache/rekogan/val_faces \
+      --val-variants slant,bold,thin,narrow,wobble --val-targets all --out /tmp/val_hard.md
 """
 from __future__ import annotations
 
@@ -160,6 +168,53 @@ def extra_faces(folder: str, classes, size: int, known: set[str], *, prefix: str
     return out
 
 
+# hands made from a validation face, for a harder validation set (--val-variants): what handwriting
+# varies that a font family rarely does. Each is a fixed, seeded transform of the face's glyphs, done
+# at 4x the size so that a sub-pixel change survives the return to 64 px.
+VARIANTS = ("slant", "bold", "thin", "narrow", "wobble")
+
+
+def hand_variant(glyphs, kind: str, *, seed: int = 0):
+    """(C, S, S) uint8 white-on-black glyphs -> the same glyphs as another hand of `kind` (VARIANTS):
+    slant  sheared 12 degrees to the right (top moves right), about the centre
+    bold   strokes about 1 px wider at 64 px (a 5x5 maximum at 4x)
+    thin   strokes about 1 px narrower (a 5x5 minimum at 4x)
+    narrow 0.82 of the width, centred
+    wobble every glyph bent by its own smooth random displacement (about 1.5 px at 64 px): a hand
+           that never writes a syllable twice alike, the same for a given seed"""
+    import numpy as np
+    from PIL import Image, ImageFilter
+    if kind not in VARIANTS:
+        raise ValueError(f"unknown variant {kind!r}; one of {', '.join(VARIANTS)}")
+    C, S, _ = glyphs.shape
+    big = 4 * S
+    rng = np.random.default_rng(seed)
+    out = np.empty_like(glyphs)
+    for i in range(C):
+        im = Image.fromarray(glyphs[i]).resize((big, big), Image.BICUBIC)
+        c = big / 2
+        if kind == "slant":          # x_in = x_out + t * (y_out - c): rows above the centre move right
+            t = math.tan(math.radians(12))
+            im = im.transform((big, big), Image.AFFINE, (1, t, -t * c, 0, 1, 0), Image.BICUBIC)
+        elif kind == "narrow":
+            f = 0.82
+            im = im.transform((big, big), Image.AFFINE, (1 / f, 0, c - c / f, 0, 1, 0), Image.BICUBIC)
+        elif kind == "bold":
+            im = im.filter(ImageFilter.MaxFilter(5))
+        elif kind == "thin":
+            im = im.filter(ImageFilter.MinFilter(5))
+        else:                        # wobble: a coarse random field, smoothly upsampled, moves every pixel
+            coarse = rng.normal(0, 1.5 * 4, size=(2, 4, 4)).astype(np.float32)
+            field = [np.asarray(Image.fromarray(d).resize((big, big), Image.BICUBIC)) for d in coarse]
+            yy, xx = np.mgrid[0:big, 0:big].astype(np.float32)
+            src = np.asarray(im, dtype=np.float32)
+            sx = np.clip(np.rint(xx + field[0]), 0, big - 1).astype(int)
+            sy = np.clip(np.rint(yy + field[1]), 0, big - 1).astype(int)
+            im = Image.fromarray(src[sy, sx].astype(np.uint8))
+        out[i] = np.asarray(im.resize((S, S), Image.BOX))
+    return out
+
+
 def universe(checkpoint: Path, classes, size: int):
     """(syllables the table is measured on, the set of them the run never trained on). A class
     run: its classes. A split run: SERI95 + its held-out KS X 1001 syllables, kept where every
@@ -208,6 +263,13 @@ def main(argv=None) -> int:
     ap.add_argument("--val-faces", metavar="DIR",
                     help="measure the faces in DIR instead of the test faces (scripts/fetch_eval_faces.py "
                          "--validation): for choosing settings")
+    ap.add_argument("--val-variants", metavar="KINDS",
+                    help=f"with --val-faces: add, for each face, these other hands made from it ({','.join(VARIANTS)}; "
+                         "hand_variant): they join the style gallery, so top-1 must tell a face from its slanted, "
+                         "bolder, thinner, narrower and wobbly versions")
+    ap.add_argument("--val-targets", default="all", choices=("all", "faces"),
+                    help="with --val-variants: fit and measure every hand ('all') or only the faces, the variants "
+                         "then only in the gallery ('faces')")
     ap.add_argument("--encoder", default="auto", metavar="auto|none|FILE",
                     help="a style encoder the fits start from: 'auto' (encoder.safetensors beside --checkpoint, "
                          "a hand run's), 'none', or a file")
@@ -220,6 +282,11 @@ def main(argv=None) -> int:
     t_start = time.time()
     if args.val_faces and args.extra_faces:
         ap.error("--val-faces replaces the test faces: leave out --extra-faces")
+    variants = [v for v in (args.val_variants or "").split(",") if v]
+    if variants and not args.val_faces:
+        ap.error("--val-variants makes hands from the validation faces: give --val-faces")
+    if set(variants) - set(VARIANTS):
+        ap.error(f"--val-variants: unknown {', '.join(sorted(set(variants) - set(VARIANTS)))}; one of {', '.join(VARIANTS)}")
     try:
         cli_over = FitConfig.overrides(args.fit)
         defaults = run_defaults(REPO / args.checkpoint) if args.fit_defaults == "auto" else RunDefaults(values={})
@@ -265,13 +332,19 @@ def main(argv=None) -> int:
                             refuse_sha=hashes_of_test_faces(None))
     else:
         extra = extra_faces(args.extra_faces, classes, G.cfg.size, set(full_names)) if args.extra_faces else {}
+    for j, name in enumerate(list(extra) if variants else []):
+        for v in variants:                            # seeded per face and kind: the same hands every run
+            extra[f"{name}~{v}"] = hand_variant(extra[name], v, seed=1000 * j + VARIANTS.index(v))
     full_names = list(full_names)
-    extra_ids = []
+    extra_ids, target_ids = [], []
     for name, imgs in extra.items():                  # new group ids after the font source's
         gi = len(full_names)
         full_names.append(name)
         extra_ids.append(gi)
-        group_of[gi] = "validation faces" if args.val_faces else "web faces"
+        is_variant = "~" in name
+        group_of[gi] = ("validation variants" if is_variant else "validation faces") if args.val_faces else "web faces"
+        if not (is_variant and args.val_targets == "faces"):
+            target_ids.append(gi)
     gen = torch.Generator().manual_seed(0)
     perm = torch.randperm(C, generator=gen)
     kmax = max(ks)
@@ -288,9 +361,9 @@ def main(argv=None) -> int:
     all_ids = train_ids + system_ids + extra_ids
     real = {gi: face_glyphs(train if gi in train_ids else held, gi) for gi in all_ids if gi not in extra_ids}
     real.update({gi: to_unit(torch.from_numpy(extra[full_names[gi]])[:, None]) for gi in extra_ids})
-    held_ids = held_ids + extra_ids
+    held_ids = held_ids + target_ids                 # the hands fitted and measured (the gallery: all of extra_ids)
     if args.only_faces is not None:                  # a labelled subset: the first N of each group
-        held_ids = [gi for gi in held_ids if gi not in extra_ids][:args.only_faces] + extra_ids[:args.only_faces]
+        held_ids = [gi for gi in held_ids if gi not in extra_ids][:args.only_faces] + target_ids[:args.only_faces]
     if args.photos:
         return photo_table(args, argv, G=G, feats=feats, real=real, held_ids=held_ids, names=full_names, group_of=group_of,
                            refs=refs[:kmax], others=others, classes=classes, run_classes=run_classes, lab=lab,
@@ -334,7 +407,8 @@ def main(argv=None) -> int:
                 "checkpoint": args.checkpoint, "reader": args.reader, "faces": [full_names[i] for i in faces],
                 "train_faces": len(train_ids), "gallery_heldout": len(heldout_rows),
                 "groups": {full_names[gi]: group_of[gi] for gi in faces}, "extra_faces": args.extra_faces,
-                "val_faces": args.val_faces, "fit_defaults": fit_record,
+                "val_faces": args.val_faces, "val_variants": variants, "val_targets": args.val_targets if variants else None,
+                "fit_defaults": fit_record,
                 "refs": "".join(classes.syllable(int(i)) for i in refs), "others": len(others),
                 "others_heldout_syllables": int(unseen.sum()), "bank": args.bank, "ks": ks, "threads": args.threads,
                 "fit_config": FitConfig(**fit_over).to_dict(), "rows": rows,

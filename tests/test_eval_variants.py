@@ -1,0 +1,56 @@
+"""scripts/eval_writer.py --val-variants: the hands made from a validation face (a harder validation
+set for choosing fit settings) are what their names say, and the same every run."""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _eval_writer():
+    spec = importlib.util.spec_from_file_location("eval_writer_variants", REPO / "scripts" / "eval_writer.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _glyphs():
+    g = np.zeros((3, 64, 64), np.uint8)     # white ink on black: a vertical and a horizontal stroke
+    g[:, 12:52, 30:35] = 255
+    g[:, 30:35, 14:50] = 255
+    return g
+
+
+def _ink_columns(img):
+    return np.nonzero((img > 127).any(0))[0]
+
+
+def test_each_variant_is_the_hand_it_names():
+    ev, g = _eval_writer(), _glyphs()
+    ink = g.sum(dtype=np.int64)
+    out = {v: ev.hand_variant(g, v, seed=1) for v in ev.VARIANTS}
+    for v, x in out.items():
+        assert x.shape == g.shape and x.dtype == np.uint8, v
+        assert not np.array_equal(x, g), f"{v} left the glyphs as they were"
+    assert out["bold"].sum(dtype=np.int64) > 1.1 * ink and out["thin"].sum(dtype=np.int64) < 0.9 * ink
+    assert len(_ink_columns(out["narrow"][0])) < 0.9 * len(_ink_columns(g[0]))
+    # slant: the top of the vertical stroke moves right of its bottom
+    top, bottom = out["slant"][0, 14], out["slant"][0, 50]
+    assert np.nonzero(top > 127)[0].mean() > np.nonzero(bottom > 127)[0].mean() + 4
+    # wobble: each glyph bent its own way, and the same way for the same seed
+    assert not np.array_equal(out["wobble"][0], out["wobble"][1])
+    assert np.array_equal(out["wobble"], ev.hand_variant(g, "wobble", seed=1))
+    assert not np.array_equal(out["wobble"], ev.hand_variant(g, "wobble", seed=2))
+
+
+def test_an_unknown_variant_is_refused():
+    with pytest.raises(ValueError, match="unknown variant"):
+        _eval_writer().hand_variant(_glyphs(), "italic")
+
+
+def test_variants_need_validation_faces(capsys):
+    with pytest.raises(SystemExit):
+        _eval_writer().main(["--val-variants", "slant", "--out", "/tmp/never.md"])
+    assert "--val-faces" in capsys.readouterr().err
