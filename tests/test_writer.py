@@ -343,6 +343,33 @@ def test_an_adapter_of_zero_steps_draws_the_latents_pixels(writerly_G, feats):
     assert r.adapter == {}
 
 
+def test_the_style_term_moves_never_drawn_syllables_toward_the_references_hand(writerly_G, feats):
+    """adapter.py's `style` term (off by default): with it, the glyphs of a syllable the writer never drew
+    come nearer the references' reader-feature statistics than without it (the others and keep terms
+    otherwise hold them at the unadapted hand)."""
+    from rekogan.sampling import generate
+    from rekogan.writer.adapter import AdapterTerms, feature_stats, fit_adapter, style_distance
+    from rekogan.writer.latent import layered_forward, n_layers
+    from rekogan.writer.losses import feature_distance, pixel_loss
+    G = writerly_G
+    G2 = _perturbed(G, "channels")
+    y = torch.arange(3)                                                  # class 3 is never drawn
+    z = torch.randn(G.cfg.z_dim, generator=torch.Generator().manual_seed(100))
+    targets = generate(G2, y, z)
+    with torch.no_grad():
+        tf = [f.detach() for f in feats(targets)]
+    lat = z[None].repeat(n_layers(G), 1)
+    dist = {}
+    for style in (0.0, 50.0):
+        ad = fit_adapter(G, feats, lat, None, y, targets, tf, kind="channels", layers="all", rank=2, steps=40, lr=0.05,
+                         others=4, terms=AdapterTerms(content=1.0, keep=0.2, anchor=0.01, style=style),
+                         objective=lambda x, t, f: pixel_loss(x, t) + feature_distance(feats(x), f), trace=[], offset=0)
+        with torch.no_grad():
+            x3 = layered_forward(G, lat[None].expand(4, -1, -1), torch.full((4,), 3), adapter=ad)
+            dist[style] = float(style_distance(feature_stats(feats(x3)[:-1]), feature_stats(tf[:-1])))
+    assert dist[50.0] < 0.7 * dist[0.0], dist
+
+
 def _adapted_writer(G):
     from rekogan.writer import Writer, encode
     from rekogan.writer.adapter import init_adapter

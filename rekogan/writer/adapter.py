@@ -23,6 +23,12 @@ alone overfits them):
            what the unadapted glyph was, and on bold or odd hands that was already misread
            (off by default: docs/writer_eval_adapter_notes.md, night: read 0.1 lifts readable 93 -> 97 % but costs
            style top-1, and with a weak reader it pulls the fit away from the drawing)
+  style    those glyphs' reader-feature statistics (per channel of every map before the pooled one:
+           mean and standard deviation over glyphs and positions, as in AdaIN) pulled toward the
+           references'. `content` and `keep` hold the never-drawn syllables at the unadapted hand,
+           so the hand moved only on the references; this term moves it on the others too, with
+           statistics that do not depend on which syllables were drawn (off by default: on hangul-hand's hard
+           validation set style 30 / 300 cost style top-1 and readability, docs/writer_eval_val_hard_hand_hangul_sweep.md)
 The adapter's tensors are named 'scale.i', 'shift.i', 'down.i', 'up.i' (i: the layer) and travel in
 the writer code and writer.safetensors (value.py), fp16.
 """
@@ -115,6 +121,18 @@ class AdapterTerms:
     anchor: float
     read: float = 0.0
     read_margin: float = 0.0
+    style: float = 0.0
+
+
+def feature_stats(maps: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Per map (B, C, h, w): the channels' mean and standard deviation over glyphs and positions, (2, C).
+    What a set of glyphs has in common whichever syllables they are: stroke width, slant, curvature."""
+    return [torch.stack([m.mean(dim=(0, 2, 3)), m.std(dim=(0, 2, 3))]) for m in maps]
+
+
+def style_distance(fa: list[torch.Tensor], fb: list[torch.Tensor]) -> torch.Tensor:
+    """() squared distance between two feature_stats lists, summed over channels, mean over maps."""
+    return torch.stack([(a - b).pow(2).sum() for a, b in zip(fa, fb)]).mean()
 
 
 def fit_adapter(G, feats, latents: torch.Tensor, weight: float | None, y: torch.Tensor, targets: torch.Tensor,
@@ -137,6 +155,8 @@ def fit_adapter(G, feats, latents: torch.Tensor, weight: float | None, y: torch.
     wk = None if weight is None else torch.full((k,), float(weight))
     opt = torch.optim.Adam(list(params.values()), lr=lr)
     lat_k = latents[None].expand(k, -1, -1)
+    # the references' statistics (unit-normalised maps: each channel's share of the activity there)
+    target_stats = feature_stats(list(target_feats[:-1])) if terms.style else None
     for step in range(steps):
         for g in opt.param_groups:
             g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / max(1, steps)))
@@ -149,7 +169,8 @@ def fit_adapter(G, feats, latents: torch.Tensor, weight: float | None, y: torch.
                 x0 = layered_forward(G, lat_o, yo, wo)
                 f0 = feats(x0)[-1]
             x = layered_forward(G, lat_o, yo, wo, adapter=params)
-            pooled = feats(x)[-1]
+            fx = feats(x)
+            pooled = fx[-1]
             content = (1 - F.cosine_similarity(pooled, f0, dim=1)).mean()
             keep = (F.avg_pool2d(x, 4) - F.avg_pool2d(x0, 4)).abs().mean()
             loss = loss + terms.content * content + terms.keep * keep
@@ -158,6 +179,8 @@ def fit_adapter(G, feats, latents: torch.Tensor, weight: float | None, y: torch.
                 # pushed; a glyph it reads well keeps its hand (the plain loss makes every glyph generic)
                 ce = feats.read_loss(pooled, codes[yo])
                 loss = loss + terms.read * (ce - terms.read_margin).clamp(min=0).mean()
+            if terms.style:                          # the never-drawn glyphs, as a set, in the references' hand
+                loss = loss + terms.style * style_distance(feature_stats(fx[:-1]), target_stats)
         loss = loss + terms.anchor * sum(p.pow(2).mean() for p in params.values())
         grads = torch.autograd.grad(loss, list(params.values()))
         for p, g in zip(params.values(), grads):

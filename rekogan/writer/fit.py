@@ -71,6 +71,7 @@ class FitConfig:
     anchor: float = 0.01        # weight of the adapter parameters' mean square
     read: float = 0.0           # the reader's cross-entropy for those syllables as themselves (needs fit(codes=))
     read_margin: float = 0.0    # ... counted only above this (a hinge: a glyph read well enough is left alone)
+    style: float = 0.0          # those syllables' reader-feature statistics toward the references' (adapter.py; 0: off)
 
     def __post_init__(self):
         if self.latent not in ("layers", "z"):
@@ -313,7 +314,7 @@ def fit(generator: torch.nn.Module, targets: torch.Tensor, labels: torch.Tensor,
                               layers=cfg.adapter_layers, rank=cfg.adapter_rank, steps=cfg.steps_adapter,
                               lr=cfg.lr_adapter, others=cfg.others,
                               terms=AdapterTerms(content=cfg.content, keep=cfg.keep, anchor=cfg.anchor, read=cfg.read,
-                                                 read_margin=cfg.read_margin),
+                                                 read_margin=cfg.read_margin, style=cfg.style),
                               objective=glyph_term, trace=trace, offset=cfg.steps_z + cfg.steps_layers, codes=codes)
         adapter = {k: v.half().float() for k, v in adapter.items()}
     with torch.no_grad():

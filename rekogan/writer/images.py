@@ -117,7 +117,11 @@ def _otsu(v: np.ndarray) -> float:
 
 UNEVEN = 0.04        # paper levels that differ by more than this across the picture: uneven light
 SHARPEN_SIGMA = 1.2  # a camera's picture: unsharp mask of this radius (px) ...
-SHARPEN_AMOUNT = 0.6 # ... and strength, which takes back part of the blur that widens thin strokes
+SHARPEN_AMOUNT = 1.5 # ... and strength on strokes with an inside, bounded by the local maximum (no halo) ...
+HAIRLINE_AMOUNT = 4.0   # ... and on hairlines, unbounded: it gives back the darkness the blur took from them,
+HAIRLINE_SMOOTH = 0.7   # after a Gaussian of this radius (px) so that it does not sharpen the JPEG's noise
+INSIDE = 5           # a stroke has an inside when a 5x5 minimum keeps it; on a picture whose strokes keep
+INSIDE_RATIO = (0.6, 0.8)  # less than 0.6 of their darkness under it: hairlines; over 0.8: strokes; a blend between
 
 
 PHOTO_MIN_SIDE = 96  # smaller pictures are never treated as photos: a 3x3 median would take their strokes
@@ -147,17 +151,46 @@ def _gaussian(a: np.ndarray, sigma: float) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def _median3(a: np.ndarray) -> np.ndarray:
+def _rank_filter(a: np.ndarray, kind: str, size: int) -> np.ndarray:
+    """A size x size median, minimum or maximum filter of a float32 picture (PIL's, reflected edges)."""
     from PIL import Image, ImageFilter
-    return np.asarray(Image.fromarray(a.astype(np.float32), mode="F").filter(ImageFilter.MedianFilter(3)))
+    f = {"median": ImageFilter.MedianFilter, "min": ImageFilter.MinFilter, "max": ImageFilter.MaxFilter}[kind]
+    return np.asarray(Image.fromarray(a.astype(np.float32), mode="F").filter(f(size)))
+
+
+def _median3(a: np.ndarray) -> np.ndarray:
+    return _rank_filter(a, "median", 3)
+
+
+def _inside_share(d: np.ndarray) -> float:
+    """1 when the picture's strokes are wide enough to have an inside (their darkness survives an
+    INSIDE x INSIDE minimum filter), 0 for hairlines only (a thin face, a fine pen), a blend between."""
+    top = float(np.percentile(d, 99.9))
+    if top <= 0:
+        return 1.0
+    r = float(np.percentile(_rank_filter(d, "min", INSIDE), 99.9)) / top
+    lo, hi = INSIDE_RATIO
+    return float(np.clip((r - lo) / (hi - lo), 0, 1))
 
 
 def _sharpened(s: np.ndarray) -> np.ndarray:
     """A camera's ink strength, its sensor noise taken out (3x3 median: the strokes' edges stay) and
-    then an unsharp mask, which takes back part of the lens's blur (it widens thin strokes and greys
-    their cores). Without the median the mask would sharpen the noise too."""
+    then an unsharp mask, which takes back the lens's blur. The blur does two different harms:
+    - a wide stroke keeps its darkness inside but gets soft edges: the mask is bounded by the local
+      maximum, so that the edges come back without a bright halo (a halo would set the ink's level,
+      `top` in ink_picture, above the strokes' own and leave their inside grey);
+    - a hairline loses darkness: its peak, set to full ink by ink_picture, drags the blurred sides
+      with it and the stroke comes out fat (a thin face read 1.1-1.4x its ink). A stronger, unbounded
+      mask (after a light smoothing, so that it does not sharpen the JPEG's noise) gives the peak back.
+    A picture with both is read by a blend (_inside_share)."""
     d = _median3(s)
-    return np.clip(d + SHARPEN_AMOUNT * (d - _gaussian(d, SHARPEN_SIGMA)), 0, None)
+    edges = np.minimum(d + SHARPEN_AMOUNT * (d - _gaussian(d, SHARPEN_SIGMA)), _rank_filter(d, "max", 5))
+    w = _inside_share(d)
+    if w >= 1:
+        return np.clip(edges, 0, None)
+    t = _gaussian(d, HAIRLINE_SMOOTH)
+    hair = t + HAIRLINE_AMOUNT * (t - _gaussian(t, SHARPEN_SIGMA))
+    return np.clip(w * edges + (1 - w) * hair, 0, None)
 
 
 def paper_level(s: np.ndarray) -> np.ndarray | float:
@@ -190,9 +223,9 @@ def ink_picture(image, *, name: str = "the picture") -> np.ndarray:
     read as ink (its threshold is 40/255). The paper level is taken as the median ink strength
     (most of a cell is paper), or, under uneven light, a smooth map of it (paper_level);
     anything within an Otsu split of it is set to 0, and the ink is stretched so its darkest
-    strokes are 255. A camera's picture (is_photo) is sharpened a little first (its blur widens thin
-    strokes) after its noise is taken out (_sharpened); a drawing or an exported picture is left as
-    it is."""
+    strokes are 255. A camera's picture (is_photo) is sharpened first, after its noise is taken out
+    (_sharpened: its blur softens wide strokes' edges and takes darkness from hairlines); a drawing
+    or an exported picture is left as it is."""
     s = ink_strength(as_array(image, name=name))
     photo = is_photo(s)
     paper = paper_level(s)
@@ -206,7 +239,10 @@ def ink_picture(image, *, name: str = "the picture") -> np.ndarray:
     if top < 0.08:                      # no stroke stands out of the paper
         raise WriterError(f"{name} is blank: no ink found (draw darker, or on a lighter background)")
     s = s / top
-    cut = max(0.15, min(0.5, _otsu(s[s > 0.02]) * 0.5)) if (s > 0.02).sum() > 16 else 0.15
+    inked = s[s > 0.02]
+    if photo:       # a sharpened peak above `top` is full ink too (a drawing: as it always was read)
+        inked = inked.clip(0, 1)
+    cut = max(0.15, min(0.5, _otsu(inked) * 0.5)) if inked.size > 16 else 0.15
     s = np.where(s < cut, 0, (s - cut) / (1 - cut)).clip(0, 1)
     out = (s * 255).round().astype(np.uint8)
     if int((out > 40).sum()) < MIN_INK_PIXELS:
