@@ -2,21 +2,16 @@
 grows when they differ, a photo of a plain hand reads close to its clean row, and it refuses a folder
 without faces or with a test face in it. Synthetic glyphs only: no fonts needed."""
 import hashlib
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from script_util import load_script
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("eval_photo_reading", REPO / "scripts" / "eval_photo_reading.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("eval_photo_reading")
 
 
 def _hand(n: int) -> np.ndarray:

@@ -1,19 +1,14 @@
 """scripts/eval_writer.py --val-variants: the hands made from a validation face (a harder validation
 set for choosing fit settings) are what their names say, and the same every run."""
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
+from script_util import load_script
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _eval_writer():
-    spec = importlib.util.spec_from_file_location("eval_writer_variants", REPO / "scripts" / "eval_writer.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("eval_writer", as_name="eval_writer_variants")
 
 
 def _glyphs():
