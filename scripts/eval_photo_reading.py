@@ -34,14 +34,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from eval_writer import VARIANTS, hand_variant, hashes_of_test_faces  # noqa: E402
-from rekogan.conventions import to_paper, to_unit  # noqa: E402
+from eval_writer import VARIANTS, clean_upload, hand_variant, hashes_of_test_faces  # noqa: E402
+from rekogan.conventions import to_unit  # noqa: E402
 from rekogan.data.fonts import find_faces, render_available  # noqa: E402
 from rekogan.hangul import ClassList  # noqa: E402
 from rekogan.records import write_text_atomic  # noqa: E402
 from rekogan.writer.errors import WriterError  # noqa: E402
 from rekogan.writer.losses import ssim  # noqa: E402
-from rekogan.writer.photo import photograph, row_picture  # noqa: E402
+from rekogan.writer.photo import photograph  # noqa: E402
 from rekogan.writer.samples import prepare  # noqa: E402
 
 REFS = {"hangul": "져균레슨란커빨메", "fixed": "한화오강누받너박"}   # each hand run's k = 8 references
@@ -79,9 +79,7 @@ def measure_hand(glyphs: np.ndarray, *, seeds: int, class_list: ClassList, name:
     for run, text in REFS.items():
         idx = [TEXT_ALL.index(c) for c in text]
         real = to_unit(torch.from_numpy(glyphs[idx])[:, None])
-        paper = to_paper(real).numpy()
-        big = np.stack([np.asarray(Image.fromarray(x).resize((160, 160), Image.BICUBIC)) for x in paper])
-        clean = row_picture(big)
+        clean = clean_upload(real)
         sc = prepare(clean, text, class_list=class_list, size=64).targets()
         for seed in range(seeds):
             ph = photograph(clean, seed=seed, ink="blue" if seed % 2 == 0 else "black")
@@ -135,7 +133,7 @@ def validation_hands(folder: str, *, names: list[str] | None, variants: list[str
     return hands
 
 
-def test_hands(names: list[str], *, class_list: ClassList) -> dict:
+def diagnosis_hands(names: list[str], *, class_list: ClassList) -> dict:
     """DIAGNOSIS ONLY: name -> glyphs of the named test faces (held-out system faces or web test faces)."""
     from rekogan.data.webfonts import DEFAULT_DIR
     faces = {f.name: f for f in find_faces() + find_faces([str(Path(DEFAULT_DIR).expanduser())])}
@@ -173,7 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
     class_list = ClassList(tuple(TEXT_ALL))
     if args.test:
         print("DIAGNOSIS ONLY: test faces (do not choose settings on these figures)", flush=True)
-        hands = test_hands(_names(args.test), class_list=class_list)
+        hands = diagnosis_hands(_names(args.test), class_list=class_list)
     else:
         hands = validation_hands(str(Path(args.val_faces).expanduser()), names=_names(args.faces),
                                  variants=variants, class_list=class_list)

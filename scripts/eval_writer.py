@@ -215,6 +215,17 @@ def hand_variant(glyphs, kind: str, *, seed: int = 0):
     return out
 
 
+def clean_upload(glyphs: torch.Tensor):
+    """(k, 1, S, S) glyphs in [-1, 1] -> the clean upload of them: one row of 160 px cells, dark on white
+    (rekogan/writer/photo.py row_picture), as a person's scan would be; photograph() makes the photo of it."""
+    import numpy as np
+    from PIL import Image
+    from rekogan.conventions import to_paper
+    from rekogan.writer.photo import row_picture
+    paper = to_paper(glyphs).numpy()                                        # (k, S, S) dark on white
+    return row_picture(np.stack([np.asarray(Image.fromarray(g).resize((160, 160), Image.BICUBIC)) for g in paper]))
+
+
 def universe(checkpoint: Path, classes, size: int):
     """(syllables the table is measured on, the set of them the run never trained on). A class
     run: its classes. A split run: SERI95 + its held-out KS X 1001 syllables, kept where every
@@ -464,17 +475,12 @@ def main(argv=None) -> int:
 def photo_table(args, argv, *, G, feats, real, held_ids, names, group_of, refs, others, classes, run_classes, lab,
                 fit_over, t_start, out, codes, encoder=None, fit_record=None) -> int:
     """Clean upload vs photo of the same k references: the writer fitted from each, SSIM on the others."""
-    import numpy as np
-    from PIL import Image
-    from rekogan.conventions import to_paper
-    from rekogan.writer.photo import photograph, row_picture
+    from rekogan.writer.photo import photograph
     from rekogan.writer.samples import prepare
     text = "".join(classes.syllable(int(i)) for i in refs)
     rows = []
     for j, gi in enumerate(held_ids):
-        paper = to_paper(real[gi][refs]).numpy()                               # (k, 64, 64) dark on white
-        big = np.stack([np.asarray(Image.fromarray(g).resize((160, 160), Image.BICUBIC)) for g in paper])
-        clean = row_picture(big)
+        clean = clean_upload(real[gi][refs])
         ink = "blue" if j % 2 == 0 else "black"
         photo = photograph(clean, seed=j, ink=ink)
         row = {"face": names[gi], "group": group_of[gi], "ink": ink}
