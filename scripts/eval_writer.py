@@ -148,7 +148,7 @@ def extra_faces(folder: str, classes, size: int, known: set[str], *, prefix: str
     file whose sha256 is in refuse_sha (a test face given as a validation face)."""
     import hashlib
     from rekogan.data.fonts import find_faces, render_available
-    faces = find_faces([folder])
+    faces = find_faces([d for d in str(folder).split(",") if d])      # one folder, or several joined by commas
     if not faces:
         raise SystemExit(f"error: no font files in {folder}; run scripts/fetch_eval_faces.py first")
     out, skipped = {}, []
@@ -271,9 +271,9 @@ def main(argv=None) -> int:
     ap.add_argument("--fit-defaults", default="auto", choices=("auto", "none"),
                     help="'auto': the run's fit.json beside --checkpoint gives the fit defaults (as in the app); "
                          "'none': FitConfig's own")
-    ap.add_argument("--val-faces", metavar="DIR",
+    ap.add_argument("--val-faces", metavar="DIR[,DIR]",
                     help="measure the faces in DIR instead of the test faces (scripts/fetch_eval_faces.py "
-                         "--validation): for choosing settings")
+                         "--validation, --validation-hands; several folders joined by commas): for choosing settings")
     ap.add_argument("--val-variants", metavar="KINDS",
                     help=f"with --val-faces: add, for each face, these other hands made from it ({','.join(VARIANTS)}; "
                          "hand_variant): they join the style gallery, so top-1 must tell a face from its slanted, "
@@ -281,6 +281,13 @@ def main(argv=None) -> int:
     ap.add_argument("--val-targets", default="all", choices=("all", "faces"),
                     help="with --val-variants: fit and measure every hand ('all') or only the faces, the variants "
                          "then only in the gallery ('faces')")
+    ap.add_argument("--fit-set", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE...]",
+                    help="one more fitted row, 'fitted + adapter [NAME]', with these FitConfig values over the fit "
+                         "defaults and --fit: several settings screened in one run on the same faces, references, "
+                         "gallery and baselines; repeatable")
+    ap.add_argument("--val-sample", metavar="N", type=int, default=None,
+                    help="with --val-faces: fit and measure a fixed random N of the validation hands "
+                         "(torch.randperm with seed 25, the first N; the gallery keeps them all): a screening subset")
     ap.add_argument("--encoder", default="auto", metavar="auto|none|FILE",
                     help="a style encoder the fits start from: 'auto' (encoder.safetensors beside --checkpoint, "
                          "a hand run's), 'none', or a file")
@@ -291,6 +298,9 @@ def main(argv=None) -> int:
         out.write_text(table(res), encoding="utf-8"); print(table(res)); return 0
     torch.set_num_threads(args.threads)
     t_start = time.time()
+    for d in (args.val_faces or "").split(","):     # a folder that is not there is named, not skipped
+        if d and not Path(d).expanduser().is_dir():
+            ap.error(f"--val-faces: no folder {d} (scripts/fetch_eval_faces.py --validation / --validation-hands)")
     if args.val_faces and args.extra_faces:
         ap.error("--val-faces replaces the test faces: leave out --extra-faces")
     variants = [v for v in (args.val_variants or "").split(",") if v]
@@ -305,7 +315,22 @@ def main(argv=None) -> int:
         FitConfig(**fit_over)
     except ValueError as e:
         ap.error(str(e))
-    fit_record = {"defaults": defaults.to_dict(), "overrides": cli_over}
+    fit_sets = {}                                    # NAME -> FitConfig values over fit_over (--fit-set)
+    for spec in args.fit_set:
+        name, _, pairs = spec.partition(":")
+        if not name or not pairs or name in fit_sets:
+            ap.error(f"--fit-set {spec!r}: expected a new NAME:KEY=VALUE[,KEY=VALUE...]")
+        try:
+            fit_sets[name] = FitConfig.overrides(pairs.split(","))
+            FitConfig(**{**fit_over, **fit_sets[name]})
+        except ValueError as e:
+            ap.error(f"--fit-set {name}: {e}")
+    if fit_sets and args.photos:
+        ap.error("--fit-set adds rows to the fit table; the photo table fits the defaults only")
+    if args.val_sample is not None and not args.val_faces:
+        ap.error("--val-sample picks among the validation hands: give --val-faces")
+    fit_record = {"defaults": defaults.to_dict(), "overrides": cli_over,
+                  **({"sets": fit_sets} if fit_sets else {})}
     print(f"fit defaults: {defaults.describe()}" + (f"; --fit on top: {json.dumps(cli_over)}" if cli_over else ""),
           flush=True)
     ks = [int(v) for v in args.k.split(",")]
@@ -373,6 +398,9 @@ def main(argv=None) -> int:
     real = {gi: face_glyphs(train if gi in train_ids else held, gi) for gi in all_ids if gi not in extra_ids}
     real.update({gi: to_unit(torch.from_numpy(extra[full_names[gi]])[:, None]) for gi in extra_ids})
     held_ids = held_ids + target_ids                 # the hands fitted and measured (the gallery: all of extra_ids)
+    if args.val_sample is not None:                  # a fixed random subset of the validation hands
+        pick = torch.randperm(len(target_ids), generator=torch.Generator().manual_seed(25))[:args.val_sample]
+        held_ids = [target_ids[int(i)] for i in pick]
     if args.only_faces is not None:                  # a labelled subset: the first N of each group
         held_ids = [gi for gi in held_ids if gi not in extra_ids][:args.only_faces] + target_ids[:args.only_faces]
     if args.photos:
@@ -403,8 +431,9 @@ def main(argv=None) -> int:
     train_loss = torch.stack([torch.stack([objective(feats, real[ti][refs], tgt[gi], tgt_f[gi]) for gi in held_ids])
                               for ti in train_ids])                      # (T, H, kmax)
     methods = [m for m in METHODS if not (args.skip_z and m == "fitted z") and not (E is None and m == "encoder")]
+    methods += [f"fitted + adapter [{name}]" for name in fit_sets]
     rows = {m: {k: [] for k in ks} for m in methods}
-    fit_seconds = {m: {k: [] for k in ks} for m in FITTED if m in methods}
+    fit_seconds = {m: {k: [] for k in ks} for m in methods if m in FITTED or m.startswith("fitted + adapter [")}
 
     def draw(latents, weight=None, adapter=None):
         with torch.no_grad():
@@ -459,6 +488,12 @@ def main(argv=None) -> int:
                                         None if r.weight is None else torch.full((k,), r.weight))
             rows["fitted per-layer"][k].append(dict(m(draw(r.latents, r.weight)), ref_ssim=float(ssim(ref_x, tgt[gi][:k]).mean())))
             rows["fitted + adapter"][k].append(dict(m(draw(r.latents, r.weight, r.adapter)), ref_ssim=r.losses["ssim"]))
+            for name, over in fit_sets.items():      # --fit-set: the same fit with other values
+                r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=feats,
+                        config=FitConfig(**{**fit_over, **over, "latent": "layers"}), codes=codes, encoder=E)
+                fit_seconds[f"fitted + adapter [{name}]"][k].append(r.losses["seconds"])
+                rows[f"fitted + adapter [{name}]"][k].append(dict(m(draw(r.latents, r.weight, r.adapter)),
+                                                                  ref_ssim=r.losses["ssim"]))
             print(f"{full_names[gi]} k={k}: " + ", ".join(f"{n} {rows[n][k][-1]['ssim']:.3f}/{rows[n][k][-1]['readable']:.2f}" for n in methods)
                   + f" ({time.time() - t_start:.0f} s)", flush=True)
         # the faces so far, so that a run cut short still gives a table (--table-from OUT.partial.json)
@@ -605,6 +640,10 @@ def table(res: dict) -> str:
     lines += paired(res, "fitted per-layer", "best of bank")
     if "fitted + adapter" in res["rows"]:
         lines += paired(res, "fitted + adapter", "retrieval (train face)")
+    sets = (res.get("fit_defaults") or {}).get("sets") or {}
+    for name, over in sets.items():                  # --fit-set rows against the defaults' own fit
+        lines += [f"", f"`{name}`: `{json.dumps(over)}` over the fit settings above."]
+        lines += paired(res, f"fitted + adapter [{name}]", "fitted + adapter")
     names = sorted(set(groups.values()))
     if len(names) > 1:                               # the same rows per group of faces
         lines += ["", "By group (style top-1 here: among the faces of the same group):", "",

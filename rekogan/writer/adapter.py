@@ -8,8 +8,9 @@ person; here the generator stays shared and read-only, and the writer carries a 
               at the layers in `layers` (default all four: 2 x 480 numbers on the 64 px runs)
   'lowrank'   a rank-r delta on the transposed convolutions' weights at `layers`,
               W + (down @ up).view_as(W) (down (Cin, r), up (r, Cout*16))
+  'both'      the two together at the same layers (each looked up by name in modulate / upsample)
 
-Both start at exactly no change (scale = shift = 0; up = 0), so an adapter fitted for 0 steps
+All start at exactly no change (scale = shift = 0; up = 0), so an adapter fitted for 0 steps
 draws the latent's pixels. `fit_adapter` fits one after the latent fit, on the references, with two
 terms for the syllables the person never drew (DESIGN.md 2026-12-02: tuning on the references
 alone overfits them):
@@ -40,7 +41,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-KINDS = ("none", "channels", "lowrank")
+KINDS = ("none", "channels", "lowrank", "both")
 
 
 def _layer_list(spec: str, n: int) -> list[int]:
@@ -62,11 +63,11 @@ def init_adapter(generator, *, kind: str, layers: str = "all", rank: int = 2) ->
         return params
     g = torch.Generator().manual_seed(0)
     for i in _layer_list(layers, len(generator.norms)):
-        if kind == "channels":
+        if kind in ("channels", "both"):
             c = generator.norms[i].bn.num_features
             params[f"scale.{i}"] = torch.zeros(c)
             params[f"shift.{i}"] = torch.zeros(c)
-        else:
+        if kind in ("lowrank", "both"):
             w = generator.ups[i].weight                          # (Cin, Cout, 4, 4)
             params[f"down.{i}"] = torch.randn(w.shape[0], rank, generator=g) / math.sqrt(w.shape[0])
             params[f"up.{i}"] = torch.zeros(rank, w[0].numel())

@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .adapter import KINDS
+
 EXIT_USAGE = 2
 
 
@@ -28,7 +30,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                                               "or NAME.json (the older format: the code and its origin)")
     p.add_argument("--preview", metavar="PNG", help="also write your glyphs over the fitted ones as a PNG")
     p.add_argument("--latent", choices=("layers", "z"), default=None, help="per-layer latents or one z (default: FitConfig's)")
-    p.add_argument("--adapter", choices=("none", "channels", "lowrank"), default=None,
+    p.add_argument("--adapter", choices=KINDS, default=None,
                    help="adapt the generator's layers to your hand after the latent (default: FitConfig's)")
     p.add_argument("--steps", type=int, default=None, metavar="N", help="optimisation steps per stage (default: FitConfig's)")
     p.add_argument("--fit", action="append", default=[], metavar="KEY=VALUE",
