@@ -95,32 +95,23 @@ def fetch_file_package(spec: str, version: str, member: str, stem: str, dest: Pa
 
 def fetch_validation_hands(dest: str | Path, *, test_dir: str | Path = DEFAULT_DIR, log=print) -> list[dict]:
     """Fetch VALIDATION_HANDS into dest, as fetch_validation does VALIDATION."""
-    dest = Path(dest).expanduser()
-    if dest.resolve() == Path(test_dir).expanduser().resolve():
-        raise RuntimeError(f"the validation faces must not go into the test faces' folder {dest}")
-    dest.mkdir(parents=True, exist_ok=True)
-    manifest_file = dest / "faces.json"
-    have = {m["file"]: m for m in (json.loads(manifest_file.read_text()) if manifest_file.exists() else [])}
-    test_manifest = Path(test_dir).expanduser() / "faces.json"
-    test_sha = {m["sha256"] for m in json.loads(test_manifest.read_text())} if test_manifest.exists() else set()
-    out = []
-    for spec, version, member, stem in VALIDATION_HANDS:
-        m = have.get(f"{stem}.ttf")
-        if not (m and m["version"] == version and (dest / m["file"]).exists()):
-            m = fetch_file_package(spec, version, member, stem, dest)
-            if m["sha256"] in test_sha:
-                (dest / m["file"]).unlink()
-                raise RuntimeError(f"{m['file']} is byte for byte a test face: not a validation face")
-            have[m["file"]] = m
-            write_text_atomic(manifest_file, json.dumps(list(have.values()), ensure_ascii=False, indent=1))
-            log(f"{spec} {version}: {m['syllables']} syllables ({m['licence']})")
-        out.append(m)
-    return out
+    return _fetch_set(dest, [(f"{stem}.ttf", version, lambda d, it=(spec, version, member, stem): fetch_file_package(*it, d),
+                              f"{spec} {version}") for spec, version, member, stem in VALIDATION_HANDS],
+                      test_dir=test_dir, log=log)
 
 
 def fetch_validation(dest: str | Path, *, test_dir: str | Path = DEFAULT_DIR, log=print) -> list[dict]:
     """Fetch VALIDATION into dest (skipping faces already there), refusing any file that is byte for
     byte one of the test faces in test_dir; faces.json rewritten atomically after each face."""
+    return _fetch_set(dest, [(f"{name}-{weight}.ttf", version, lambda d, n=name, v=version, w=weight: fetch_package(n, v, d, weight=w),
+                              f"{name} {version} weight {weight}") for name, version, weight in VALIDATION],
+                      test_dir=test_dir, log=log)
+
+
+def _fetch_set(dest: str | Path, items: list, *, test_dir: str | Path, log) -> list[dict]:
+    """items: (file name, version, fetch(dest) -> manifest entry, label). Each face not already in dest (listed in its
+    faces.json, same version, file present) is fetched; one that is byte for byte a test face (test_dir's
+    faces.json) is deleted and refused; faces.json is rewritten atomically after each face."""
     dest = Path(dest).expanduser()
     if dest.resolve() == Path(test_dir).expanduser().resolve():
         raise RuntimeError(f"the validation faces must not go into the test faces' folder {dest}")
@@ -130,16 +121,16 @@ def fetch_validation(dest: str | Path, *, test_dir: str | Path = DEFAULT_DIR, lo
     test_manifest = Path(test_dir).expanduser() / "faces.json"
     test_sha = {m["sha256"] for m in json.loads(test_manifest.read_text())} if test_manifest.exists() else set()
     out = []
-    for name, version, weight in VALIDATION:
-        m = have.get(f"{name}-{weight}.ttf")
+    for file, version, fetch_one, label in items:
+        m = have.get(file)
         if not (m and m["version"] == version and (dest / m["file"]).exists()):
-            m = fetch_package(name, version, dest, weight=weight)
+            m = fetch_one(dest)
             if m["sha256"] in test_sha:
                 (dest / m["file"]).unlink()
                 raise RuntimeError(f"{m['file']} is byte for byte a test face: not a validation face")
             have[m["file"]] = m
             write_text_atomic(manifest_file, json.dumps(list(have.values()), ensure_ascii=False, indent=1))
-            log(f"{name} {version} weight {weight}: {m['syllables']} syllables ({m['category']}, {m['licence']})")
+            log(f"{label}: {m['syllables']} syllables ({m.get('category', '')}{', ' if m.get('category') else ''}{m['licence']})")
         out.append(m)
     return out
 
