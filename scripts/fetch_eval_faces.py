@@ -130,7 +130,7 @@ def _fetch_set(dest: str | Path, items: list, *, test_dir: str | Path, log) -> l
                 raise RuntimeError(f"{m['file']} is byte for byte a test face: not a validation face")
             have[m["file"]] = m
             write_text_atomic(manifest_file, json.dumps(list(have.values()), ensure_ascii=False, indent=1))
-            log(f"{label}: {m['syllables']} syllables ({m.get('category', '')}{', ' if m.get('category') else ''}{m['licence']})")
+            log(f"{label}: {m['syllables']} syllables ({', '.join(filter(None, (m.get('category'), m['licence'])))})")
         out.append(m)
     return out
 
