@@ -69,6 +69,25 @@ def run_py(args: list[str], *, timeout: float = TIMEOUT, env: dict | None = None
     return proc
 
 
+def random_tiny_generator(*, z_gain: float | None = None):
+    """A tiny-preset generator (4 classes, 16x16) with random weights and standing statistics, in eval mode:
+    no training run, no fonts; deterministic (seed 0). z_gain: also give every BatchNorm a z-dependent gain
+    and shift (std z_gain / sqrt(fan-in)), so that z matters at every layer."""
+    import torch
+    from rekogan.config import resolve
+    from rekogan.models import build_generator, init_weights
+    from rekogan.steps import standing_stats
+    torch.manual_seed(0)
+    G = build_generator(resolve("tiny").model_config(4))
+    G.apply(init_weights)
+    with torch.no_grad():
+        for norm in G.norms if z_gain is not None else ():
+            norm.gain.weight.normal_(0, z_gain / norm.gain.in_features ** 0.5)
+            norm.bias.weight.normal_(0, z_gain / norm.bias.in_features ** 0.5)
+        standing_stats(G, n_classes=4)
+    return G.eval()
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """A 2-epoch tiny run directory (config.json, epoch_001/002, grids, metrics, state). Read-only."""

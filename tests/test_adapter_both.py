@@ -8,20 +8,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import REPO, random_tiny_generator
 
 
 @pytest.fixture(scope="module")
 def G():
-    from rekogan.config import resolve
-    from rekogan.models import build_generator, init_weights
-    from rekogan.steps import standing_stats
-    torch.manual_seed(0)
-    g = build_generator(resolve("tiny").model_config(4))
-    g.apply(init_weights)
-    with torch.no_grad():
-        standing_stats(g, n_classes=4)
-    return g.eval()
+    return random_tiny_generator()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, run_py
+from conftest import REPO, random_tiny_generator, run_py
 
 FAST = dict(seeds=16)
 
@@ -47,20 +47,8 @@ def writerly_G():
     BatchNorm gains and shifts at every layer, standing statistics, and a last layer scaled so that
     glyphs span the grey range. Two writers differ by ~0.4 (mean |x - x'| in [-1, 1]) here, where a
     2-epoch tiny run differs by ~0.002, below the fit's noise. Deterministic; no fonts, no training."""
-    import math
-    from rekogan.config import resolve
-    from rekogan.models import build_generator, init_weights
-    from rekogan.steps import standing_stats
-    torch.manual_seed(0)
-    G = build_generator(resolve("tiny").model_config(4))
-    G.apply(init_weights)
+    G = random_tiny_generator(z_gain=0.3)
     with torch.no_grad():
-        for norm in G.norms:
-            std = 0.3 / math.sqrt(norm.gain.in_features)
-            norm.gain.weight.normal_(0, std)
-            norm.bias.weight.normal_(0, std)
-        standing_stats(G, n_classes=4)
-        G.eval()
         z, y = torch.randn(64, G.cfg.z_dim), torch.arange(4).repeat(16)
         pre = torch.atanh(G(z, y).clamp(-0.999, 0.999)).std()
         G.ups[-1].weight.mul_(1.5 / pre)                     # tanh's input: std ~1.5

@@ -9,25 +9,14 @@ import copy
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import REPO, random_tiny_generator
 
 CLASSIFIER = REPO / "checkpoints/classifier/classifier.safetensors"
 
 
 @pytest.fixture(scope="module")
 def tiny_G():
-    from rekogan.config import resolve
-    from rekogan.models import build_generator, init_weights
-    from rekogan.steps import standing_stats
-    torch.manual_seed(0)
-    G = build_generator(resolve("tiny").model_config(4))
-    G.apply(init_weights)
-    with torch.no_grad():
-        for norm in G.norms:                          # z matters at every layer (as test_writer's writerly_G)
-            norm.gain.weight.normal_(0, 0.3 / norm.gain.in_features ** 0.5)
-            norm.bias.weight.normal_(0, 0.3 / norm.bias.in_features ** 0.5)
-        standing_stats(G, n_classes=4)
-    return G.eval()
+    return random_tiny_generator(z_gain=0.3)       # z matters at every layer (as test_writer's writerly_G)
 
 
 @pytest.fixture(scope="module")
