@@ -28,7 +28,8 @@ def per_face(res: dict, *, row: str, k: str) -> dict[str, tuple[bool, int]]:
         raise ValueError(f"row {row!r} has no k = {k}; it has k = {', '.join(rows[row])}")
     xs = rows[row][k]
     faces = res["faces"]
-    assert len(xs) == len(faces), "one measure per face"
+    if len(xs) != len(faces):
+        raise ValueError(f"row {row!r} at k = {k} has {len(xs)} measures for {len(faces)} faces")
     return {str(f): (bool(x["style_top1"]), int(x["style_rank"])) for f, x in zip(faces, xs)}
 
 
