@@ -470,9 +470,10 @@ def main(argv=None) -> int:
             if E is not None:                       # the encoder's writer alone: where the fits start
                 from rekogan.writer.encoder import start_writer
                 t0 = time.perf_counter()
-                lat_e, w_e = start_writer(E, G, tgt[gi][:k], lab[refs[:k]])
+                lat_e, w_e, ad_e = start_writer(E, G, tgt[gi][:k], lab[refs[:k]])
                 fit_seconds["encoder"][k].append(time.perf_counter() - t0)
-                rows["encoder"][k].append(m(draw(lat_e.half().float(), None if w_e is None else float(w_e))))
+                rows["encoder"][k].append(m(draw(lat_e.half().float(), None if w_e is None else float(w_e),
+                                                 {n: v.half().float() for n, v in ad_e.items()})))
             if "fitted z" in rows:
                 r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=feats,
                         config=FitConfig(**dict(fit_over, latent="z", adapter="none")), encoder=E)

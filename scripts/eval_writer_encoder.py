@@ -154,16 +154,16 @@ def _measure(ctx: Context, name: str, x: torch.Tensor) -> dict:
                     ctx.reader, ctx.syl_others, ctx.unseen, ctx.group_rows[ctx.group[name]])
 
 
-def encode(E, G, ctx: Context, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """E's writer for face `name` from its k references: ((L, Z), weight () or None)."""
+def encode(E, G, ctx: Context, name: str) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+    """E's writer for face `name` from its k references: ((L, Z), weight () or None, adapter {name: (C,)} or {})."""
     return _encode_refs(E, G, ctx, ctx.held[name][ctx.refs])
 
 
 def _encode_refs(E, G, ctx: Context, R: torch.Tensor):
     y = ctx.lab[ctx.refs]
     with torch.no_grad():
-        lat, w = E.eval()(R[None], G.embed(y)[None])
-    return lat[0], None if w is None else w[0]
+        lat, w, ad = E.eval().writer(R[None], G.embed(y)[None])
+    return lat[0], None if w is None else w[0], {k: v[0] for k, v in ad.items()}
 
 
 def validate(E, G, ctx: Context) -> dict:
@@ -179,12 +179,12 @@ def validate(E, G, ctx: Context) -> dict:
     per, l1s = {}, []
     for n in ctx.val_names:
         real = to_unit(ctx.train_images[ctx.train_names.index(n)][:, None])
-        lat, w = _encode_refs(E, G, ctx, real[ctx.refs])
+        lat, w, ad = _encode_refs(E, G, ctx, real[ctx.refs])
         s, l1 = [], []
         with torch.no_grad():
             for part in cols.split(256):             # bounded memory on a full class list
                 x = layered_forward(G, lat[None].expand(len(part), -1, -1), ctx.lab[part],
-                                    None if w is None else w.expand(len(part)))
+                                    None if w is None else w.expand(len(part)), adapter=ad or None)
                 s.append(ssim(x, real[part]))
                 l1.append((x - real[part]).abs().mean(dim=(1, 2, 3)) / 2)
         per[n] = float(torch.cat(s).mean())
@@ -192,8 +192,9 @@ def validate(E, G, ctx: Context) -> dict:
     return {"ssim": sum(per.values()) / len(per), "l1": sum(l1s) / len(l1s), "per_face": per}
 
 
-def refine(G, ctx: Context, name: str, latents: torch.Tensor, weight, *, objective: str = "fit"):
-    """fit.py's per-layer latent stage and adapter, started at E's writer (its seed search skipped).
+def refine(G, ctx: Context, name: str, latents: torch.Tensor, weight, *, objective: str = "fit", start=None):
+    """fit.py's per-layer latent stage and adapter, started at E's writer (its seed search skipped;
+    start: E's adapter, where the adapter stage starts).
     objective 'fit': fit.py's (pixel + reader features); 'recon': the measured one, L1 + (1 - SSIM)."""
     from rekogan.writer.adapter import AdapterTerms, fit_adapter
     from rekogan.writer.fit import FitConfig, _adam
@@ -233,7 +234,7 @@ def refine(G, ctx: Context, name: str, latents: torch.Tensor, weight, *, objecti
     adapter = fit_adapter(G, feats, latents, wv, y, targets, tf, kind=cfg.adapter, layers=cfg.adapter_layers,
                           rank=cfg.adapter_rank, steps=cfg.steps_adapter, lr=cfg.lr_adapter, others=cfg.others,
                           terms=AdapterTerms(content=cfg.content, keep=cfg.keep, anchor=cfg.anchor),
-                          objective=glyph_term, trace=[], offset=0, codes=ctx.codes)
+                          objective=glyph_term, trace=[], offset=0, codes=ctx.codes, start=start)
     return latents, wv, {k: v.half().float() for k, v in adapter.items()}
 
 
@@ -244,15 +245,16 @@ def evaluate(E, G, ctx: Context, *, names=None, with_refine: bool = False, objec
     per, secs = {}, {"encoder": [], "encoder + fit": []}
     for n in names:
         t0 = time.perf_counter()
-        lat, w = encode(E, G, ctx, n)
+        lat, w, ad = encode(E, G, ctx, n)
         secs["encoder"].append(time.perf_counter() - t0)
         M = len(ctx.others)
         with torch.no_grad():
-            x = layered_forward(G, lat[None].expand(M, -1, -1), ctx.lab[ctx.others], None if w is None else w.expand(M))
+            x = layered_forward(G, lat[None].expand(M, -1, -1), ctx.lab[ctx.others], None if w is None else w.expand(M),
+                                adapter=ad or None)
         per[n] = {"retrieval": ctx.retrieval[n], "encoder": _measure(ctx, n, x)}
         if with_refine:
             t0 = time.perf_counter()
-            lat2, w2, ad = refine(G, ctx, n, lat, w, objective=objective)
+            lat2, w2, ad = refine(G, ctx, n, lat, w, objective=objective, start=ad)
             secs["encoder + fit"].append(time.perf_counter() - t0)
             with torch.no_grad():
                 x = layered_forward(G, lat2[None].expand(M, -1, -1), ctx.lab[ctx.others],

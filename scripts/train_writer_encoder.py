@@ -74,6 +74,12 @@ def load_init(path: Path, *, E, G) -> None:
             raise SystemExit(f"--init {path}: no {prefix}* tensors")
         want = module.state_dict()
         missing, extra = sorted(set(want) - set(sd)), sorted(set(sd) - set(want))
+        if prefix == "E." and missing and all(k.startswith("adapt.") for k in missing):
+            # an encoder without the adapter head: the new head starts as a new encoder's does, its last
+            # layer at zero (no change), its first as initialised
+            last = f"adapt.{len(module.adapt) - 1}."
+            sd.update({k: torch.zeros_like(want[k]) if k.startswith(last) else want[k] for k in missing})
+            missing = []
         shaped = sorted(k for k in set(want) & set(sd) if want[k].shape != sd[k].shape)
         if missing or extra or shaped:
             raise SystemExit(f"--init {path}: {prefix}* does not fit (missing {missing[:3]}, unexpected {extra[:3]}, "
@@ -120,11 +126,17 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-every", type=float, default=600.0, help="CPU seconds between evaluations")
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--bf16", action="store_true", help="bf16 autocast for the forward pass")
+    ap.add_argument("--bf16", action="store_true",
+                    help="bf16 autocast for the forward pass: only on a CPU with bf16 instructions (avx512_bf16, AMX); "
+                         "without them it is emulated and slower (2026-12-03, a 2-core Xeon with AVX-512 only, the "
+                         "fixed-hand run: 28 steps per CPU-minute with it, 100 without)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", default=None, metavar="FILE", help="start a new run from E.*/G.* weights (see above)")
     ap.add_argument("--init-encoder", default=None, metavar="FILE", help="start a new run's E from another run's E.* (see above)")
     ap.add_argument("--val-faces", type=int, default=6, help="training faces held out for choosing the best weights")
+    ap.add_argument("--adapter-head", action="store_true",
+                    help="E also predicts the writer's per-channel modulation (encoder.py); --init may then be a "
+                         "file without that head (it starts at zero)")
     ap.add_argument("--eval-k", type=int, default=8, help="references per measured face")
     ap.add_argument("--eval-others", type=int, default=128, help="compared syllables per measured face")
     for name, value in PairedConfig().to_dict().items():
@@ -148,7 +160,7 @@ def main(argv=None) -> int:
         p.requires_grad_(True)
     originals = {n: p.detach().clone() for n, p in ctx.G0.named_parameters()}
     torch.manual_seed(args.seed)
-    E = encoder_for(G)
+    E = encoder_for(G, adapter=args.adapter_head)
     if args.init and args.init_encoder:
         raise SystemExit("--init and --init-encoder: give one")
     if args.init and not resumed:

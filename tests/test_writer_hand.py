@@ -144,7 +144,7 @@ def test_the_fit_starts_from_the_encoder_and_the_writer_names_its_run(hand, tiny
     # no steps after the start: the writer IS the encoder's (rounded to the code's fp16)
     from rekogan.writer.samples import prepare
     s = prepare(_pictures(3), text, class_list=meta["class_list"], size=G.cfg.size)
-    lat, _ = start_writer(E, G, s.targets(), s.labels)
+    lat, _, _ = start_writer(E, G, s.targets(), s.labels)
     r = fit(G, s.targets(), s.labels, reader_features=feats, encoder=E,
             config=FitConfig(steps_layers=0, steps_adapter=0, **{k: v for k, v in FAST.items() if k not in ("steps_layers", "steps_adapter")}))
     assert torch.equal(r.latents, lat.half().float())

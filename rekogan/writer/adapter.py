@@ -11,7 +11,8 @@ person; here the generator stays shared and read-only, and the writer carries a 
   'both'      the two together at the same layers (each looked up by name in modulate / upsample)
 
 All start at exactly no change (scale = shift = 0; up = 0), so an adapter fitted for 0 steps
-draws the latent's pixels. `fit_adapter` fits one after the latent fit, on the references, with two
+draws the latent's pixels; or, for a run whose style encoder predicts a writer's modulation
+(encoder.py), at that prediction (fit_adapter(start=)). `fit_adapter` fits one after the latent fit, on the references, with two
 terms for the syllables the person never drew (DESIGN.md 2026-12-02: tuning on the references
 alone overfits them):
   content  on `others` random other syllables per step: the reader's pooled features (trained to
@@ -99,7 +100,9 @@ def modulate(adapter: dict | None, i: int, h: torch.Tensor) -> torch.Tensor:
     if not adapter or f"scale.{i}" not in adapter:
         return h
     s, b = adapter[f"scale.{i}"].to(h), adapter[f"shift.{i}"].to(h)
-    return h * (1 + s)[None, :, None, None] + b[None, :, None, None]
+    if s.ndim == 1:                                  # one writer's (C,): every glyph; (B, C): one per glyph
+        s, b = s[None], b[None]
+    return h * (1 + s)[:, :, None, None] + b[:, :, None, None]
 
 
 def upsample(adapter: dict | None, i: int, up: torch.nn.ConvTranspose2d, h: torch.Tensor) -> torch.Tensor:
@@ -139,15 +142,23 @@ def style_distance(fa: list[torch.Tensor], fb: list[torch.Tensor]) -> torch.Tens
 def fit_adapter(G, feats, latents: torch.Tensor, weight: float | None, y: torch.Tensor, targets: torch.Tensor,
                 target_feats, *, kind: str, layers: str, rank: int, steps: int, lr: float, others: int,
                 terms: AdapterTerms, objective, trace: list, offset: int, seed: int = 0,
-                codes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                codes: torch.Tensor | None = None, start: dict | None = None) -> dict[str, torch.Tensor]:
     """Adam on the adapter's parameters with the latents fixed (the pivot, as in PTI). `objective`
     is fit._objective's glyph term (pixel + features per reference). codes: the syllable (ord -
-    0xAC00) of each of G's classes, for the `read` term (skipped without them). Returns detached
-    float32 tensors (not yet rounded)."""
+    0xAC00) of each of G's classes, for the `read` term (skipped without them). start: the style
+    encoder's adapter (encoder.start_writer): the fit starts there instead of at no change, and
+    'unadapted' (content, keep, anchor) means that start; a tensor of it that this kind and these
+    layers do not fit stays as it is. Returns detached float32 tensors (not yet rounded)."""
     from .latent import layered_forward
+    start = {k: v.detach().float() for k, v in (start or {}).items()}
     params = init_adapter(G, kind=kind, layers=layers, rank=rank)
+    for name in set(params) & set(start):
+        params[name] = start[name].clone().requires_grad_(True)
+    fixed = {k: v for k, v in start.items() if k not in params}
     if not params or steps == 0:
-        return {k: v.detach() for k, v in params.items()}
+        return {**fixed, **{k: v.detach() for k, v in params.items()}}
+    origin = {k: start.get(k, torch.zeros_like(v)) for k, v in params.items()}
+    whole = lambda: {**fixed, **params}                                       # noqa: E731
     k = len(y)
     n = int(getattr(G.cfg, "n_classes", 0)) or 1
     gen = torch.Generator().manual_seed(seed)
@@ -161,15 +172,15 @@ def fit_adapter(G, feats, latents: torch.Tensor, weight: float | None, y: torch.
     for step in range(steps):
         for g in opt.param_groups:
             g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / max(1, steps)))
-        loss = objective(layered_forward(G, lat_k, y, wk, adapter=params), targets, target_feats).mean()
+        loss = objective(layered_forward(G, lat_k, y, wk, adapter=whole()), targets, target_feats).mean()
         if others:
             yo = pool[torch.randint(len(pool), (others,), generator=gen)]
             wo = None if weight is None else torch.full((others,), float(weight))
             lat_o = latents[None].expand(others, -1, -1)
             with torch.no_grad():
-                x0 = layered_forward(G, lat_o, yo, wo)
+                x0 = layered_forward(G, lat_o, yo, wo, adapter=start or None)
                 f0 = feats(x0)[-1]
-            x = layered_forward(G, lat_o, yo, wo, adapter=params)
+            x = layered_forward(G, lat_o, yo, wo, adapter=whole())
             fx = feats(x)
             pooled = fx[-1]
             content = (1 - F.cosine_similarity(pooled, f0, dim=1)).mean()
@@ -182,11 +193,11 @@ def fit_adapter(G, feats, latents: torch.Tensor, weight: float | None, y: torch.
                 loss = loss + terms.read * (ce - terms.read_margin).clamp(min=0).mean()
             if terms.style:                          # the never-drawn glyphs, as a set, in the references' hand
                 loss = loss + terms.style * style_distance(feature_stats(fx[:-1]), target_stats)
-        loss = loss + terms.anchor * sum(p.pow(2).mean() for p in params.values())
+        loss = loss + terms.anchor * sum((p - origin[n]).pow(2).mean() for n, p in params.items())
         grads = torch.autograd.grad(loss, list(params.values()))
         for p, g in zip(params.values(), grads):
             p.grad = g
         opt.step()
         if step % 10 == 0 or step == steps - 1:
             trace.append((offset + step, round(float(loss.detach()), 5)))
-    return {k: v.detach() for k, v in params.items()}
+    return {**fixed, **{k: v.detach() for k, v in params.items()}}

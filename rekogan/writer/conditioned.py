@@ -40,6 +40,7 @@ class PairedConfig:
     anchor: float = 10.0        # weight of the pull of G toward its original weights
     shell: float = 0.01
     augment: float = 0.0        # probability that a sampled face is jittered (jitter_faces); 0: never
+    adapter_reg: float = 0.01   # weight of the mean square of E's predicted modulation (encoders with that head)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,12 +104,15 @@ def sample_batch(images: torch.Tensor, pool: torch.Tensor, *, faces: int, k: int
     return Batch(g[:, :k], lab[:, :k], g[:, k:], lab[:, k:])
 
 
-def draw(G, latents: torch.Tensor, weight: torch.Tensor | None, labels: torch.Tensor) -> torch.Tensor:
-    """Each writer b (latents (B, L, Z), weight (B,)) draws its labels (B, T) -> (B*T, 1, S, S)."""
+def draw(G, latents: torch.Tensor, weight: torch.Tensor | None, labels: torch.Tensor,
+         adapter: dict | None = None) -> torch.Tensor:
+    """Each writer b (latents (B, L, Z), weight (B,), adapter {name: (B, C)}) draws its labels (B, T)
+    -> (B*T, 1, S, S)."""
     t = labels.shape[1]
     lat = latents.repeat_interleave(t, 0)
     w = None if weight is None else weight.repeat_interleave(t, 0)
-    return layered_forward(G, lat, labels.flatten(), w)
+    ad = {k: v.repeat_interleave(t, 0) for k, v in (adapter or {}).items()}      # (B*T, C): one per glyph
+    return layered_forward(G, lat, labels.flatten(), w, adapter=ad or None)
 
 
 def anchor_loss(G, originals: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -118,8 +122,8 @@ def anchor_loss(G, originals: dict[str, torch.Tensor]) -> torch.Tensor:
 def paired_loss(E, G, batch: Batch, *, feats: ReaderFeatures, codes: torch.Tensor | None,
                 originals: dict[str, torch.Tensor], cfg: PairedConfig) -> tuple[torch.Tensor, dict]:
     """(loss, {part: float}) for one batch. codes: the syllable (ord - 0xAC00) of each of G's classes."""
-    latents, weight = E(batch.refs, G.embed(batch.ref_labels.flatten()).detach().view(*batch.ref_labels.shape, -1))
-    x = draw(G, latents, weight, batch.target_labels)
+    latents, weight, adapter = E.writer(batch.refs, G.embed(batch.ref_labels.flatten()).detach().view(*batch.ref_labels.shape, -1))
+    x = draw(G, latents, weight, batch.target_labels, adapter)
     t = batch.targets.flatten(0, 1)
     l1 = (x - t).abs().mean(dim=(1, 2, 3)) / 2
     s = ssim(x, t)
@@ -133,6 +137,10 @@ def paired_loss(E, G, batch: Batch, *, feats: ReaderFeatures, codes: torch.Tenso
         a = anchor_loss(G, originals)
         loss = loss + cfg.anchor * a
         parts["anchor"] = float(a.detach())
+    if cfg.adapter_reg and adapter:                   # the predicted modulation stays small, as a fit's (its anchor)
+        a = sum(v.pow(2).mean() for v in adapter.values())
+        loss = loss + cfg.adapter_reg * a
+        parts["adapter_ms"] = float(a.detach())
     if cfg.shell:
         z = latents.shape[-1]
         loss = loss + cfg.shell * ((latents.norm(dim=-1) / math.sqrt(z) - 1) ** 2).mean()

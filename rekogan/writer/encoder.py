@@ -12,6 +12,13 @@ trained with a fine-tune of G on paired glyphs of the training faces (scripts/tr
 The head's last layer starts at zero: an untrained E gives the latent z = 0 at every layer (the
 prior's mean) and weight 0, a valid writer of the unchanged generator.
 
+With `adapter` (the channels of each conditional BatchNorm, encoder_for(adapter=True)) E also gives
+the writer's per-channel modulation (adapter.py's 'channels' kind: scale.i, shift.i per layer), from a
+second head that also starts at zero (no change). The latents alone move a hand only within what the
+GAN learnt; the fitted adapter moved the fixed run's style top-1 from 26 to 49 % (issue 25), but a fit
+sees only the k references. Trained on paired glyphs, E predicts the modulation that draws the OTHER
+syllables in the hand, and G learns to draw through it; the fit then starts its adapter from E's.
+
 A shipped hand run (scripts/ship_writer_run.py) keeps E as `encoder.safetensors` beside its epoch file
 (fp16, FORMAT, the encoder's shape in the metadata's `config`): `encoder_beside(checkpoint)` finds it,
 `load_encoder` reads it (WriterError for a damaged or foreign file), `start_writer` gives the fit its
@@ -37,12 +44,16 @@ class StyleEncoder(nn.Module):
     embeddings -> (latents (B, L, Z), weight (B,) or None)."""
 
     def __init__(self, *, size: int, z_dim: int, n_layers: int, cond_dim: int, weight_cond: bool,
-                 width: int = 32, feat: int = 256):
+                 width: int = 32, feat: int = 256, adapter: list[int] | None = None):
         super().__init__()
         if size < 16 or size & (size - 1):
             raise ValueError(f"size must be a power of two >= 16, got {size}")
+        if adapter is not None and (len(adapter) != n_layers - 1 or any(int(c) < 1 for c in adapter)):
+            raise ValueError(f"adapter must list the channels of each of the {n_layers - 1} BatchNorms, got {adapter}")
         self.config = dict(size=size, z_dim=z_dim, n_layers=n_layers, cond_dim=cond_dim,
                            weight_cond=weight_cond, width=width, feat=feat)
+        if adapter is not None:                           # absent from older files' config: no adapter head
+            self.config["adapter"] = [int(c) for c in adapter]
         chans, layers, c_in = [width, width * 2, width * 4, width * 4], [], 1
         for c in chans:                                   # /16: 64 px -> 4 x 4
             layers += [nn.Conv2d(c_in, c, 4, 2, 1), nn.LeakyReLU(0.2)]
@@ -55,6 +66,10 @@ class StyleEncoder(nn.Module):
                                   nn.Linear(feat, n_layers * z_dim + int(weight_cond)))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
+        if adapter is not None:                           # scale and shift of every layer's channels
+            self.adapt = nn.Sequential(nn.Linear(feat, feat), nn.LeakyReLU(0.2), nn.Linear(feat, 2 * sum(adapter)))
+            nn.init.zeros_(self.adapt[-1].weight)
+            nn.init.zeros_(self.adapt[-1].bias)
 
     def features(self, refs: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """(B, k, feat): one feature per reference."""
@@ -64,6 +79,13 @@ class StyleEncoder(nn.Module):
         return self.per_ref(torch.cat([h, cond.flatten(0, 1).to(h.dtype)], 1)).view(b, k, -1)
 
     def forward(self, refs: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(latents (B, L, Z), weight (B,) or None): the writer without its adapter (see writer())."""
+        latents, weight, _ = self.writer(refs, cond)
+        return latents, weight
+
+    def writer(self, refs: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+        """(latents (B, L, Z), weight (B,) or None, adapter {'scale.i' / 'shift.i': (B, C_i)}, {} without
+        an adapter head)."""
         if refs.ndim != 5 or cond.ndim != 3 or refs.shape[:2] != cond.shape[:2]:
             raise ValueError(f"refs must be (B, k, 1, S, S) and cond (B, k, E), got {tuple(refs.shape)} and {tuple(cond.shape)}")
         pooled = self.features(refs, cond).mean(1)       # order- and count-free
@@ -71,15 +93,29 @@ class StyleEncoder(nn.Module):
         c = self.config
         latents = out[:, :c["n_layers"] * c["z_dim"]].view(len(out), c["n_layers"], c["z_dim"])
         weight = out[:, -1] if c["weight_cond"] else None
-        return latents, weight
+        adapter = {}
+        if "adapter" in c:
+            a = self.adapt(pooled).float()                # (B, 2 * sum(C)): per layer, C scales then C shifts
+            at = 0
+            for i, ch in enumerate(c["adapter"]):
+                adapter[f"scale.{i}"], adapter[f"shift.{i}"] = a[:, at:at + ch], a[:, at + ch:at + 2 * ch]
+                at += 2 * ch
+        return latents, weight, adapter
 
 
-def encoder_for(generator, **kw) -> StyleEncoder:
-    """A StyleEncoder shaped for a ProjGenerator (its size, latent, layers and condition width)."""
+def adapter_channels(generator) -> list[int]:
+    """The channels of each conditional BatchNorm of a ProjGenerator: the 'channels' adapter's shape."""
+    return [int(n.bn.num_features) for n in generator.norms]
+
+
+def encoder_for(generator, *, adapter: bool = False, **kw) -> StyleEncoder:
+    """A StyleEncoder shaped for a ProjGenerator (its size, latent, layers and condition width);
+    adapter=True: with the head that predicts the writer's per-channel modulation."""
     from .latent import n_layers
     cfg = generator.cfg
     return StyleEncoder(size=cfg.size, z_dim=cfg.z_dim, n_layers=n_layers(generator), cond_dim=cfg.embed_dim,
-                        weight_cond=bool(getattr(cfg, "weight_cond", False)), **kw)
+                        weight_cond=bool(getattr(cfg, "weight_cond", False)),
+                        adapter=adapter_channels(generator) if adapter else None, **kw)
 
 
 def n_bytes_fp16(module: nn.Module) -> int:
@@ -135,6 +171,8 @@ def check_fits(encoder: StyleEncoder, generator, *, name: str = "the style encod
     c, g = encoder.config, generator.cfg
     want = dict(size=g.size, z_dim=g.z_dim, n_layers=n_layers(generator), cond_dim=g.embed_dim,
                 weight_cond=bool(getattr(g, "weight_cond", False)))
+    if "adapter" in c:
+        want["adapter"] = adapter_channels(generator)
     bad = {k: (c[k], v) for k, v in want.items() if c[k] != v}
     if bad:
         raise WriterError(f"the style encoder {name} does not fit this run's generator "
@@ -143,10 +181,10 @@ def check_fits(encoder: StyleEncoder, generator, *, name: str = "the style encod
 
 @torch.no_grad()
 def start_writer(encoder: StyleEncoder, generator, targets: torch.Tensor, labels: torch.Tensor
-                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+                 ) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
     """E's writer from k references: targets (k, 1, S, S) in [-1, 1], labels (k,) G's classes ->
-    (latents (L, Z) float32, weight () or None). One forward pass (a few ms)."""
+    (latents (L, Z) float32, weight () or None, adapter {name: (C,)} or {}). One forward pass (a few ms)."""
     G = generator.generator if hasattr(generator, "centre") else generator      # a WriterGenerator: its own G
     cond = G.embed(labels.to(torch.int64))[None]
-    lat, w = encoder.eval()(targets[None].float(), cond)
-    return lat[0], None if w is None else w[0]
+    lat, w, ad = encoder.eval().writer(targets[None].float(), cond)
+    return lat[0], None if w is None else w[0], {k: v[0] for k, v in ad.items()}

@@ -252,13 +252,13 @@ def _adam(G, feats, params: list[torch.Tensor], make_latents, y, targets, target
             trace.append((offset + step, round(float(loss.detach()), 5)))
 
 
-def _encoder_start(encoder, G, targets, y) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """E's writer of the references ((L, Z), weight () or None), in fp32, detached."""
+def _encoder_start(encoder, G, targets, y) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+    """E's writer of the references ((L, Z), weight () or None, adapter {name: (C,)} or {}), fp32, detached."""
     from .encoder import start_writer
-    lat, w = start_writer(encoder, G, targets, y)
+    lat, w, ad = start_writer(encoder, G, targets, y)
     if lat.shape != (n_layers(G), G.cfg.z_dim):
         raise ValueError(f"the encoder gives {tuple(lat.shape)} latents; this generator takes ({n_layers(G)}, {G.cfg.z_dim})")
-    return lat.detach().float(), None if w is None else w.detach().float()
+    return lat.detach().float(), None if w is None else w.detach().float(), {k: v.detach().float() for k, v in ad.items()}
 
 
 def fit(generator: torch.nn.Module, targets: torch.Tensor, labels: torch.Tensor, *, reader_features: ReaderFeatures,
@@ -305,7 +305,9 @@ def fit(generator: torch.nn.Module, targets: torch.Tensor, labels: torch.Tensor,
     # the code's precision, before anything is drawn from it
     latents = latents.half().float()
     weight = None if w is None else float(w.detach().half().float())
-    adapter: dict = {}
+    # a style encoder with an adapter head: its modulation is part of the writer it gives; the adapter
+    # stage starts from it (and without that stage the writer keeps it as it is)
+    adapter: dict = {k: v.half().float() for k, v in start[2].items()} if start is not None else {}
     t_latent = time.perf_counter() - t0
     if cfg.adapter != "none" and cfg.steps_adapter and isinstance(G, ProjGenerator):
         def glyph_term(x, t, tf):
@@ -315,7 +317,8 @@ def fit(generator: torch.nn.Module, targets: torch.Tensor, labels: torch.Tensor,
                               lr=cfg.lr_adapter, others=cfg.others,
                               terms=AdapterTerms(content=cfg.content, keep=cfg.keep, anchor=cfg.anchor, read=cfg.read,
                                                  read_margin=cfg.read_margin, style=cfg.style),
-                              objective=glyph_term, trace=trace, offset=cfg.steps_z + cfg.steps_layers, codes=codes)
+                              objective=glyph_term, trace=trace, offset=cfg.steps_z + cfg.steps_layers, codes=codes,
+                              start=adapter)
         adapter = {k: v.half().float() for k, v in adapter.items()}
     with torch.no_grad():
         wt = None if weight is None else torch.full((1,), weight)
