@@ -12,9 +12,9 @@ person; here the generator stays shared and read-only, and the writer carries a 
 
 All start at exactly no change (scale = shift = 0; up = 0), so an adapter fitted for 0 steps
 draws the latent's pixels; or, for a run whose style encoder predicts a writer's modulation
-(encoder.py), at that prediction (fit_adapter(start=)). `fit_adapter` fits one after the latent fit, on the references, with two
-terms for the syllables the person never drew (DESIGN.md 2026-12-02: tuning on the references
-alone overfits them):
+(encoder.py), at that prediction (fit_adapter(start=)). `fit_adapter` fits one after the latent
+fit, on the references, with two terms for the syllables the person never drew (DESIGN.md
+2026-12-02: tuning on the references alone overfits them):
   content  on `others` random other syllables per step: the reader's pooled features (trained to
            name the syllable whatever the face) of the adapted glyph stay those of the unadapted
            one: the letter stays readable
