@@ -160,10 +160,8 @@ def encode(E, G, ctx: Context, name: str) -> tuple[torch.Tensor, torch.Tensor | 
 
 
 def _encode_refs(E, G, ctx: Context, R: torch.Tensor):
-    y = ctx.lab[ctx.refs]
-    with torch.no_grad():
-        lat, w, ad = E.eval().writer(R[None], G.embed(y)[None])
-    return lat[0], None if w is None else w[0], {k: v[0] for k, v in ad.items()}
+    from rekogan.writer.encoder import start_writer     # the one place that turns references into E's writer
+    return start_writer(E, G, R, ctx.lab[ctx.refs])
 
 
 def validate(E, G, ctx: Context) -> dict:
