@@ -26,6 +26,12 @@ was (shipped as checkpoints/fixed-hand, then removed: in git history)
 fixed run: resume/writer_enc.safetensors, in git history at fb52366): the reading layers are copied, the parts tied to the other generator are not (see
 load_encoder_init); G starts as shipped.
 
+--extra-train NPZ adds faces drawn by another generator (scripts/make_hand_faces.py: the 11,172-syllable
+hand run writing this run's syllables in new writers between and beyond the training faces) to the
+training rows: trained on like the real faces, never validated or measured on. A file drawn from this
+run's validation faces, or in another syllable order or size, is refused; config.json records its
+sha256 and the command that made it.
+
   nice -n 5 timeout 75m .venv/bin/python scripts/train_writer_encoder.py --run runs/writer_enc --cpu-minutes 70
   nice -n 5 .venv/bin/python scripts/train_writer_encoder.py --run runs/writer_enc_fixed --bf16 \
       --checkpoint checkpoints/fixed/epoch_186.safetensors --reader checkpoints/classifier/classifier.safetensors \
@@ -117,6 +123,35 @@ def load_encoder_init(path: Path, *, E) -> list[str]:
     return copied
 
 
+def load_extra(path: Path, ctx) -> tuple[torch.Tensor, dict]:
+    """--extra-train: (N, C, S, S) uint8 faces in ctx's measured column order, and what config.json records."""
+    import hashlib
+    import numpy as np
+    if not path.is_file():
+        raise SystemExit(f"error: --extra-train {path} does not exist (scripts/make_hand_faces.py writes it)")
+    try:
+        with np.load(path) as d:
+            images, syllables = d["images"], [str(s) for s in d["syllables"]]
+            recipe = json.loads(str(d["recipe"]))
+    except (OSError, ValueError, KeyError) as e:
+        raise SystemExit(f"error: --extra-train {path} is not a faces file ({e})") from None
+    want = [ctx.classes.syllable(i) for i in range(len(ctx.classes))]
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != tuple(ctx.train_images.shape[1:]):
+        raise SystemExit(f"error: --extra-train faces are {images.dtype} {images.shape}; this run needs uint8 "
+                         f"(N, {', '.join(map(str, ctx.train_images.shape[1:]))})")
+    if syllables != want:
+        raise SystemExit("error: --extra-train faces are not in this run's syllable order (draw them with "
+                         "make_hand_faces.py --classes-from this run's checkpoint)")
+    used = {n for f in recipe.get("faces", []) for n in (f.get("a"), f.get("b"))}
+    if used & set(ctx.val_names):
+        raise SystemExit(f"error: --extra-train faces were drawn from this run's validation faces "
+                         f"({', '.join(sorted(used & set(ctx.val_names)))}); make them with its --seed / --val-faces")
+    info = {"path": str(path.relative_to(REPO) if path.is_relative_to(REPO) else path), "faces": len(images),
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "command": recipe.get("command"),
+            "excluded_validation_faces": recipe.get("excluded_validation_faces", [])}
+    return torch.from_numpy(images), info
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/writer_enc")
@@ -137,6 +172,8 @@ def main(argv=None) -> int:
     ap.add_argument("--adapter-head", action="store_true",
                     help="E also predicts the writer's per-channel modulation (encoder.py); --init may then be a "
                          "file without that head (it starts at zero)")
+    ap.add_argument("--extra-train", default=None, metavar="NPZ",
+                    help="more training faces (scripts/make_hand_faces.py): trained on, never validated on")
     ap.add_argument("--eval-k", type=int, default=8, help="references per measured face")
     ap.add_argument("--eval-others", type=int, default=128, help="compared syllables per measured face")
     for name, value in PairedConfig().to_dict().items():
@@ -170,11 +207,13 @@ def main(argv=None) -> int:
         copied = load_encoder_init(REPO / args.init_encoder, E=E)
         log(f"E started from {args.init_encoder}: {', '.join(copied)}")
     opt = make_optimizer(E, G, pcfg)
+    extra, extra_info = (load_extra(REPO / args.extra_train, ctx) if args.extra_train else (None, None))
     pool = torch.tensor([i for i in range(len(ctx.classes)) if ctx.classes.syllable(i) not in ctx.unseen_syl])
     config = {"checkpoint": args.checkpoint, "reader": args.reader, "init": args.init, "init_encoder": args.init_encoder,
               "paired": pcfg.to_dict(), "encoder": E.config,
               "bf16": args.bf16, "threads": args.threads, "seed": args.seed,
               "train_faces": [n for n in ctx.train_names if n not in set(val_names)], "val_faces": val_names,
+              "extra_train": extra_info,
               "pool_syllables": len(pool), "eval_k": args.eval_k, "eval_others": args.eval_others,
               "encoder_fp16_bytes": n_bytes_fp16(E)}
     counters = {"step": 0, "cpu_s": 0, "last_eval_cpu_s": -1, "best_val_ssim": None, "best_step": None}
@@ -196,6 +235,9 @@ def main(argv=None) -> int:
     log(f"E: {sum(p.numel() for p in E.parameters()):,} parameters, {n_bytes_fp16(E):,} bytes fp16; "
         f"pool {len(pool)} syllables, {len(ctx.fit_rows)} training faces, validation: {', '.join(val_names) or 'none'}")
     train_images = ctx.train_images[ctx.fit_rows]
+    if extra is not None:
+        train_images = torch.cat([train_images, extra])                  # (F_fit + N, C, S, S)
+        log(f"+ {len(extra)} faces from {args.extra_train}: {len(train_images)} training faces in all")
 
     def checkpoint():
         save_resume(run / STATE, E=E, G=G, opt=opt, counters=counters, gen=gen)
