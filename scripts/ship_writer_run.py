@@ -143,6 +143,33 @@ def licences(provenance: dict, faces: list[str], *, others: dict | None = None) 
     return out
 
 
+def extra_train_provenance(extra: dict, provenance: dict, *, others: dict) -> dict:
+    """config.json's extra_train (train_writer_encoder.py --extra-train: faces drawn by another generator)
+    with what drew them and the licences of the faces they were mixed from, read from the .npz's recipe
+    (scripts/make_hand_faces.py). The file must be there, unchanged: a shipped run says where every
+    face it learnt from came from."""
+    import numpy as np
+    path = Path(extra["path"]) if Path(extra["path"]).is_absolute() else REPO / extra["path"]
+    if not path.is_file():
+        raise ShipError(f"the run trained on extra faces from {extra['path']}, which is not here: its provenance "
+                        f"cannot be recorded (make it again with: {extra.get('command')})")
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    if h.hexdigest() != extra.get("sha256"):
+        raise ShipError(f"{extra['path']} is not the file the run trained on (sha256 differs)")
+    with np.load(path) as z:
+        recipe = json.loads(str(z["recipe"]))
+    sources = sorted({f[k] for f in recipe["faces"] for k in ("a", "b")})
+    lic = licences(provenance, sources, others=others)
+    unknown = [f for f in sources if not any(f in v["faces"] for v in lic.values())]
+    if provenance and unknown:                  # as for the training faces: a base run without records is not checked
+        raise ShipError(f"extra faces mixed from faces whose package and licence no provenance.json records: {unknown[:5]}")
+    return dict(extra, drawn_by=recipe.get("checkpoint"), reader=recipe.get("reader"),
+                source_faces=sources, source_faces_licences=lic)
+
+
 def commands(log: list[dict]) -> list[str]:
     return [r["command"] for r in log if r.get("event") == "start" and r.get("command")]
 
@@ -191,6 +218,11 @@ def build(src: Path, *, base: Path, out: Path, which: str = "last", argv=None, f
     unknown = [f for f in faces if not any(f in v["faces"] for v in hand["training_faces_licences"].values())]
     if base_prov and unknown:
         raise ShipError(f"training faces whose package and licence no provenance.json records: {unknown[:5]}")
+    if s["config"].get("extra_train"):
+        hand["extra_train"] = extra_train_provenance(s["config"]["extra_train"], base_prov, others=others)
+    if base_prov.get("writer_encoder"):
+        # a hand run fine-tuned again from a hand run: its own training is part of the lineage
+        hand["base_writer_encoder"] = base_prov["writer_encoder"]
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -227,7 +259,17 @@ def readme(hand: dict, name: str, *, fit: dict | None = None) -> str:
             f"{len(hand['training_faces'])} training faces of the base run's font source (system fonts; the "
             f"held-out faces never; packages and licences, faces per package: {lic}). "
             f"Step {hand['step']}, {hand['cpu_minutes']} CPU-minutes, from `{hand['source']}`.\n\n"
-            f"A writer fitted on this run starts from the encoder's writer and is tagged `{hand['writer_tag']}`: "
+            + ("" if not hand.get("extra_train") else
+               f"Also trained on {hand['extra_train']['faces']} faces drawn by `{hand['extra_train']['drawn_by']}` "
+               f"(`{hand['extra_train']['command']}`: writers mixed from {len(hand['extra_train']['source_faces'])} "
+               "of its training faces, the encoder run's validation faces excluded; packages and licences of those "
+               "faces: " + "; ".join(f"{p} ({v['licence']}): {len(v['faces'])}"
+                                     for p, v in hand["extra_train"]["source_faces_licences"].items()) + ").\n\n")
+            + ("" if not hand.get("base_writer_encoder") else
+               f"`{hand['base']}` was itself a hand run (step {hand['base_writer_encoder'].get('step')}, "
+               f"{hand['base_writer_encoder'].get('cpu_minutes')} CPU-minutes from "
+               f"`{hand['base_writer_encoder'].get('base')}`; `provenance.json` keeps its record).\n\n")
+            + f"A writer fitted on this run starts from the encoder's writer and is tagged `{hand['writer_tag']}`: "
             "it is drawn by this run only.\n\n"
             "Trained with (as the training log records it: a resumed run logs only its first start):"
             f"\n\n```bash\n{cmds}\n```\n\nShipped with:\n\n```bash\n{hand['shipped_with']}\n```\n"

@@ -95,6 +95,26 @@ def test_extra_faces_join_training_and_foreign_files_are_refused(hand_run, font_
     assert cfg["extra_train"]["faces"] == 2 and len(cfg["extra_train"]["sha256"]) == 64
     assert f"{n_train + 2} training faces in all" in capsys.readouterr().out
 
+    # shipped, the run says what drew its extra faces and where their sources came from
+    import ship_writer_run
+    (hand_run.parent / "provenance.json").write_text(json.dumps(
+        {"packages": {"fonts-x": {"licence": "OFL-1.1", "train_faces": cfg["train_faces"] + cfg["val_faces"]}}}))
+    assert ship_writer_run.main([str(run), "--base", str(hand_run), "--out", str(tmp_path / "shipped")]) == 0
+    hand = json.loads((tmp_path / "shipped" / "provenance.json").read_text())["writer_encoder"]
+    with np.load(faces) as d:
+        sources = sorted({f[s] for f in json.loads(str(d["recipe"]))["faces"] for s in ("a", "b")})
+    assert hand["extra_train"]["drawn_by"] == str(hand_run) and hand["extra_train"]["source_faces"] == sources
+    assert hand["extra_train"]["source_faces_licences"] == {"fonts-x": {"licence": "OFL-1.1", "faces": sources}}
+    assert "Also trained on 2 faces drawn by" in (tmp_path / "shipped" / "README.md").read_text()
+    kept = faces.read_bytes()
+    faces.write_bytes(kept[:-1] + bytes([kept[-1] ^ 1]))               # not the file it trained on
+    assert ship_writer_run.main([str(run), "--base", str(hand_run), "--out", str(tmp_path / "s2")]) == 2
+    assert "sha256 differs" in capsys.readouterr().err and not (tmp_path / "s2").exists()
+    faces.unlink()
+    assert ship_writer_run.main([str(run), "--base", str(hand_run), "--out", str(tmp_path / "s3")]) == 2
+    assert "make it again with" in capsys.readouterr().err
+    faces.write_bytes(kept)
+
     def refused(path, match):
         with pytest.raises(SystemExit, match=match):
             train_writer_encoder.main(["--run", str(tmp_path / "other"), *common, "--extra-train", str(path)])
