@@ -18,6 +18,8 @@ The run folder OUT gets:
   config.json, data.json, split.json   the base run's (what the generator was trained on and holds out)
   provenance.json        the base run's (faces, packages, licences) + `writer_encoder`: the base, the
                          training faces and their licences, the command(s), the CPU minutes, the step
+                         (+ `extra_train`: what drew --extra-train faces and their sources' licences;
+                         `base_writer_encoder`: the base's own record when it was a hand run)
   encoder_metrics.jsonl  the encoder's training log (when SRC has one)
   README.md              the same provenance in words
   fit.json               with --fit KEY=VALUE (repeatable): the run's fit defaults, FitConfig fields
