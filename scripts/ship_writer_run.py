@@ -155,11 +155,7 @@ def extra_train_provenance(extra: dict, provenance: dict, *, others: dict) -> di
     if not path.is_file():
         raise ShipError(f"the run trained on extra faces from {extra['path']}, which is not here: its provenance "
                         f"cannot be recorded (make it again with: {extra.get('command')})")
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    if h.hexdigest() != extra.get("sha256"):
+    if hashlib.sha256(path.read_bytes()).hexdigest() != extra.get("sha256"):   # as train_writer_encoder recorded it
         raise ShipError(f"{extra['path']} is not the file the run trained on (sha256 differs)")
     with np.load(path) as z:
         recipe = json.loads(str(z["recipe"]))
@@ -251,8 +247,13 @@ def build(src: Path, *, base: Path, out: Path, which: str = "last", argv=None, f
     return tmp
 
 
+def licence_line(lic: dict) -> str:
+    """licences()'s result in words: 'package (licence): number of faces; ...'."""
+    return "; ".join(f"{p} ({v['licence']}): {len(v['faces'])}" for p, v in lic.items())
+
+
 def readme(hand: dict, name: str, *, fit: dict | None = None) -> str:
-    lic = "; ".join(f"{p} ({v['licence']}): {len(v['faces'])}" for p, v in hand["training_faces_licences"].items())
+    lic = licence_line(hand["training_faces_licences"])
     cmds = "\n".join(hand["commands"]) or "(not recorded)"
     return (f"# {name}: the {hand['base_run']} run, fine-tuned for writers, with its style encoder\n\n"
             f"`{epoch_file(hand['base_epoch'])}` is `{hand['base']}` (same metadata, classes and epoch) with the generator "
@@ -265,8 +266,7 @@ def readme(hand: dict, name: str, *, fit: dict | None = None) -> str:
                f"Also trained on {hand['extra_train']['faces']} faces drawn by `{hand['extra_train']['drawn_by']}` "
                f"(`{hand['extra_train']['command']}`: writers mixed from {len(hand['extra_train']['source_faces'])} "
                "of its training faces, the encoder run's validation faces excluded; packages and licences of those "
-               "faces: " + "; ".join(f"{p} ({v['licence']}): {len(v['faces'])}"
-                                     for p, v in hand["extra_train"]["source_faces_licences"].items()) + ").\n\n")
+               f"faces: {licence_line(hand['extra_train']['source_faces_licences'])}).\n\n")
             + ("" if not hand.get("base_writer_encoder") else
                f"`{hand['base']}` was itself a hand run (step {hand['base_writer_encoder'].get('step')}, "
                f"{hand['base_writer_encoder'].get('cpu_minutes')} CPU-minutes from "
