@@ -55,6 +55,8 @@ asks for a writer's slant, weight and width, not only its family.
 
   python scripts/eval_writer.py ... --val-faces ~/.cache/rekogan/val_faces \
       --val-variants slant,bold,thin,narrow,wobble --val-targets all --out /tmp/val_hard.md
+
+--val-variants outline with --photos screens the photo table on hollow strokes (what a photo changes most).
 """
 from __future__ import annotations
 
@@ -171,7 +173,7 @@ def extra_faces(folder: str, classes, size: int, known: set[str], *, prefix: str
 # hands made from a validation face, for a harder validation set (--val-variants): what handwriting
 # varies that a font family rarely does. Each is a fixed, seeded transform of the face's glyphs, done
 # at 4x the size so that a sub-pixel change survives the return to 64 px.
-VARIANTS = ("slant", "bold", "thin", "narrow", "wobble")
+VARIANTS = ("slant", "bold", "thin", "narrow", "wobble", "outline")
 
 
 def hand_variant(glyphs, kind: str, *, seed: int = 0):
@@ -181,7 +183,10 @@ def hand_variant(glyphs, kind: str, *, seed: int = 0):
     thin   strokes about 1 px narrower (a 5x5 minimum at 4x)
     narrow 0.82 of the width, centred
     wobble every glyph bent by its own smooth random displacement (about 1.5 px at 64 px): a hand
-           that never writes a syllable twice alike, the same for a given seed"""
+           that never writes a syllable twice alike, the same for a given seed
+    outline only the strokes' contour, about 1 px wide (the glyph less its 9x9 minimum at 4x), as an
+           outline face draws (strokes under about 2 px stay whole): hollow strokes are where a photo's
+           blur and threshold change the most (the one photo miss of hangul-hand, an outline face)"""
     import numpy as np
     from PIL import Image, ImageFilter
     if kind not in VARIANTS:
@@ -203,6 +208,10 @@ def hand_variant(glyphs, kind: str, *, seed: int = 0):
             im = im.filter(ImageFilter.MaxFilter(5))
         elif kind == "thin":
             im = im.filter(ImageFilter.MinFilter(5))
+        elif kind == "outline":
+            a = np.asarray(im, dtype=np.int16)
+            im = Image.fromarray(np.clip(a - np.asarray(im.filter(ImageFilter.MinFilter(9)), dtype=np.int16),
+                                         0, 255).astype(np.uint8))
         else:                        # wobble: a coarse random field, smoothly upsampled, moves every pixel
             coarse = rng.normal(0, 1.5 * 4, size=(2, 4, 4)).astype(np.float32)
             field = [np.asarray(Image.fromarray(d).resize((big, big), Image.BICUBIC)) for d in coarse]

@@ -38,6 +38,9 @@ def test_each_variant_is_the_hand_it_names():
     assert not np.array_equal(out["wobble"][0], out["wobble"][1])
     assert np.array_equal(out["wobble"], ev.hand_variant(g, "wobble", seed=1))
     assert not np.array_equal(out["wobble"], ev.hand_variant(g, "wobble", seed=2))
+    # outline: the 5 px stroke keeps its two edges and loses its middle
+    row = out["outline"][0, 20]
+    assert row[32] < 64 and row[30] > 127 and row[34] > 127
 
 
 def test_an_unknown_variant_is_refused():
