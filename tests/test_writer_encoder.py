@@ -293,3 +293,30 @@ def test_a_class_run_trains_with_validation_faces_and_keeps_the_best(tiny_ckpt, 
     opt = make_optimizer(E, G, PairedConfig(lr_e=1.0, lr_g=1.0))
     load_resume(run / "state.safetensors", E=E, G=G, opt=opt, gen=torch.Generator())
     assert [g["lr"] for g in opt.param_groups] == [1e-5, 2e-6]
+
+
+def test_encoder_views_average_the_writers_of_blurred_references(tiny_G):
+    """FitConfig.encoder_views: 1 is E's writer of the references as they are; n > 1 the mean of E's writers of
+    the references blurred by sigma 0 .. 1 px (a screened option, off by default)."""
+    from rekogan.writer.encoder import start_writer
+    from rekogan.writer.fit import FitConfig, _blurred, _encoder_start
+    G, E = tiny_G, _encoder(tiny_G)
+    with torch.no_grad():                             # a head that reads the references
+        E.head[-1].weight.normal_(0, 0.1)
+        E.head[-1].bias.normal_(0, 0.1)
+    refs = torch.full((3, 1, G.cfg.size, G.cfg.size), -1.0)
+    refs[:, :, 6:9, 4:12] = 1.0                       # one stroke, white on black, clear of the edges
+    y = torch.tensor([0, 1, 2])
+    assert FitConfig().encoder_views == 1
+    with pytest.raises(ValueError, match="encoder_views"):
+        FitConfig(encoder_views=0)
+    one = _encoder_start(E, G, refs, y, 1)[0]
+    torch.testing.assert_close(one, start_writer(E, G, refs, y)[0].detach().float())
+    blurred = _blurred(refs, 1.0)
+    assert torch.equal(_blurred(refs, 0.0), refs)
+    torch.testing.assert_close(blurred.mean(), refs.mean(), atol=1e-5, rtol=0)     # blur moves ink, keeps it
+    assert blurred[0, 0, 5, 8] > -1 and blurred[0, 0, 7, 8] < 1
+    three = _encoder_start(E, G, refs, y, 3)[0]
+    mean = torch.stack([start_writer(E, G, _blurred(refs, s), y)[0] for s in (0.0, 0.5, 1.0)]).mean(0)
+    torch.testing.assert_close(three, mean.detach().float())
+    assert (three - one).abs().max() > 1e-5

@@ -72,6 +72,8 @@ class FitConfig:
     read: float = 0.0           # the reader's cross-entropy for those syllables as themselves (needs fit(codes=))
     read_margin: float = 0.0    # ... counted only above this (a hinge: a glyph read well enough is left alone)
     style: float = 0.0          # those syllables' reader-feature statistics toward the references' (adapter.py; 0: off)
+    encoder_views: int = 1      # the encoder's writer averaged over this many views of the references, each blurred
+                                # a little more (sigma 0..1 px): a steadier start when a photo fills a hollow stroke
 
     def __post_init__(self):
         if self.latent not in ("layers", "z"):
@@ -79,6 +81,8 @@ class FitConfig:
         from .adapter import KINDS
         if self.adapter not in KINDS:
             raise ValueError(f"adapter must be one of {KINDS}, got {self.adapter!r}")
+        if self.encoder_views < 1:
+            raise ValueError(f"encoder_views must be >= 1, got {self.encoder_views}")
         for name in ("seeds", "steps_z", "steps_layers", "steps_adapter", "others", "adapter_rank"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -252,10 +256,26 @@ def _adam(G, feats, params: list[torch.Tensor], make_latents, y, targets, target
             trace.append((offset + step, round(float(loss.detach()), 5)))
 
 
-def _encoder_start(encoder, G, targets, y) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
-    """E's writer of the references ((L, Z), weight () or None, adapter {name: (C,)} or {}), fp32, detached."""
+def _blurred(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(k, 1, S, S) glyphs under a Gaussian blur of `sigma` px (reflecting edges); sigma 0: as they are."""
+    if sigma <= 0:
+        return x
+    r = max(1, int(math.ceil(3 * sigma)))
+    g = torch.exp(-torch.arange(-r, r + 1, dtype=torch.float32) ** 2 / (2 * sigma ** 2))
+    g = (g / g.sum()).to(x.dtype)
+    x = torch.nn.functional.pad(x, (r, r, r, r), mode="reflect")
+    x = torch.nn.functional.conv2d(x, g.view(1, 1, 1, -1))                  # rows, then columns: separable
+    return torch.nn.functional.conv2d(x, g.view(1, 1, -1, 1))
+
+
+def _encoder_start(encoder, G, targets, y, views: int = 1) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+    """E's writer of the references ((L, Z), weight () or None, adapter {name: (C,)} or {}), fp32, detached.
+    views > 1: the mean of E's writers of the references blurred by sigma 0, ..., 1 px (evenly spaced)."""
     from .encoder import start_writer
-    lat, w, ad = start_writer(encoder, G, targets, y)
+    outs = [start_writer(encoder, G, _blurred(targets, i / (views - 1) if views > 1 else 0.0), y) for i in range(views)]
+    lat = torch.stack([o[0] for o in outs]).mean(0)
+    w = None if outs[0][1] is None else torch.stack([o[1] for o in outs]).mean(0)
+    ad = {k: torch.stack([o[2][k] for o in outs]).mean(0) for k in outs[0][2]}
     if lat.shape != (n_layers(G), G.cfg.z_dim):
         raise ValueError(f"the encoder gives {tuple(lat.shape)} latents; this generator takes ({n_layers(G)}, {G.cfg.z_dim})")
     return lat.detach().float(), None if w is None else w.detach().float(), {k: v.detach().float() for k, v in ad.items()}
@@ -277,7 +297,7 @@ def fit(generator: torch.nn.Module, targets: torch.Tensor, labels: torch.Tensor,
     with torch.no_grad():
         target_feats = [f.detach() for f in feats(targets)]
     trace: list = []
-    start = _encoder_start(encoder, G, targets, y) if encoder is not None else None
+    start = _encoder_start(encoder, G, targets, y, cfg.encoder_views) if encoder is not None else None
     per_layer = cfg.latent == "layers" and n_layers(G) > 1
     if start is not None:
         start_seed, z0 = None, start[0].mean(0)
