@@ -73,7 +73,8 @@ class FitConfig:
     read_margin: float = 0.0    # ... counted only above this (a hinge: a glyph read well enough is left alone)
     style: float = 0.0          # those syllables' reader-feature statistics toward the references' (adapter.py; 0: off)
     encoder_views: int = 1      # the encoder's writer averaged over this many views of the references, each blurred
-                                # a little more (sigma 0..1 px): a steadier start when a photo fills a hollow stroke
+                                # a little more (sigma 0..1 px); meant to steady photos of hollow strokes, it did not
+                                # (3 views: docs/RESULTS.md 2026-12-04 afternoon), so 1 (off)
 
     def __post_init__(self):
         if self.latent not in ("layers", "z"):
