@@ -40,6 +40,7 @@ from rekogan.data.fonts import find_faces, render_available  # noqa: E402
 from rekogan.hangul import ClassList  # noqa: E402
 from rekogan.records import write_text_atomic  # noqa: E402
 from rekogan.writer.errors import WriterError  # noqa: E402
+from rekogan.writer.images import TUNABLE, reading_overrides, set_reading  # noqa: E402
 from rekogan.writer.losses import ssim  # noqa: E402
 from rekogan.writer.photo import photograph  # noqa: E402
 from rekogan.writer.samples import prepare  # noqa: E402
@@ -159,15 +160,29 @@ def main(argv: list[str] | None = None) -> dict:
                     help="DIAGNOSIS ONLY: measure these test faces instead (no variants); never choose on them")
     ap.add_argument("--out", metavar="JSON", help="write every figure here (hand -> figures)")
     ap.add_argument("--dump", metavar="DIR", help="save each photo and its real/clean/photo glyph rows here")
+    ap.add_argument("--reading", action="append", default=[], metavar="NAME=VALUE",
+                    help="read the photos with this constant of rekogan/writer/images.py set (one of "
+                         f"{', '.join(TUNABLE)}): a screen of a reading, without editing the file; repeatable")
     args = ap.parse_args(argv)
     if args.seeds < 1:
         ap.error("--seeds must be at least 1")
-    variants = _names(args.variants)
-    unknown = sorted(set(variants) - set(VARIANTS))
+    unknown = sorted(set(_names(args.variants)) - set(VARIANTS))
     if unknown:
         ap.error(f"unknown variant {', '.join(unknown)} (known: {', '.join(VARIANTS)})")
     if args.test and args.faces:
         ap.error("--test measures test faces instead of validation ones: leave out --faces")
+    try:
+        old_reading = set_reading(reading_overrides(args.reading))
+    except ValueError as e:
+        ap.error(str(e))
+    try:
+        return _run(args)
+    finally:
+        set_reading(old_reading)
+
+
+def _run(args) -> dict:
+    variants = _names(args.variants)
     class_list = ClassList(tuple(TEXT_ALL))
     if args.test:
         print("DIAGNOSIS ONLY: test faces (do not choose settings on these figures)", flush=True)

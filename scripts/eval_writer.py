@@ -84,6 +84,7 @@ from rekogan.sampling import seed_to_z  # noqa: E402
 from rekogan.writer.fit import FitConfig, RunDefaults, fit, run_defaults  # noqa: E402
 from rekogan.writer.latent import layered_forward  # noqa: E402
 from rekogan.writer.losses import ReaderFeatures, feature_distance, pixel_loss, ssim  # noqa: E402
+from rekogan.writer import images  # noqa: E402
 
 METHODS = ["random seed", "best of bank", "retrieval (train face)", "encoder", "fitted z", "fitted per-layer", "fitted + adapter"]
 FITTED = ("encoder", "fitted z", "fitted per-layer", "fitted + adapter")
@@ -300,6 +301,10 @@ def main(argv=None) -> int:
     ap.add_argument("--encoder", default="auto", metavar="auto|none|FILE",
                     help="a style encoder the fits start from: 'auto' (encoder.safetensors beside --checkpoint, "
                          "a hand run's), 'none', or a file")
+    ap.add_argument("--reading", action="append", default=[], metavar="NAME=VALUE",
+                    help="with --photos: read the photos (and the clean uploads) with this constant of "
+                         "rekogan/writer/images.py set (one of SHARPEN_SIGMA, SHARPEN_AMOUNT, HAIRLINE_AMOUNT, "
+                         "HAIRLINE_SMOOTH): a screen of a reading, without editing the file; repeatable")
     args = ap.parse_args(argv)
     out = Path(args.out)
     if args.table_from:
@@ -334,12 +339,19 @@ def main(argv=None) -> int:
             FitConfig(**{**fit_over, **fit_sets[name]})
         except ValueError as e:
             ap.error(f"--fit-set {name}: {e}")
+    if args.reading and not args.photos:
+        ap.error("--reading sets how photos are read: give --photos")
+    try:
+        reading = images.reading_overrides(args.reading)
+    except ValueError as e:
+        ap.error(str(e))
+    images.set_reading(reading)                      # this process only: a screen's setting
     if fit_sets and args.photos:
         ap.error("--fit-set adds rows to the fit table; the photo table fits the defaults only")
     if args.val_sample is not None and not args.val_faces:
         ap.error("--val-sample picks among the validation hands: give --val-faces")
     fit_record = {"defaults": defaults.to_dict(), "overrides": cli_over,
-                  **({"sets": fit_sets} if fit_sets else {})}
+                  **({"sets": fit_sets} if fit_sets else {}), **({"reading": reading} if reading else {})}
     print(f"fit defaults: {defaults.describe()}" + (f"; --fit on top: {json.dumps(cli_over)}" if cli_over else ""),
           flush=True)
     ks = [int(v) for v in args.k.split(",")]

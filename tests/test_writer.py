@@ -358,6 +358,60 @@ def test_the_style_term_moves_never_drawn_syllables_toward_the_references_hand(w
     assert dist[50.0] < 0.7 * dist[0.0], dist
 
 
+
+def test_adapter_style_delta_moves_never_drawn_glyphs_by_the_references_change(writerly_G, feats):
+    """style_mode 'delta': the change the adapter makes to a never-drawn syllable's reader-feature statistics
+    comes nearer the change the references need (real minus unadapted, same syllables) than without the
+    term; an unknown mode is refused by FitConfig."""
+    from rekogan.sampling import generate
+    from rekogan.writer import FitConfig
+    from rekogan.writer.adapter import AdapterTerms, feature_stats, fit_adapter, style_distance
+    from rekogan.writer.latent import layered_forward, n_layers
+    from rekogan.writer.losses import feature_distance, pixel_loss
+    G = writerly_G
+    G2 = _perturbed(G, "channels")
+    y = torch.arange(3)                                                  # class 3 is never drawn
+    z = torch.randn(G.cfg.z_dim, generator=torch.Generator().manual_seed(100))
+    targets = generate(G2, y, z)
+    lat = z[None].repeat(n_layers(G), 1)
+    with torch.no_grad():
+        tf = [f.detach() for f in feats(targets)]
+        ref0 = feature_stats(feats(layered_forward(G, lat[None].expand(3, -1, -1), y))[:-1])
+        need = [a - b for a, b in zip(feature_stats(tf[:-1]), ref0)]
+        x30 = layered_forward(G, lat[None].expand(4, -1, -1), torch.full((4,), 3))
+        s30 = feature_stats(feats(x30)[:-1])
+    dist = {}
+    for style in (0.0, 50.0):
+        ad = fit_adapter(G, feats, lat, None, y, targets, tf, kind="channels", layers="all", rank=2, steps=40, lr=0.05,
+                         others=4, terms=AdapterTerms(content=1.0, keep=0.2, anchor=0.01, style=style, style_mode="delta"),
+                         objective=lambda x, t, f: pixel_loss(x, t) + feature_distance(feats(x), f), trace=[], offset=0)
+        with torch.no_grad():
+            x3 = layered_forward(G, lat[None].expand(4, -1, -1), torch.full((4,), 3), adapter=ad)
+            made = [a - b for a, b in zip(feature_stats(feats(x3)[:-1]), s30)]
+            dist[style] = float(style_distance(made, need))
+    assert dist[50.0] < 0.7 * dist[0.0], dist
+    with pytest.raises(ValueError, match="style_mode"):
+        FitConfig(style_mode="relative")
+
+
+def test_fit_restarts_keep_the_writer_that_draws_the_references_best(writerly_G, feats):
+    """FitConfig.restarts: restart 0 is the plain fit, to the bit; more restarts can only lower the
+    references' objective (the best of them is kept, and says which it was); 0 is refused."""
+    from rekogan.writer import FitConfig, fit
+    G = writerly_G
+    y, _, truth = _known_writers(G)
+    x = truth[0][:3] + 0.3 * torch.randn(truth[0][:3].shape, generator=torch.Generator().manual_seed(5))
+    x = x.clamp(-1, 1)                                                      # a hand the generator draws only near
+    one = fit(G, x, y[:3], reader_features=feats, config=FitConfig(**FAST))
+    again = fit(G, x, y[:3], reader_features=feats, config=FitConfig(restarts=1, **FAST))
+    assert torch.equal(one.latents, again.latents) and one.losses["restart"] == 0
+    many = fit(G, x, y[:3], reader_features=feats, config=FitConfig(restarts=3, **FAST))
+    score = lambda r: r.losses["pixel"] + r.losses["feature"]                 # noqa: E731 (pixel, feature weights 1)
+    assert many.losses["restart"] in (0, 1, 2)
+    assert score(many) <= score(one) + 1e-4, (many.losses, one.losses)
+    with pytest.raises(ValueError, match="restarts"):
+        FitConfig(restarts=0)
+
 def _adapted_writer(G):
     from rekogan.writer import Writer, encode
     from rekogan.writer.adapter import init_adapter

@@ -76,3 +76,24 @@ def test_a_drawing_is_not_sharpened():
         assert calls == [1]
     finally:
         images._sharpened = original
+
+
+def test_a_screen_sets_the_reading_and_puts_it_back():
+    """images.reading_overrides / set_reading (eval_photo_reading.py and eval_writer.py --reading): a
+    stronger hairline mask reads a hairline photo thinner; the old value, put back, reads it as before;
+    a name that is not a tunable constant, or a value that is not a positive number, is refused."""
+    from rekogan.writer import images
+    from rekogan.writer.photo import photograph
+    photo = photograph(_row(1, seed=1), seed=1)
+    before = images.ink_picture(photo).astype(float)
+    old = images.set_reading(images.reading_overrides(["HAIRLINE_AMOUNT=12"]))
+    try:
+        assert old == {"HAIRLINE_AMOUNT": 4.0}
+        stronger = images.ink_picture(photo).astype(float)
+    finally:
+        images.set_reading(old)
+    assert stronger.sum() < 0.97 * before.sum(), (stronger.sum(), before.sum())
+    assert np.array_equal(images.ink_picture(photo).astype(float), before)
+    for bad in ("INK=3", "HAIRLINE_AMOUNT=x", "HAIRLINE_AMOUNT=0", "HAIRLINE_AMOUNT"):
+        with pytest.raises(ValueError, match="--reading"):
+            images.reading_overrides([bad])

@@ -30,7 +30,11 @@ fit, on the references, with two terms for the syllables the person never drew (
            references'. `content` and `keep` hold the never-drawn syllables at the unadapted hand,
            so the hand moved only on the references; this term moves it on the others too, with
            statistics that do not depend on which syllables were drawn (off by default: on hangul-hand's hard
-           validation set style 30 / 300 cost style top-1 and readability, docs/writer_eval_val_hard_hand_hangul_sweep.md)
+           validation set style 30 / 300 cost style top-1 and readability, docs/writer_eval_val_hard_hand_hangul_sweep.md).
+           style_mode 'delta': the change the adapter makes to those statistics pulled toward the change the
+           references need (their real statistics minus the unadapted glyphs' of the same syllables): the
+           absolute statistics of 8 random syllables differ from the references' by what the syllables
+           are, not only by the hand, and the delta takes that part out
 The adapter's tensors are named 'scale.i', 'shift.i', 'down.i', 'up.i' (i: the layer) and travel in
 the writer code and writer.safetensors (value.py), fp16.
 """
@@ -126,6 +130,10 @@ class AdapterTerms:
     read: float = 0.0
     read_margin: float = 0.0
     style: float = 0.0
+    style_mode: str = "absolute"     # 'absolute' | 'delta' (see the module's docstring)
+
+
+STYLE_MODES = ("absolute", "delta")
 
 
 def feature_stats(maps: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -169,6 +177,12 @@ def fit_adapter(G, feats, latents: torch.Tensor, weight: float | None, y: torch.
     lat_k = latents[None].expand(k, -1, -1)
     # the references' statistics (unit-normalised maps: each channel's share of the activity there)
     target_stats = feature_stats(list(target_feats[:-1])) if terms.style else None
+    assert terms.style_mode in STYLE_MODES, terms.style_mode
+    delta = bool(terms.style) and terms.style_mode == "delta"
+    if delta:   # the change the references need: real minus the unadapted glyphs of the same syllables
+        with torch.no_grad():
+            ref0 = feature_stats(list(feats(layered_forward(G, lat_k, y, wk, adapter=start or None))[:-1]))
+        target_stats = [t - r for t, r in zip(target_stats, ref0)]
     for step in range(steps):
         for g in opt.param_groups:
             g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / max(1, steps)))
@@ -179,7 +193,8 @@ def fit_adapter(G, feats, latents: torch.Tensor, weight: float | None, y: torch.
             lat_o = latents[None].expand(others, -1, -1)
             with torch.no_grad():
                 x0 = layered_forward(G, lat_o, yo, wo, adapter=start or None)
-                f0 = feats(x0)[-1]
+                fx0 = feats(x0)
+                f0 = fx0[-1]
             x = layered_forward(G, lat_o, yo, wo, adapter=whole())
             fx = feats(x)
             pooled = fx[-1]
@@ -192,7 +207,10 @@ def fit_adapter(G, feats, latents: torch.Tensor, weight: float | None, y: torch.
                 ce = feats.read_loss(pooled, codes[yo])
                 loss = loss + terms.read * (ce - terms.read_margin).clamp(min=0).mean()
             if terms.style:                          # the never-drawn glyphs, as a set, in the references' hand
-                loss = loss + terms.style * style_distance(feature_stats(fx[:-1]), target_stats)
+                stats = feature_stats(fx[:-1])
+                if delta:                            # the change made to these syllables' statistics
+                    stats = [a - b for a, b in zip(stats, feature_stats(list(fx0[:-1])))]
+                loss = loss + terms.style * style_distance(stats, target_stats)
         loss = loss + terms.anchor * sum((p - origin[n]).pow(2).mean() for n, p in params.items())
         grads = torch.autograd.grad(loss, list(params.values()))
         for p, g in zip(params.values(), grads):

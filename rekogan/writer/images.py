@@ -124,6 +124,36 @@ INSIDE = 5           # a stroke has an inside when a 5x5 minimum keeps it; on a 
 INSIDE_RATIO = (0.6, 0.8)  # less than 0.6 of their darkness under it: hairlines; over 0.8: strokes; a blend between
 
 
+TUNABLE = ("SHARPEN_SIGMA", "SHARPEN_AMOUNT", "HAIRLINE_AMOUNT", "HAIRLINE_SMOOTH")   # what a screen may set
+
+
+def reading_overrides(pairs) -> dict[str, float]:
+    """Command-line 'NAME=VALUE' strings (NAME one of TUNABLE) -> {NAME: value}, for set_reading;
+    ValueError naming a bad one. For screening a photo reading (scripts/eval_photo_reading.py,
+    eval_writer.py --reading) without editing this file."""
+    over = {}
+    for kv in pairs:
+        name, _, value = kv.partition("=")
+        if name not in TUNABLE:
+            raise ValueError(f"--reading {kv!r}: NAME must be one of {', '.join(TUNABLE)}")
+        try:
+            over[name] = float(value)
+        except ValueError:
+            raise ValueError(f"--reading {kv!r}: VALUE must be a number") from None
+        if not over[name] > 0:
+            raise ValueError(f"--reading {kv!r}: VALUE must be > 0")
+    return over
+
+
+def set_reading(values: dict[str, float]) -> dict[str, float]:
+    """Set this module's tunable reading constants for the whole process (a screen's setting); returns
+    the values they had, so that a caller can put them back."""
+    assert set(values) <= set(TUNABLE), sorted(set(values) - set(TUNABLE))
+    old = {k: globals()[k] for k in values}
+    globals().update(values)
+    return old
+
+
 PHOTO_MIN_SIDE = 96  # smaller pictures are never treated as photos: a 3x3 median would take their strokes
 
 
