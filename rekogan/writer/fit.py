@@ -334,7 +334,8 @@ def fit(generator: torch.nn.Module, targets: torch.Tensor, labels: torch.Tensor,
 
     def refine(restart: int, trace: list):
         """Stages 3-4 from the latent start (restart > 0: a copy jittered by RESTART_JITTER, seeded by
-        `restart`) -> (latents, weight, adapter, objective on the references, seconds of latent work)."""
+        `restart`) -> (latents, weight, adapter, per-glyph pixel and feature terms on the references, seconds of
+        latent work)."""
         w = None if w_fit is None else w_fit.clone().requires_grad_(True)
         extra = [w] if w is not None else []
         base = start[0] if start is not None and per_layer else z_fit
@@ -369,17 +370,17 @@ def fit(generator: torch.nn.Module, targets: torch.Tensor, labels: torch.Tensor,
         with torch.no_grad():
             wt = None if weight is None else torch.full((1,), weight)
             _, pix, fea = _objective(G, feats, latents, y, wt, targets, target_feats, cfg, adapter=adapter)
-        return latents, weight, adapter, float((cfg.pixel * pix + cfg.feature * fea).mean()), t_latent
+        return latents, weight, adapter, pix, fea, t_latent
 
     # restarts > 1: the same stages from jittered starts; the writer that draws the references best is kept
     tries = []
     for r in range(cfg.restarts):
         tr = list(trace)
         tries.append((refine(r, tr), tr, r))
-    (latents, weight, adapter, _, t_latent), trace, chosen = min(tries, key=lambda t: t[0][3])
+    (latents, weight, adapter, pix, fea, t_latent), trace, chosen = min(
+        tries, key=lambda t: float((cfg.pixel * t[0][3] + cfg.feature * t[0][4]).mean()))
     with torch.no_grad():
         wt = None if weight is None else torch.full((1,), weight)
-        _, pix, fea = _objective(G, feats, latents, y, wt, targets, target_feats, cfg, adapter=adapter)
         glyphs = layered_forward(G, latents[None].expand(len(y), -1, -1), y, None if wt is None else wt.expand(len(y)),
                                  adapter=adapter)
         s = ssim(glyphs, targets)
