@@ -67,9 +67,10 @@ DEFAULT_TEXT = "한글 손글씨\n가나다라마바사"
 # two short lines, English then Korean: what the app does today, and the collapse story (left panel)
 DESCRIPTION = """# ReKOGAN · 손글씨 한글
 Handwritten Korean from a GAN: **any syllable** (all 11,172), as an installable **font**, or in **your own hand**
-(My hand). Left: the original recipe, which *collapsed*: asked for 가, it draws 던, 재, 겠…
+(My hand). Left: the original recipe, which *collapsed*: at its best epoch it writes a third of the syllables, the same
+way for every writer; later, asked for 가, every writer draws 키.
 
-GAN이 쓰는 손글씨 한글: 11,172자 모두, **글꼴**로도, **내 손글씨**로도. 왼쪽은 붕괴한 원래 모델입니다 (가 대신 던, 재, 겠…)."""
+GAN이 쓰는 손글씨 한글: 11,172자 모두, **글꼴**로도, **내 손글씨**로도. 왼쪽은 붕괴한 원래 모델입니다 (가장 좋은 에폭에서도 셋 중 하나만 맞고, 나중에는 가 대신 키)."""
 
 # pages are written as PNGs into Gradio's cache, which then serves them as they are (no second
 # encoding, no hashing, no copy); REKOGAN_BATCHER=0: each request draws its own glyphs (for comparison)

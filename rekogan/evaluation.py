@@ -289,6 +289,29 @@ def read_evaluations(run_dir) -> list[dict]:
     return list(by_epoch(read_jsonl(Path(run_dir) / "evaluation.jsonl")).values())
 
 
+def reference_data(spec: str, run_dir) -> str:
+    """The data source a run's checkpoints are evaluated against: the run's own (its config's `data`).
+
+    A run trained on a packed file (`python -m rekogan pack`, made where the fonts are, for a GPU
+    machine without them) is evaluated, where that file is not, against the source it was packed
+    from (data.json's `packed_from`) when that is a font source: the same glyphs, rendered here.
+    Whether they are the same faces is still checked (run_faces_id), so other installed fonts are
+    labelled, not silently compared."""
+    kind, _, path = spec.partition(":")
+    if kind != "packed" or Path(path).exists():
+        return spec
+    try:
+        info = json.loads((Path(run_dir) / "data.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        info = {}
+    source = info.get("packed_from") if isinstance(info, dict) else None
+    if isinstance(source, str) and source.partition(":")[0] == "fonts":
+        return source
+    raise FileNotFoundError(f"the run trained on {spec}, which is not here, and {Path(run_dir) / 'data.json'} names "
+                            "no font source it was packed from; make the file again with `python -m rekogan pack` "
+                            "from the run's data source")
+
+
 def run_faces_id(run_dir) -> str | None:
     """faces_id of the faces a run trained on (its data.json), None when it does not say."""
     try:
@@ -347,7 +370,8 @@ def evaluate_checkpoint(ckpt_path, *, classifier_path, seeds: int = 8, run_dir=N
     G, meta = load_generator(ckpt_path)
     cfg = meta.get("config") or {}
     classes = meta["class_list"]
-    ref = real_reference(clf, classes=classes, size=G.cfg.size, seeds=seeds, data=cfg.get("data", "fonts"),
+    ref = real_reference(clf, classes=classes, size=G.cfg.size, seeds=seeds,
+                         data=reference_data(cfg.get("data", "fonts"), run_dir),
                          augment=float(cfg.get("augment", 1.0)))
     res = evaluate_generator(G, classes=classes, classifier=clf, seeds=seeds, reference=ref)
     theirs, ours = run_faces_id(run_dir), ref.get("faces_id")

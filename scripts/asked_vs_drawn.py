@@ -1,7 +1,7 @@
 """What does a generator draw when asked for a syllable? The project classifier's reading of
 each seed's glyph, and how many distinct syllables each seed draws over all classes.
 
-  python scripts/asked_vs_drawn.py checkpoints/collapsed/epoch_040.safetensors [--syllable 가] [--seeds 8]
+  python scripts/asked_vs_drawn.py checkpoints/collapsed/epoch_037.safetensors [--syllable 가] [--seeds 8]
 
 A model that uses its label draws ~all 520 distinct syllables per seed (a writer); label collapse
 shows as few distinct readings per seed (z decides the glyph), or as many readings that are the

@@ -113,3 +113,21 @@ def test_autocast_choice(monkeypatch):
     assert training.autocast_for(torch.device("cuda"), True)[1] == "bf16"
     monkeypatch.setattr(training, "cuda_has_bf16", lambda: False)   # pre-Ampere GPU: fp32
     assert training.autocast_for(torch.device("cuda"), True)[1] == "fp32"
+
+
+def test_a_packed_runs_checkpoints_are_evaluated_against_the_source_it_was_packed_from(tmp_path):
+    """A run trained on a GPU machine from a packed file is evaluated here, where the file is not,
+    against the fonts it was packed from; without that record, the missing file is named."""
+    from rekogan.evaluation import reference_data
+    pack = tmp_path / "glyphs.npz"
+    pack.write_bytes(b"")
+    assert reference_data("fonts", tmp_path) == "fonts"
+    assert reference_data(f"packed:{pack}", tmp_path) == f"packed:{pack}"      # the file is here: it is used
+    missing = f"packed:{tmp_path / 'gone.npz'}"
+    with pytest.raises(FileNotFoundError, match="gone.npz.*python -m rekogan pack"):
+        reference_data(missing, tmp_path)                                        # no data.json
+    (tmp_path / "data.json").write_text(json.dumps({"packed_from": "hgu1:/data/PE92"}))
+    with pytest.raises(FileNotFoundError, match="gone.npz"):
+        reference_data(missing, tmp_path)                                        # not a font source
+    (tmp_path / "data.json").write_text(json.dumps({"packed_from": "fonts"}))
+    assert reference_data(missing, tmp_path) == "fonts"

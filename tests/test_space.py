@@ -62,7 +62,7 @@ def test_plan_holds_what_the_space_needs_and_nothing_else():
     assert files[:4] == ["app.py", "requirements.txt", "packages.txt", "README.md"]
     assert "rekogan/studio/facade.py" in files and "rekogan/seri95_classes.tsv" in files
     assert "rekogan/commands/space.py" in files
-    assert "checkpoints/fixed/epoch_186.safetensors" in files and "checkpoints/collapsed/epoch_040.safetensors" in files
+    assert "checkpoints/fixed/epoch_186.safetensors" in files and "checkpoints/collapsed/epoch_037.safetensors" in files
     assert "checkpoints/fixed/evaluation.jsonl" in files and "checkpoints/fixed/metrics.jsonl" in files  # Diagnostics
     assert "checkpoints/classifier/classifier.safetensors" in files
     # the flagship: the hangul run with its split (the held-out sheet) and records, and the component

@@ -37,3 +37,31 @@ def test_a_broken_classifier_is_skipped_and_the_run_finishes(tmp_path):
     assert proc.stdout.count("evaluation skipped") == 2, proc.stdout[-2000:]
     assert not (run / "evaluation.jsonl").exists()
     assert (run / "state_002.safetensors").is_file()    # and resumable from its last epoch
+
+
+def test_follow_eval_records_what_the_training_loop_would(tmp_path, tiny_run):
+    """scripts/follow_eval.py (the GPU runs' evaluation, in a process beside training) writes the
+    records train.py --eval-every 1 writes for the same weights, and leaves alone an epoch whose
+    metrics line is not written yet (its checkpoint may be half-written)."""
+    import shutil
+    assert CLASSIFIER.is_file(), f"the shipped classifier is missing: {CLASSIFIER}"
+    inloop = tmp_path / "inloop"
+    run_py(["train.py", *TINY_ARGS, "--out", inloop, "--eval-every", "1", "--classifier", CLASSIFIER], check=True)
+    followed = tmp_path / "followed"
+    shutil.copytree(tiny_run, followed)               # the same recipe and seed, trained without evaluation
+    assert not (followed / "evaluation.jsonl").exists()
+    metrics = (followed / "metrics.jsonl").read_text().splitlines()
+    (followed / "metrics.jsonl").write_text(metrics[0] + "\n")           # epoch 2 as if still being saved
+    stop = tmp_path / "done"
+    stop.touch()
+    args = ["scripts/follow_eval.py", followed, "--stop-file", stop, "--deadline", "120", "--classifier", CLASSIFIER,
+            "--threads", "1"]
+    proc = run_py(args, check=True)
+    assert [json.loads(line)["epoch"] for line in (followed / "evaluation.jsonl").read_text().splitlines()] == [1]
+    assert "not evaluated: {" in proc.stdout and "[]" in proc.stdout
+    (followed / "metrics.jsonl").write_text("\n".join(metrics) + "\n")   # epoch 2 finished
+    run_py(args, check=True)
+    mine = [json.loads(line) for line in (followed / "evaluation.jsonl").read_text().splitlines()]
+    theirs = [json.loads(line) for line in (inloop / "evaluation.jsonl").read_text().splitlines()]
+    keys = ("epoch", "readability", "diversity", "classifier_fd", "failing_count", "per_class", "top_confusions")
+    assert [{k: r[k] for k in keys} for r in mine] == [{k: r[k] for k in keys} for r in theirs]
