@@ -15,10 +15,18 @@ scripts/train_writer_encoder.py holds out for validation with the same --seed (i
 so those faces stay unseen. Never a test or validation face (they are not in the font source's
 training split). The faces are drawn from the same system fonts as the runs: same provenance.
 
+--variants KINDS adds, after the drawn faces, each training face (the same ones: never a validation
+face) once more as another hand: slanted, bold, thin, narrow, wobbly or hollow (outline), by
+scripts/eval_writer.py's hand_variant, the kinds dealt out evenly in a shuffled order (--draw-seed);
+these too are kept only when the reader reads --min-readable of them. --faces 0 --variants ... makes
+only those.
+
 Writes OUT (.npz, atomic): images (N, C, S, S) uint8 white on black in the other run's class order,
 syllables (C,), names (N,), recipe (JSON: the command, each face's two sources and alphas).
 
   python scripts/make_hand_faces.py --out runs/hand_faces_520.npz --faces 48
+  python scripts/make_hand_faces.py --out runs/hand_faces_520_var.npz --faces 48 --spread 0.7 --noise 0.25 \
+      --draw-seed 2 --variants slant,bold,thin,narrow,wobble,outline
   python scripts/train_writer_encoder.py ... --extra-train runs/hand_faces_520.npz
 """
 from __future__ import annotations
@@ -89,10 +97,18 @@ def main(argv=None) -> int:
     ap.add_argument("--exclude-val", type=int, default=6, help="as train_writer_encoder.py's --val-faces")
     ap.add_argument("--seed", type=int, default=0, help="train_writer_encoder.py's --seed (the validation faces)")
     ap.add_argument("--draw-seed", type=int, default=1, help="the new writers' randomness")
+    ap.add_argument("--variants", default="", metavar="KINDS",
+                    help="also each training face as one of these hands (comma-separated, of eval_writer.VARIANTS)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
-    if args.faces < 1:
-        raise SystemExit("error: --faces must be at least 1")
+    sys.path.insert(0, str(REPO / "scripts"))
+    from eval_writer import VARIANTS, hand_variant
+    kinds = [k for k in args.variants.split(",") if k]
+    unknown = sorted(set(kinds) - set(VARIANTS))
+    if unknown:
+        raise SystemExit(f"error: unknown --variants {', '.join(unknown)} (known: {', '.join(VARIANTS)})")
+    if args.faces < (0 if kinds else 1):
+        raise SystemExit("error: --faces must be at least 1 (or 0 with --variants)")
     if not 0 <= args.min_readable <= 1:
         raise SystemExit("error: --min-readable must be in [0, 1]")
     torch.set_num_threads(args.threads)
@@ -146,9 +162,35 @@ def main(argv=None) -> int:
         recipe.append({"name": f"mix{len(faces):03d}", "a": sources[a], "b": sources[b],
                        "alpha": [round(v, 3) for v in alpha], "readable": round(readable, 4)})
         print(f"{recipe[-1]['name']}: {sources[a]} x {sources[b]}, readable {readable:.3f}", flush=True)
+    # each source face once more as another hand; kinds dealt evenly over a shuffled order of the faces
+    order = torch.randperm(len(sources), generator=gen).tolist() if kinds else []
+    dropped = []
+    for n, si in enumerate(order):
+        name, kind = sources[si], kinds[n % len(kinds)]
+        gi = train.group_names.index(name)
+        m = train.groups == gi
+        glyphs = np.zeros((len(syllables), G.cfg.size, G.cfg.size), np.uint8)
+        glyphs[train.labels[m].numpy()] = train.images[m].numpy()                 # (C, S, S) in class order
+        if len(set(train.labels[m].tolist())) != len(syllables):
+            raise SystemExit(f"error: training face {name} lacks some of the {len(syllables)} syllables")
+        v = hand_variant(glyphs, kind, seed=args.draw_seed * 1000 + n)
+        with torch.no_grad():
+            _, read = reader.read(to_unit(torch.from_numpy(v)[:, None]))
+        readable = float((read == codes).float().mean())
+        if readable < args.min_readable:
+            dropped.append({"name": name, "variant": kind, "readable": round(readable, 4)})
+            print(f"{name} as {kind}: readable {readable:.3f}, dropped", flush=True)
+            continue
+        faces.append(v)
+        recipe.append({"name": f"var{len(faces):03d}", "a": name, "b": name, "variant": kind,
+                       "readable": round(readable, 4)})
+        print(f"{recipe[-1]['name']}: {name} as {kind}, readable {readable:.3f}", flush=True)
+    if not faces:
+        raise SystemExit("error: no face was readable enough; lower --min-readable")
     info = {"command": "python scripts/make_hand_faces.py " + " ".join(sys.argv[1:] if argv is None else argv),
             "checkpoint": args.checkpoint, "reader": args.reader, "classes_from": args.classes_from,
-            "excluded_validation_faces": excluded, "tries": tries, "faces": recipe}
+            "excluded_validation_faces": excluded, "tries": tries, "faces": recipe,
+            "variants_dropped": dropped}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()

@@ -69,6 +69,38 @@ def test_new_hands_are_drawn_from_training_faces_only_and_repeat(hand_run, font_
         assert np.array_equal(d["images"], images)
 
 
+
+def test_variant_hands_are_the_training_faces_redrawn(hand_run, font_set, tmp_path):
+    """--variants: each training face (never a validation face) once more as another hand, the kinds
+    dealt evenly; the glyphs are eval_writer.hand_variant of that face's own, in the run's class order."""
+    import make_hand_faces
+    from eval_writer import hand_variant
+    from rekogan.checkpoints import load_generator
+    from rekogan.data import load_splits
+    from rekogan.writer.conditioned import validation_split
+    out = tmp_path / "variants.npz"
+    assert _make(hand_run, out, "--faces", "0", "--variants", "bold,outline", "--min-readable", "0",
+                 "--exclude-val", "3", "--draw-seed", "5") == 0
+    with np.load(out) as d:
+        images, recipe = d["images"], json.loads(str(d["recipe"]))
+    G, meta = load_generator(hand_run)
+    train, _ = load_splits("fonts", classes=meta["class_list"], size=G.cfg.size)
+    names = [train.group_names[g] for g in sorted(set(train.groups.tolist()))]
+    val = validation_split(names, 3, seed=0)
+    faces = recipe["faces"]
+    assert sorted(f["a"] for f in faces) == sorted(set(names) - set(val))     # every training face, once
+    assert all(f["a"] == f["b"] for f in faces)
+    kinds = [f["variant"] for f in faces]
+    assert set(kinds) == {"bold", "outline"} and abs(kinds.count("bold") - kinds.count("outline")) <= 1
+    first = faces[0]
+    m = train.groups == train.group_names.index(first["a"])
+    glyphs = np.zeros(images.shape[1:], np.uint8)
+    glyphs[train.labels[m].numpy()] = train.images[m].numpy()
+    assert np.array_equal(images[0], hand_variant(glyphs, first["variant"], seed=5 * 1000 + 0))
+    assert not np.array_equal(images[0], glyphs)
+    with pytest.raises(SystemExit, match="unknown --variants"):
+        make_hand_faces.main(["--out", str(tmp_path / "x.npz"), "--variants", "bold,italic"])
+
 def test_an_unreadable_hand_is_dropped_and_too_many_stop_with_a_message(hand_run, font_set, tmp_path):
     # a random tiny generator draws nothing the 520-class reader reads: every face falls under 100 %
     out = tmp_path / "faces.npz"
