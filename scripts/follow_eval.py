@@ -15,7 +15,6 @@ It returns when the stop file exists and every finished epoch is recorded, or at
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,24 +22,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def finished_epochs(run: Path) -> list[int]:
-    """Epochs whose metrics line is written: their checkpoint is complete."""
-    path = run / "metrics.jsonl"
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(int(json.loads(line)["epoch"]))
-        except (ValueError, KeyError, TypeError):
-            continue                      # a line being written: taken on the next pass
-    return out
-
-
 def pending(run: Path) -> list[int]:
+    """Finished epochs (their metrics line is written after their checkpoint) not yet in evaluation.jsonl."""
     from rekogan.evaluation import read_evaluations
-    done = {r["epoch"] for r in read_evaluations(run)} if (run / "evaluation.jsonl").exists() else set()
-    return sorted(e for e in set(finished_epochs(run)) - done if (run / f"epoch_{e:03d}.safetensors").exists())
+    from rekogan.records import by_epoch, read_jsonl
+    done = {r["epoch"] for r in read_evaluations(run)}
+    finished = set(by_epoch(read_jsonl(run / "metrics.jsonl")))    # a line being written is skipped till next pass
+    return sorted(e for e in finished - done if (run / f"epoch_{e:03d}.safetensors").exists())
 
 
 def main(argv=None) -> int:

@@ -21,9 +21,9 @@ Issue 22 (docs/RESULTS.md, "Many writers at once"): with the 1 MiB threshold of 
 activation of a /write forward pass (1-8 MiB for 20-64 glyphs) was a fresh mapping, zeroed and
 faulted in page by page: ~10-20 ms of CPU (mostly system time) per 20-syllable request, as much
 as the forward pass itself. The app's passes now run one at a time on one thread (batcher.py), of
-at most 32 glyphs, so their activations stay under the 16 MiB threshold below (8 MiB: the collapsed run's
-widest layer, 64 x 32 x 32 floats per glyph) and are reused from the heap; a 16 MiB trim threshold stops glibc giving them back after
-every pass (with a fixed mmap threshold it would trim anything above 128 KiB), and the trimmer
+at most 32 glyphs, so their activations stay under the 16 MiB threshold below (8 MiB: the collapsed
+run's widest layer, 64 x 32 x 32 floats per glyph) and are reused from the heap; a 16 MiB trim
+threshold stops glibc giving them back after every pass (with a fixed mmap threshold it would trim anything above 128 KiB), and the trimmer
 still returns what is free every few seconds. Larger blocks (a sheet's or a font's pass of 1,024
 glyphs) are still mapped and returned at once. Higher thresholds (16/32 MiB, 64-glyph passes)
 saved no measurable CPU more and left ~80 MB more resident right after the soak's rounds.
