@@ -56,6 +56,10 @@ asks for a writer's slant, weight and width, not only its family.
   python scripts/eval_writer.py ... --val-faces ~/.cache/rekogan/val_faces \
       --val-variants slant,bold,thin,narrow,wobble --val-targets all --out /tmp/val_hard.md
 
+--judge READER adds `readable (judge)`: the same glyphs read by another reader. A fit with guard=read
+(rekogan/writer/fit.py) draws with less adapter where the fit's own reader misreads, so that reader's
+`readable` is partly its own choice; the judge, which chose nothing, is the independent figure.
+
 --val-variants outline with --photos screens the photo table on hollow strokes (what a photo changes most).
 """
 from __future__ import annotations
@@ -120,7 +124,8 @@ def objective(feats, x, t, tf=None) -> torch.Tensor:
         return pixel_loss(x, t) + feature_distance(feats(x), tf if tf is not None else feats(t))
 
 
-def measures(x, real, emb_all, face_row, heldout_rows, feats, reader, labels_syl, unseen=None, group_rows=None) -> dict:
+def measures(x, real, emb_all, face_row, heldout_rows, feats, reader, labels_syl, unseen=None, group_rows=None,
+             judge=None) -> dict:
     e = style_embedding(feats, x).float()                                   # (M, D)
     d = torch.stack([((emb_all[f].float() - e) ** 2).sum(1).mean() for f in range(len(emb_all))])  # (F,)
     rank = int((d < d[face_row]).sum()) + 1
@@ -129,11 +134,18 @@ def measures(x, real, emb_all, face_row, heldout_rows, feats, reader, labels_syl
     right = (read == labels_syl).float()
     out = {"ssim": float(ssim(x, real).mean()), "l1": float((x - real).abs().mean() / 2),
            "style_top1": float(held_best == face_row), "style_rank": rank, "readable": float(right.mean())}
+    if judge is not None:                            # a second reader, which neither fitted nor guarded the writer
+        out["readable_judge"] = float((judge.read(x)[1] == labels_syl).float().mean())
     if group_rows is not None:                       # top-1 among the faces of the reference's own group
         out["style_top1_group"] = float(group_rows[int(d[group_rows].argmin())] == face_row)
     if unseen is not None and bool(unseen.any()):
         out["readable_heldout_syllables"] = float(right[unseen].mean())
     return out
+
+
+def guarded(result) -> dict:
+    """{'guarded': classes the legibility guard drew with less adapter} for a fit with guard=read, else {}."""
+    return {"guarded": result.losses["guarded"]} if "guarded" in result.losses else {}
 
 
 def hashes_of_test_faces(folder: str | None) -> set[str]:
@@ -260,6 +272,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default="checkpoints/fixed/epoch_186.safetensors")
     ap.add_argument("--reader", default="checkpoints/classifier/classifier.safetensors")
+    ap.add_argument("--judge", default=None, metavar="READER",
+                    help="also measure readability with this reader (column 'readable (judge)'): one that neither "
+                         "fitted the writers nor, with fit guard=read, chose their strengths")
     ap.add_argument("--k", default="1,4,8,16")
     ap.add_argument("--faces", type=int, default=8, help="how many held-out faces (default all 8)")
     ap.add_argument("--others", type=int, default=128, help="syllables drawn and compared per face")
@@ -366,6 +381,7 @@ def main(argv=None) -> int:
     codes = torch.tensor([ord(run_classes.syllable(i)) - SBASE for i in range(len(run_classes))])  # G's label -> syllable
     reader = load_reader(REPO / args.reader)
     feats = ReaderFeatures(reader)
+    judge = load_reader(REPO / args.judge) if args.judge else None
     train, held = load_splits("fonts", classes=classes, size=G.cfg.size)
     full_names = train.group_names
     C = len(classes)
@@ -465,7 +481,7 @@ def main(argv=None) -> int:
         """Every number of the first `done` faces."""
         faces = held_ids[:done]
         return {"command": "python scripts/eval_writer.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
-                "checkpoint": args.checkpoint, "reader": args.reader, "faces": [full_names[i] for i in faces],
+                "checkpoint": args.checkpoint, "reader": args.reader, "judge": args.judge, "faces": [full_names[i] for i in faces],
                 "train_faces": len(train_ids), "gallery_heldout": len(heldout_rows),
                 "groups": {full_names[gi]: group_of[gi] for gi in faces}, "extra_faces": args.extra_faces,
                 "val_faces": args.val_faces, "val_variants": variants, "val_targets": args.val_targets if variants else None,
@@ -480,7 +496,7 @@ def main(argv=None) -> int:
     for j, gi in enumerate(held_ids):
         R = real[gi][others]
         m = lambda x: measures(x, R, emb_all, row_of[gi], heldout_rows, feats, reader, syl_others, unseen,  # noqa: E731
-                               group_rows[group_of[gi]])
+                               group_rows[group_of[gi]], judge=judge)
         rnd = m(draw(seed_to_z(10_000 + j, G.cfg.z_dim)[None]))
         for k in ks:
             rows["random seed"][k].append(rnd)
@@ -509,13 +525,14 @@ def main(argv=None) -> int:
                 ref_x = layered_forward(G, r.latents[None].expand(k, -1, -1), lab[refs[:k]],
                                         None if r.weight is None else torch.full((k,), r.weight))
             rows["fitted per-layer"][k].append(dict(m(draw(r.latents, r.weight)), ref_ssim=float(ssim(ref_x, tgt[gi][:k]).mean())))
-            rows["fitted + adapter"][k].append(dict(m(draw(r.latents, r.weight, r.adapter)), ref_ssim=r.losses["ssim"]))
+            rows["fitted + adapter"][k].append(dict(m(draw(r.latents, r.weight, r.adapter)), ref_ssim=r.losses["ssim"],
+                                                    **guarded(r)))
             for name, over in fit_sets.items():      # --fit-set: the same fit with other values
                 r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=feats,
                         config=FitConfig(**{**fit_over, **over, "latent": "layers"}), codes=codes, encoder=E)
                 fit_seconds[f"fitted + adapter [{name}]"][k].append(r.losses["seconds"])
                 rows[f"fitted + adapter [{name}]"][k].append(dict(m(draw(r.latents, r.weight, r.adapter)),
-                                                                  ref_ssim=r.losses["ssim"]))
+                                                                  ref_ssim=r.losses["ssim"], **guarded(r)))
             print(f"{full_names[gi]} k={k}: " + ", ".join(f"{n} {rows[n][k][-1]['ssim']:.3f}/{rows[n][k][-1]['readable']:.2f}" for n in methods)
                   + f" ({time.time() - t_start:.0f} s)", flush=True)
         # the faces so far, so that a run cut short still gives a table (--table-from OUT.partial.json)
@@ -643,8 +660,10 @@ def table(res: dict) -> str:
              + (f" The fits start from the style encoder `{res['encoder']}` (row `encoder`: its writer alone)." if res.get("encoder") else "")
              + "\n",
              f"| k | method | SSIM ↑ | L1 ↓ | style top-1 (among {n_unseen} unseen faces) ↑ | style rank (all faces) ↓ | "
-             "readable ↑ | readable (held-out syl.) ↑ | fit s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "readable ↑ | readable (held-out syl.) ↑ | fit s |" + (" readable (judge) ↑ |" if res.get("judge") else ""),
+             "|---|---|---|---|---|---|---|---|---|" + ("---|" if res.get("judge") else "")]
+    if res.get("judge"):
+        lines.insert(-2, f"Judge (readable by a reader that neither fitted nor guarded the writers): `{res['judge']}`.\n")
 
     def per_k(name, k):
         d = res["rows"][name]
@@ -658,7 +677,8 @@ def table(res: dict) -> str:
             held = f"{mean(xs, 'readable_heldout_syllables'):.1%}" if "readable_heldout_syllables" in xs[0] else "–"
             lines.append(f"| {k} | {name} | {mean(xs, 'ssim'):.3f} | {mean(xs, 'l1'):.4f} | {mean(xs, 'style_top1'):.0%} | "
                          f"{mean(xs, 'style_rank'):.1f} | {mean(xs, 'readable'):.1%} | {held} | "
-                         f"{'' if sec is None else f'{sec:.1f}'} |")
+                         f"{'' if sec is None else f'{sec:.1f}'} |"
+                         + (f" {mean(xs, 'readable_judge'):.1%} |" if res.get("judge") else ""))
     lines += paired(res, "fitted per-layer", "best of bank")
     if "fitted + adapter" in res["rows"]:
         lines += paired(res, "fitted + adapter", "retrieval (train face)")

@@ -9,6 +9,8 @@
   losses.py   reader features (perceptual), pixel loss, SSIM
   fit.py      inversion: best seed -> one z -> one latent per layer
   adapter.py  the writer's adapter: per-channel modulation / low-rank deltas, fitted after the latent
+              (and, optionally, its strength per class: the legibility guard's 'mix')
+  geometry.py the writer's slant, size, place and stroke weight, applied after the generator (optional)
   encoder.py  the style encoder: a hand run's encoder.safetensors gives the fit its start (issue 25)
   value.py    the writer code, writer.safetensors (and the older writer.json); writer_latent for the sampling
               path; a hand run's writers carry its tag and no other generator draws them

@@ -36,7 +36,9 @@ fit, on the references, with two terms for the syllables the person never drew (
            absolute statistics of 8 random syllables differ from the references' by what the syllables
            are, not only by the hand, and the delta takes that part out
 The adapter's tensors are named 'scale.i', 'shift.i', 'down.i', 'up.i' (i: the layer) and travel in
-the writer code and writer.safetensors (value.py), fp16.
+the writer code and writer.safetensors (value.py), fp16, with two optional ones: 'mix' (n_classes,),
+the adapter's strength per class (1: all of it; fit.py's legibility guard lowers it for the classes the
+reader misreads; per_glyph applies it), and 'geometry' (6,) (geometry.py).
 """
 from __future__ import annotations
 
@@ -45,6 +47,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from . import geometry
 
 KINDS = ("none", "channels", "lowrank", "both")
 
@@ -83,6 +87,14 @@ def check_adapter(adapter: dict, generator) -> None:
     """Raise ValueError when an adapter's tensors do not fit this generator's layers."""
     n = len(getattr(generator, "norms", ()))
     for name, t in adapter.items():
+        if name == geometry.NAME:                    # the writer's slant, size, place and weight (geometry.py)
+            geometry.check(t)
+            continue
+        if name == MIX:                              # the adapter's strength per class (the legibility guard)
+            n_classes = int(getattr(generator.cfg, "n_classes", 0))
+            if tuple(t.shape) != (n_classes,):
+                raise ValueError(f"adapter tensor {MIX!r} is {tuple(t.shape)}; this generator has {n_classes} classes")
+            continue
         kind, _, idx = name.partition(".")
         if kind not in ("scale", "shift", "down", "up") or not idx.isdigit() or int(idx) >= n:
             raise ValueError(f"adapter tensor {name!r} does not belong to this generator ({n} layers)")
@@ -97,6 +109,29 @@ def check_adapter(adapter: dict, generator) -> None:
             raise ValueError(f"adapter tensor {name!r} is {tuple(t.shape)}; layer {i} needs (r, {w[0].numel()})")
         if kind in ("down", "up") and f"{'up' if kind == 'down' else 'down'}.{i}" not in adapter:
             raise ValueError(f"adapter tensor {name!r} has no partner")
+
+
+MIX = "mix"     # (n_classes,): how much of the adapter each class is drawn with (fit.py's legibility guard)
+
+
+def per_glyph(adapter: dict, y: torch.Tensor) -> dict:
+    """An adapter with a 'mix' -> the same adapter for the glyphs of classes y (B,), each at its class's
+    strength: scale, shift and geometry become (B, ...) and a low-rank delta is weighted in upsample
+    ('_mix' (B,)). Without a 'mix': the adapter as it is."""
+    if MIX not in adapter:
+        return adapter
+    a = adapter[MIX].to(y.device)[y].float()                             # (B,)
+    out = {}
+    for name, v in adapter.items():
+        if name == MIX:
+            continue
+        kind = name.partition(".")[0]
+        if kind in ("scale", "shift") or name == geometry.NAME:
+            out[name] = (v[None] if v.ndim == 1 else v) * a[:, None].to(v)
+        else:                                        # down / up: weighted in upsample
+            out[name] = v
+    out["_mix"] = a
+    return out
 
 
 def modulate(adapter: dict | None, i: int, h: torch.Tensor) -> torch.Tensor:
@@ -114,6 +149,9 @@ def upsample(adapter: dict | None, i: int, up: torch.nn.ConvTranspose2d, h: torc
     if not adapter or f"down.{i}" not in adapter:
         return up(h)
     delta = (adapter[f"down.{i}"].to(h) @ adapter[f"up.{i}"].to(h)).view_as(up.weight)
+    if "_mix" in adapter:                            # per glyph: conv_t(h, W + a D) = conv_t(h, W) + a conv_t(h, D)
+        a = adapter["_mix"].to(h)[:, None, None, None]
+        return up(h) + a * F.conv_transpose2d(h, delta, None, up.stride, up.padding)
     return F.conv_transpose2d(h, up.weight + delta, up.bias, up.stride, up.padding)
 
 

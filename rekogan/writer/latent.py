@@ -20,7 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..models import ProjGenerator
-from .adapter import check_adapter, modulate, upsample
+from . import geometry
+from .adapter import check_adapter, modulate, per_glyph, upsample
 
 
 def n_layers(generator: nn.Module) -> int:
@@ -56,9 +57,11 @@ def layered_forward(generator: nn.Module, latents: torch.Tensor, y: torch.Tensor
         for norm, up, c in zip(G.norms, G.ups, cond[1:]):
             h = up(F.relu(norm(h, c)))
         return torch.tanh(h)
+    adapter = per_glyph(adapter, y)                  # a legibility guard's 'mix': each class at its strength
     for i, (norm, up, c) in enumerate(zip(G.norms, G.ups, cond[1:])):
         h = upsample(adapter, i, up, F.relu(modulate(adapter, i, norm(h, c))))
-    return torch.tanh(h)
+    x = torch.tanh(h)
+    return geometry.apply(x, adapter[geometry.NAME]) if geometry.NAME in adapter else x
 
 
 class WriterGenerator(nn.Module):

@@ -72,6 +72,26 @@ class ReaderFeatures(nn.Module):
         return torch.where(idx >= 0, ce, torch.zeros_like(ce))
 
 
+    @torch.no_grad()
+    def reads(self, pooled: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """(B,) bool: the reader reads each glyph (its pooled features) as its syllable `codes` (ord - 0xAC00),
+        every component of it for the component reader; True for a syllable a class reader cannot read."""
+        logits = self.head(pooled)
+        if self.kind == "jamo":
+            from ..hangul import LCOUNT, TCOUNT, VCOUNT, jamo_of
+            a, b, c = logits.split([LCOUNT, VCOUNT, TCOUNT], 1)
+            return all_true(*(x.argmax(1) == t for x, t in zip((a, b, c), jamo_of(codes))))
+        idx = self.class_of[codes]
+        return (idx < 0) | (logits.argmax(1) == idx)
+
+
+def all_true(*masks: torch.Tensor) -> torch.Tensor:
+    out = masks[0]
+    for m in masks[1:]:
+        out = out & m
+    return out
+
+
 def feature_distance(fa: list[torch.Tensor], fb: list[torch.Tensor]) -> torch.Tensor:
     """(B,) perceptual distance between two feature lists of ReaderFeatures: mean over the maps of
     the squared difference (summed over channels), plus the pooled vectors' cosine distance."""
