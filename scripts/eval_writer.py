@@ -87,7 +87,7 @@ from rekogan.records import write_text_atomic  # noqa: E402
 from rekogan.sampling import seed_to_z  # noqa: E402
 from rekogan.writer.fit import FitConfig, RunDefaults, fit, run_defaults  # noqa: E402
 from rekogan.writer.latent import layered_forward  # noqa: E402
-from rekogan.writer.losses import ReaderFeatures, feature_distance, pixel_loss, ssim  # noqa: E402
+from rekogan.writer.losses import JointFeatures, ReaderFeatures, feature_distance, pixel_loss, ssim  # noqa: E402
 from rekogan.writer import images  # noqa: E402
 
 METHODS = ["random seed", "best of bank", "retrieval (train face)", "encoder", "fitted z", "fitted per-layer", "fitted + adapter"]
@@ -275,6 +275,8 @@ def main(argv=None) -> int:
     ap.add_argument("--judge", default=None, metavar="READER",
                     help="also measure readability with this reader (column 'readable (judge)'): one that neither "
                          "fitted the writers nor, with fit guard=read, chose their strengths")
+    ap.add_argument("--fit-features", default=None, metavar="READER",
+                    help="fit with this reader's features beside --reader's (losses.JointFeatures); measured by --reader alone")
     ap.add_argument("--k", default="1,4,8,16")
     ap.add_argument("--faces", type=int, default=8, help="how many held-out faces (default all 8)")
     ap.add_argument("--others", type=int, default=128, help="syllables drawn and compared per face")
@@ -382,6 +384,9 @@ def main(argv=None) -> int:
     reader = load_reader(REPO / args.reader)
     feats = ReaderFeatures(reader)
     judge = load_reader(REPO / args.judge) if args.judge else None
+    # what the fits see: the reader's features, or with --fit-features those and another reader's (JointFeatures);
+    # the measures (style embedding, readable) stay the reader's own
+    fit_feats = JointFeatures(feats, ReaderFeatures(load_reader(REPO / args.fit_features))) if args.fit_features else feats
     train, held = load_splits("fonts", classes=classes, size=G.cfg.size)
     full_names = train.group_names
     C = len(classes)
@@ -441,7 +446,7 @@ def main(argv=None) -> int:
     if args.only_faces is not None:                  # a labelled subset: the first N of each group
         held_ids = [gi for gi in held_ids if gi not in extra_ids][:args.only_faces] + target_ids[:args.only_faces]
     if args.photos:
-        return photo_table(args, argv, G=G, feats=feats, real=real, held_ids=held_ids, names=full_names, group_of=group_of,
+        return photo_table(args, argv, G=G, feats=fit_feats, real=real, held_ids=held_ids, names=full_names, group_of=group_of,
                            refs=refs[:kmax], others=others, classes=classes, run_classes=run_classes, lab=lab,
                            fit_over=fit_over, t_start=t_start, out=out, codes=codes, encoder=E, fit_record=fit_record)
     emb_all = torch.stack([style_embedding(feats, real[gi][others]) for gi in all_ids])  # (F, M, D)
@@ -481,7 +486,7 @@ def main(argv=None) -> int:
         """Every number of the first `done` faces."""
         faces = held_ids[:done]
         return {"command": "python scripts/eval_writer.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
-                "checkpoint": args.checkpoint, "reader": args.reader, "judge": args.judge, "faces": [full_names[i] for i in faces],
+                "checkpoint": args.checkpoint, "reader": args.reader, "judge": args.judge, "fit_features": args.fit_features, "faces": [full_names[i] for i in faces],
                 "train_faces": len(train_ids), "gallery_heldout": len(heldout_rows),
                 "groups": {full_names[gi]: group_of[gi] for gi in faces}, "extra_faces": args.extra_faces,
                 "val_faces": args.val_faces, "val_variants": variants, "val_targets": args.val_targets if variants else None,
@@ -512,12 +517,12 @@ def main(argv=None) -> int:
                 rows["encoder"][k].append(m(draw(lat_e.half().float(), None if w_e is None else float(w_e),
                                                  {n: v.half().float() for n, v in ad_e.items()})))
             if "fitted z" in rows:
-                r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=feats,
+                r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=fit_feats,
                         config=FitConfig(**dict(fit_over, latent="z", adapter="none")), encoder=E)
                 fit_seconds["fitted z"][k].append(r.losses["seconds"])
                 rows["fitted z"][k].append(dict(m(draw(r.latents, r.weight)), ref_ssim=r.losses["ssim"]))
             # one fit gives both rows: the adapter is fitted after the latents and leaves them as they are
-            r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=feats, config=FitConfig(**dict(fit_over, latent="layers")),
+            r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=fit_feats, config=FitConfig(**dict(fit_over, latent="layers")),
                     codes=codes, encoder=E)
             fit_seconds["fitted per-layer"][k].append(r.losses["seconds_latent"])
             fit_seconds["fitted + adapter"][k].append(r.losses["seconds"])
@@ -528,7 +533,7 @@ def main(argv=None) -> int:
             rows["fitted + adapter"][k].append(dict(m(draw(r.latents, r.weight, r.adapter)), ref_ssim=r.losses["ssim"],
                                                     **guarded(r)))
             for name, over in fit_sets.items():      # --fit-set: the same fit with other values
-                r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=feats,
+                r = fit(G, tgt[gi][:k], lab[refs[:k]], reader_features=fit_feats,
                         config=FitConfig(**{**fit_over, **over, "latent": "layers"}), codes=codes, encoder=E)
                 fit_seconds[f"fitted + adapter [{name}]"][k].append(r.losses["seconds"])
                 rows[f"fitted + adapter [{name}]"][k].append(dict(m(draw(r.latents, r.weight, r.adapter)),

@@ -178,3 +178,25 @@ def test_eval_writer_judge_reads_the_same_glyphs_with_another_reader():
     out = ev.measures(x, reader=Reader([5, 6, 7, 8]), judge=Reader([5, 0, 0, 8]), **common)
     assert out["readable"] == 1.0 and out["readable_judge"] == 0.5
     assert "readable_judge" not in ev.measures(x, reader=Reader([5, 6, 7, 8]), **common)
+
+
+def test_joint_features_are_both_readers_and_read_with_the_first():
+    """losses.JointFeatures (eval_writer.py --fit-features): the maps of both readers, both pooled vectors,
+    and the first reader's reading."""
+    from conftest import REPO
+    from rekogan.reader import load_reader
+    from rekogan.writer.losses import JointFeatures, ReaderFeatures, feature_distance
+    a = ReaderFeatures(load_reader(REPO / "checkpoints/reader/reader.safetensors"))
+    b = ReaderFeatures(load_reader(REPO / "checkpoints/classifier/classifier.safetensors"))
+    j = JointFeatures(a, b)
+    x = torch.rand(3, 1, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    fa, fb, fj = a(x), b(x), j(x)
+    assert len(fj) == len(fa) + len(fb) - 1
+    assert all(torch.equal(u, v) for u, v in zip(fj[:len(fa) - 1], fa[:-1]))
+    assert all(torch.equal(u, v) for u, v in zip(fj[len(fa) - 1:-1], fb[:-1]))
+    assert torch.equal(fj[-1], torch.cat([fa[-1], fb[-1]], 1))
+    codes = torch.tensor([0, 100, 2000])
+    assert torch.equal(j.read_loss(fj[-1], codes), a.read_loss(fa[-1], codes))
+    assert torch.equal(j.reads(fj[-1], codes), a.reads(fa[-1], codes))
+    y = x.flip(-1)
+    assert float(feature_distance(j(y), fj).mean()) > 0, "a different glyph is at a distance"

@@ -85,6 +85,29 @@ class ReaderFeatures(nn.Module):
         return (idx < 0) | (logits.argmax(1) == idx)
 
 
+class JointFeatures(nn.Module):
+    """Two readers' features as one (fit(reader_features=) takes it like a ReaderFeatures): the maps of both,
+    then both pooled vectors side by side. Two networks trained apart see a hand through different maps, a
+    richer description of it than either's. Reading (read_loss, reads) is the first reader's, on its part of
+    the pooled vector."""
+
+    def __init__(self, first: ReaderFeatures, second: ReaderFeatures):
+        super().__init__()
+        self.first, self.second = first, second
+        self.size, self.kind = first.size, first.kind
+        self.split = first.head.in_features
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        a, b = self.first(x), self.second(x)
+        return [*a[:-1], *b[:-1], torch.cat([a[-1], b[-1]], 1)]
+
+    def read_loss(self, pooled: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        return self.first.read_loss(pooled[:, :self.split], codes)
+
+    def reads(self, pooled: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        return self.first.reads(pooled[:, :self.split], codes)
+
+
 def all_true(*masks: torch.Tensor) -> torch.Tensor:
     out = masks[0]
     for m in masks[1:]:
