@@ -6,7 +6,8 @@ the glyph, the same for every syllable: the writer carries it as the adapter ten
 and layered_forward applies it to every glyph it draws (so Write, Font, the sheet and the API draw
 it without knowing), after the generator, at its size:
 
-  shear   x moves by shear * y (y down, in half-widths: 0.2 slants the top 0.2 half-widths left)
+  shear   a slant: ink at height y (down, in half-heights) moves by -shear * y half-widths, so 0.2 moves
+          the top 0.2 half-widths right and the bottom as far left
   log_sx  the glyph's width  x exp(log_sx), about the centre
   log_sy  its height         x exp(log_sy)
   dx, dy  a shift, in half-widths
@@ -34,7 +35,7 @@ def zero() -> torch.Tensor:
 
 
 def check(t: torch.Tensor) -> None:
-    if tuple(t.shape) not in ((len(FIELDS),),) and not (t.ndim == 2 and t.shape[1] == len(FIELDS)):
+    if tuple(t.shape) != (len(FIELDS),) and not (t.ndim == 2 and t.shape[1] == len(FIELDS)):   # one, or one per glyph
         raise ValueError(f"adapter tensor {NAME!r} is {tuple(t.shape)}; it holds {len(FIELDS)} numbers ({', '.join(FIELDS)})")
 
 

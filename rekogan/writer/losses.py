@@ -71,7 +71,6 @@ class ReaderFeatures(nn.Module):
         ce = F.cross_entropy(logits, idx.clamp(min=0), reduction="none")
         return torch.where(idx >= 0, ce, torch.zeros_like(ce))
 
-
     @torch.no_grad()
     def reads(self, pooled: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """(B,) bool: the reader reads each glyph (its pooled features) as its syllable `codes` (ord - 0xAC00),
@@ -80,7 +79,7 @@ class ReaderFeatures(nn.Module):
         if self.kind == "jamo":
             from ..hangul import LCOUNT, TCOUNT, VCOUNT, jamo_of
             a, b, c = logits.split([LCOUNT, VCOUNT, TCOUNT], 1)
-            return all_true(*(x.argmax(1) == t for x, t in zip((a, b, c), jamo_of(codes))))
+            return torch.stack([x.argmax(1) == t for x, t in zip((a, b, c), jamo_of(codes))]).all(0)
         idx = self.class_of[codes]
         return (idx < 0) | (logits.argmax(1) == idx)
 
@@ -106,13 +105,6 @@ class JointFeatures(nn.Module):
 
     def reads(self, pooled: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         return self.first.reads(pooled[:, :self.split], codes)
-
-
-def all_true(*masks: torch.Tensor) -> torch.Tensor:
-    out = masks[0]
-    for m in masks[1:]:
-        out = out & m
-    return out
 
 
 def feature_distance(fa: list[torch.Tensor], fb: list[torch.Tensor]) -> torch.Tensor:
