@@ -150,3 +150,22 @@ def test_content_hard_flags_reach_the_training_config(tmp_path, monkeypatch, cap
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and bad[0] in err and "\n" not in err, err
     assert len(got) == 1
+
+
+def test_a_packed_pool_is_the_one_the_run_trains_on(shipped, tmp_path):
+    """upscaler train --data PACK: the pack's content pool (drawn where the generators are) becomes the run's
+    cached pool, so a machine without the generators trains the keep_content term on it."""
+    from test_upscale import _tiny_data
+    from rekogan.checkpoints import read_tensors
+    from rekogan.upscale.content import POOL_FILE
+    from rekogan.upscale.train import TrainConfig, train
+    glyphs, probe = _tiny_data()
+    names = [r.rsplit("/", 1)[-1] for r in RUNS]
+    pool = {n: torch.randint(0, 256, (4, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(i))
+            for i, n in enumerate(names)}
+    cfg = TrainConfig(model=UpscalerConfig(c64=4, c32=4, blocks32=1), batch=2, epochs=1, epoch_steps=1, warmup_steps=1,
+                      keep_content=1.0, content_runs=list(RUNS), content_pool=4, content_batch=2)
+    rec = train(tmp_path / "kc", cfg=cfg, glyphs=glyphs, probe=probe, pool=pool, pool_key=[list(RUNS), 4, 0],
+                log=lambda s: None)
+    got, _ = read_tensors(tmp_path / "kc" / POOL_FILE)
+    assert all(torch.equal(got[n], pool[n]) for n in names) and rec["content"] >= 0

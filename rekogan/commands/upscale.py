@@ -3,6 +3,8 @@
   python -m rekogan upscaler train --out runs/upscaler [--minutes M] [--epochs E] [--threads 1]
   python -m rekogan upscaler train --out runs/upscaler --resume [--minutes M] [--epochs E]
   python -m rekogan upscaler test [--checkpoint checkpoints/upscaler/upscaler.safetensors]
+  python -m rekogan upscaler pack --out .gpu/upscale.npz     # then, where the fonts are not (a lent GPU):
+  python -m rekogan upscaler train --data .gpu/upscale.npz --device cuda --out runs/upscaler_gpu --minutes 8
   python -m rekogan upscale IN_DIR --out OUT_DIR [--size 128|256] [--checkpoint FILE]
 
 `upscaler train` trains on pairs from the training faces (rekogan/upscale/train.py); on a busy
@@ -80,6 +82,15 @@ def add_parser(subparsers):
     t.add_argument("--blur", type=float, default=None, metavar="S",
                    help="a heavy blur (sigma 1..S, checkered) among the degradations (default 0: none)")
     t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; 0 = all cores)")
+    t.add_argument("--data", default=None, metavar="PACK",
+                   help="train on a pack (`upscaler pack`) instead of the installed fonts: where the fonts are not")
+    t.add_argument("--device", default="cpu", help="where the network trains: cpu (default), cuda, cuda:N")
+    k = sub.add_parser("pack", help="the training data (fonts at 256 px, the held-out probe, the content pool) in one file")
+    k.add_argument("--out", required=True, metavar="FILE.npz")
+    k.add_argument("--syllables", type=int, default=None, metavar="N", help="syllables per face (default: train's)")
+    k.add_argument("--content-pool", type=int, default=None, metavar="N",
+                   help="generated glyphs per content run (default: train's; 0: none, for runs without keep_content)")
+    k.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = all cores)")
     e = sub.add_parser("test", help="fidelity on the held-out faces and effect on generated glyphs (prints)")
     e.add_argument("--checkpoint", default=None, metavar="FILE",
                    help="an upscaler file (default checkpoints/upscaler/upscaler.safetensors)")
@@ -107,7 +118,29 @@ def run(args) -> int:
         return _upscale_folder(args)
     if args.upscaler_command == "train":
         return _train(args)
+    if args.upscaler_command == "pack":
+        return _pack(args)
     return _test(args)
+
+
+def _pack(args) -> int:
+    from ..upscale.pack import make_pack
+    from ..upscale.train import TrainConfig
+    out = Path(args.out)
+    if out.suffix != ".npz" or out.is_dir():
+        raise UsageError(f"--out must name a .npz file, got {out}")
+    base = TrainConfig()
+    syllables = base.syllables if args.syllables is None else args.syllables
+    pool = base.content_pool if args.content_pool is None else args.content_pool
+    if syllables < 1 or pool < 0:
+        raise UsageError("--syllables must be above 0 and --content-pool 0 or more")
+    try:
+        make_pack(out, syllables=syllables, content_runs=list(base.content_runs), content_pool=pool, seed=base.seed,
+                  log=lambda s: print(s, flush=True))
+    except (FileNotFoundError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    print(f"packed into {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return 0
 
 
 def _load(path):
@@ -145,8 +178,29 @@ def _train(args) -> int:
         cfg = TrainConfig(epochs=over["epochs"]) if over else None      # train() takes only the epochs from it
     else:
         cfg = TrainConfig(**over)
+    data = {}
+    if args.data is not None:
+        from ..upscale.pack import load_pack
+        if not Path(args.data).is_file():
+            raise UsageError(f"--data {args.data} is not a file (make one with `python -m rekogan upscaler pack`)")
+        try:
+            data = load_pack(args.data)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        if args.syllables is not None and args.syllables != len(data["glyphs"].syllables):
+            raise UsageError(f"--syllables {args.syllables}: the pack holds {len(data['glyphs'].syllables)}")
+        key = data["pool_key"]
+        if args.content_pool is not None and key is not None and args.content_pool != key[1]:
+            raise UsageError(f"--content-pool {args.content_pool}: the pack's pool holds {key[1]} glyphs per run")
+        if cfg is not None and not args.resume:       # the pack's syllables and pool size are the run's
+            cfg = TrainConfig(**{**cfg.to_dict(), "model": cfg.model, "syllables": len(data["glyphs"].syllables),
+                                 **({"content_pool": key[1]} if key is not None else {})})
+    import torch
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {args.device}: no CUDA device here")
     try:
-        train(args.out, cfg=cfg, resume=args.resume, minutes=args.minutes, log=lambda s: print(s, flush=True))
+        train(args.out, cfg=cfg, resume=args.resume, minutes=args.minutes, device=args.device,
+              log=lambda s: print(s, flush=True), **data)
     except ValueError as e:
         raise UsageError(str(e)) from None
     return 0

@@ -94,7 +94,7 @@ def save_upscaler(path, model: Upscaler | FastX2, *, epoch: int, step: int, metr
                   keep_exact: float = 0.0) -> None:
     """fp16 weights + metadata (format, architecture, model config, epoch, step, figures, training
     config, sharpness, back-projection), atomically."""
-    sd = {k: v.detach().half() for k, v in model.state_dict().items()}
+    sd = {k: v.detach().half().cpu() for k, v in model.state_dict().items()}
     arch = next(name for name, (cls, _) in ARCHS.items() if type(model) is cls)
     meta = {"format": FORMAT_U, "arch": arch, "model": json.dumps(model.cfg.to_dict()), "epoch": str(epoch),
             "step": str(step), "metrics": json.dumps(metrics or {}), "config": json.dumps(config or {}, ensure_ascii=False),

@@ -102,12 +102,13 @@ def load_or_make_pool(run_dir: Path, *, runs: tuple[str, ...], per_run: int, see
 class ContentReaders:
     """The frozen readers, one per pool run, as differentiable functions of 64 px ink."""
 
-    def __init__(self, runs: tuple[str, ...]):
+    def __init__(self, runs: tuple[str, ...], *, device: str = "cpu"):
         from ..hangul import LCOUNT, TCOUNT, VCOUNT
         self.readers = {}
+        self.device = torch.device(device)
         for run in runs:
             r = reader_for(Path(run))
-            model = r.model.eval()
+            model = r.model.eval().to(device)
             for p in model.parameters():
                 p.requires_grad_(False)
             split = [LCOUNT, VCOUNT, TCOUNT] if r.kind == "jamo" else [model.cfg.n_classes]
@@ -160,9 +161,9 @@ def leads(readers: ContentReaders, name: str, glyphs: torch.Tensor, *, batch: in
     out = []
     with torch.no_grad():
         for x in glyphs.split(batch):
-            heads = readers.logits(name, x.unsqueeze(1).float() / 255)
+            heads = readers.logits(name, x.unsqueeze(1).to(getattr(readers, "device", "cpu")).float() / 255)
             top2 = [h.topk(2, 1).values for h in heads]
-            out.append(torch.stack([t[:, 0] - t[:, 1] for t in top2], 1).amin(1))
+            out.append(torch.stack([t[:, 0] - t[:, 1] for t in top2], 1).amin(1).cpu())
     return torch.cat(out) if out else torch.zeros(0)
 
 

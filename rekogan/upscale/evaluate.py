@@ -63,10 +63,11 @@ def probe_pairs(*, every: int = PROBE_EVERY) -> tuple[torch.Tensor, torch.Tensor
 def _run(model, x: torch.Tensor, sizes=(256,), batch: int = 64, sharpness: float = 1.0) -> dict[int, torch.Tensor]:
     """{size: logits} of a network, times `sharpness`, in batches."""
     outs: dict[int, list] = {s: [] for s in sizes}
+    dev = next(model.parameters()).device              # a network training on a GPU: there, and back
     for i in range(0, len(x), batch):
-        o = model(x[i:i + batch], sizes=sizes)
+        o = model(x[i:i + batch].to(dev), sizes=sizes)
         for s in sizes:
-            outs[s].append(o[s] * sharpness)
+            outs[s].append((o[s] * sharpness).cpu())
     return {s: torch.cat(v) for s, v in outs.items()}
 
 

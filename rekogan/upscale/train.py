@@ -155,6 +155,10 @@ def loss_terms(out: dict[int, torch.Tensor], truth: torch.Tensor, cfg: TrainConf
     return terms
 
 
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
 @torch.no_grad()
 def _ema_update(ema: Upscaler, model: Upscaler, decay: float) -> None:
     for e, p in zip(ema.parameters(), model.parameters()):
@@ -170,7 +174,7 @@ def _save_samples(path: Path, ema: Upscaler, glyphs: Glyphs256, probe: tuple[tor
     x = torch.cat([probe[0][:8], x_train])
     t = torch.cat([probe[1][:8], t_train])
     with torch.inference_mode():
-        up = torch.sigmoid(ema.eval()(x, sizes=(256,))[256])
+        up = torch.sigmoid(ema.eval()(x.to(_device(ema)), sizes=(256,))[256]).cpu()
     ema.train()
     rows = [F.interpolate(x, scale_factor=4, mode="nearest"),
             F.interpolate(x, size=256, mode="bicubic", align_corners=False).clamp(0, 1), up, t]
@@ -183,10 +187,13 @@ def _save_samples(path: Path, ema: Upscaler, glyphs: Glyphs256, probe: tuple[tor
 
 
 def train(run_dir, *, cfg: TrainConfig | None = None, resume: bool = False, minutes: float | None = None,
-          stop_after: int | None = None, glyphs: Glyphs256 | None = None, probe=None, log=print) -> dict:
+          stop_after: int | None = None, glyphs: Glyphs256 | None = None, probe=None, pool=None, pool_key=None,
+          device: str = "cpu", log=print) -> dict:
     """Train (or resume) the run in run_dir. minutes / stop_after (steps) end this session early,
-    saving the resume state. glyphs / probe: given data (tests), else the training faces and the
-    held-out probe of rekogan.upscale.evaluate. Returns the last metrics record (or {})."""
+    saving the resume state. glyphs / probe: given data (tests, or a pack: pack.py), else the training
+    faces and the held-out probe of rekogan.upscale.evaluate. pool / pool_key: the keep_content pool drawn
+    elsewhere (a pack's), used when its key is this run's. device: where the network trains (the data
+    is made on the CPU). Returns the last metrics record (or {})."""
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.json"
     if resume:
@@ -212,6 +219,7 @@ def train(run_dir, *, cfg: TrainConfig | None = None, resume: bool = False, minu
     model = Upscaler(cfg.model)
     if cfg.init:
         _start_from(model, cfg)
+    model = model.to(device)
     ema = copy.deepcopy(model)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step = 0
@@ -220,12 +228,28 @@ def train(run_dir, *, cfg: TrainConfig | None = None, resume: bool = False, minu
         counters, _ = load_state(found[1], modules={"model": model, "ema": ema}, optimizers={"opt": opt})
         step = counters["step"]
         log(f"resumed {run_dir} at step {step} (epoch {step // cfg.epoch_steps + 1} of {cfg.epochs})")
-    content = _content(run_dir, cfg, log) if cfg.keep_content else None
+    if pool is not None and cfg.keep_content:
+        _place_pool(run_dir, cfg, pool, pool_key)
+    content = _content(run_dir, cfg, log, device=device) if cfg.keep_content else None
     return _loop(run_dir, cfg, model, ema, opt, step, glyphs, probe, content=content, minutes=minutes,
                  stop_after=stop_after, log=log)
 
 
-def _content(run_dir: Path, cfg: TrainConfig, log):
+def _place_pool(run_dir: Path, cfg: TrainConfig, pool: dict, pool_key) -> None:
+    """A pool drawn elsewhere (a pack's) as the run folder's cached pool, where _content finds it; refused
+    when it was drawn for other runs, sizes or seed than this run's."""
+    from ..checkpoints import save_tensors
+    from .content import POOL_FILE, POOL_FORMAT
+    want = [list(cfg.content_runs), cfg.content_pool, cfg.seed]
+    if json.dumps(pool_key) != json.dumps(want):
+        raise ValueError(f"the packed content pool was drawn as {pool_key} (runs, glyphs per run, seed); this run "
+                         f"needs {want}: pack again with those, or train with the pack's")
+    if not (run_dir / POOL_FILE).is_file():
+        save_tensors(run_dir / POOL_FILE, {k: v.contiguous() for k, v in pool.items()},
+                     {"format": POOL_FORMAT, "key": json.dumps(want)})
+
+
+def _content(run_dir: Path, cfg: TrainConfig, log, device: str = "cpu"):
     """(the generated glyphs' pool, the frozen readers, each run's hard glyphs or None) of the
     keep_content term."""
     from .content import ContentReaders, load_or_make_pool
@@ -235,7 +259,7 @@ def _content(run_dir: Path, cfg: TrainConfig, log):
         raise ValueError(f"content_hard must be in [0, 1], got {cfg.content_hard!r}")
     runs = tuple(cfg.content_runs)
     pool = load_or_make_pool(run_dir, runs=runs, per_run=cfg.content_pool, seed=cfg.seed, log=log)
-    readers = ContentReaders(runs)
+    readers = ContentReaders(runs, device=device)
     return pool, readers, _hard_glyphs(pool, readers, cfg, log) if cfg.content_hard else None
 
 
@@ -264,7 +288,7 @@ def content_terms(model, content, cfg: TrainConfig, step: int) -> dict[str, torc
     for name, glyphs in pool.items():
         idx = content_draw(len(glyphs), hard[name] if hard else None, batch=cfg.content_batch,
                            share=cfg.content_hard, generator=g)
-        x = glyphs[idx].unsqueeze(1).float() / 255
+        x = glyphs[idx].unsqueeze(1).to(_device(model)).float() / 255
         big = served_ink(model(x, sizes=(256,))[256], x, sharpness=cfg.content_sharpness, steps=cfg.content_steps)
         kl = kl + (content_kl(readers, name, x, reduce(big)) if cfg.content_loss == "kl" else
                    content_margin(readers, name, x, reduce(big), margin=cfg.content_margin))
@@ -299,11 +323,13 @@ def _loop(run_dir: Path, cfg: TrainConfig, model, ema, opt, step: int, glyphs, p
     sums: dict[str, float] = {}
     n_sum, start = 0, step
     record: dict = {}
+    dev = _device(model)
     model.train()
     while step < total:
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, step)
-        x, t = make_batch(glyphs, cfg, step)
+        x, t = make_batch(glyphs, cfg, step)                         # made on the CPU, from (seed, step)
+        x, t = x.to(dev, non_blocking=True), t.to(dev, non_blocking=True)
         terms = loss_terms(model(x, sizes=(128, 256)), t, cfg, x)
         if content is not None:
             terms.update(content_terms(model, content, cfg, step))
