@@ -200,3 +200,16 @@ def test_joint_features_are_both_readers_and_read_with_the_first():
     assert torch.equal(j.reads(fj[-1], codes), a.reads(fa[-1], codes))
     y = x.flip(-1)
     assert float(feature_distance(j(y), fj).mean()) > 0, "a different glyph is at a distance"
+
+
+def test_a_writer_whose_mix_or_geometry_does_not_fit_is_refused_with_a_message(G):
+    from rekogan.writer import WriterError, encode, writer_latent
+    from rekogan.writer.adapter import MIX
+    lat = _latents(G).half().float()
+    channels = {k: v.half().float() for k, v in _channels(G, 0.1).items()}
+    for extra, message in (({MIX: torch.ones(7)}, "classes"), ({"geometry": torch.zeros(3, 6)}, "6 numbers")):
+        with pytest.raises(WriterError, match=message):
+            writer_latent(encode(lat, None, {**channels, **extra}), generator=G)
+    ok = writer_latent(encode(lat, None, {**channels, MIX: torch.tensor([1.0, 0.5, 0.0, 1.0]),
+                                          "geometry": torch.tensor([0.1, 0, 0, 0, 0, 0.5])}), generator=G)
+    assert set(ok.generator.adapter) >= {MIX, "geometry"}

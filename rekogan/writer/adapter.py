@@ -120,7 +120,7 @@ def per_glyph(adapter: dict, y: torch.Tensor) -> dict:
     ('_mix' (B,)). Without a 'mix': the adapter as it is."""
     if MIX not in adapter:
         return adapter
-    a = adapter[MIX].to(y.device)[y].float()                             # (B,)
+    a = adapter[MIX].to(y.device)[y].float().clamp(0, 1)                # (B,); a strength is a share of the adapter
     out = {}
     for name, v in adapter.items():
         if name == MIX:

@@ -35,7 +35,7 @@ def zero() -> torch.Tensor:
 
 
 def check(t: torch.Tensor) -> None:
-    if tuple(t.shape) != (len(FIELDS),) and not (t.ndim == 2 and t.shape[1] == len(FIELDS)):   # one, or one per glyph
+    if tuple(t.shape) != (len(FIELDS),):             # a writer holds one (per_glyph makes one per glyph when drawing)
         raise ValueError(f"adapter tensor {NAME!r} is {tuple(t.shape)}; it holds {len(FIELDS)} numbers ({', '.join(FIELDS)})")
 
 
