@@ -143,6 +143,12 @@ def measures(x, real, emb_all, face_row, heldout_rows, feats, reader, labels_syl
     return out
 
 
+def syllable_order(n: int, seed: int = 0) -> torch.Tensor:
+    """(n,) the order the syllables are taken in: the first trained ones are the references, the next the
+    compared ones. Seed 0 is every table's; --ref-seed draws other references and compared syllables."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+
+
 def guarded(result) -> dict:
     """{'guarded': classes the legibility guard drew with less adapter} for a fit with guard=read, else {}."""
     return {"guarded": result.losses["guarded"]} if "guarded" in result.losses else {}
@@ -277,6 +283,9 @@ def main(argv=None) -> int:
                          "fitted the writers nor, with fit guard=read, chose their strengths")
     ap.add_argument("--fit-features", default=None, metavar="READER",
                     help="fit with this reader's features beside --reader's (losses.JointFeatures); measured by --reader alone")
+    ap.add_argument("--ref-seed", type=int, default=0, metavar="N",
+                    help="seed of the syllable order (references, compared syllables); 0, the default, is every table's. "
+                         "A screen on validation faces run at several seeds has that many samples per face")
     ap.add_argument("--k", default="1,4,8,16")
     ap.add_argument("--faces", type=int, default=8, help="how many held-out faces (default all 8)")
     ap.add_argument("--others", type=int, default=128, help="syllables drawn and compared per face")
@@ -423,8 +432,7 @@ def main(argv=None) -> int:
         group_of[gi] = ("validation variants" if is_variant else "validation faces") if args.val_faces else "web faces"
         if not (is_variant and args.val_targets == "faces"):
             target_ids.append(gi)
-    gen = torch.Generator().manual_seed(0)
-    perm = torch.randperm(C, generator=gen)
+    perm = syllable_order(C, args.ref_seed)
     kmax = max(ks)
     trained = torch.tensor([classes.syllable(int(i)) not in unseen_syl for i in perm])
     refs = perm[trained][:kmax]                       # references: syllables the run trained on
@@ -486,7 +494,7 @@ def main(argv=None) -> int:
         """Every number of the first `done` faces."""
         faces = held_ids[:done]
         return {"command": "python scripts/eval_writer.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
-                "checkpoint": args.checkpoint, "reader": args.reader, "judge": args.judge, "fit_features": args.fit_features, "faces": [full_names[i] for i in faces],
+                "checkpoint": args.checkpoint, "reader": args.reader, "judge": args.judge, "fit_features": args.fit_features, "ref_seed": args.ref_seed, "faces": [full_names[i] for i in faces],
                 "train_faces": len(train_ids), "gallery_heldout": len(heldout_rows),
                 "groups": {full_names[gi]: group_of[gi] for gi in faces}, "extra_faces": args.extra_faces,
                 "val_faces": args.val_faces, "val_variants": variants, "val_targets": args.val_targets if variants else None,

@@ -213,3 +213,12 @@ def test_a_writer_whose_mix_or_geometry_does_not_fit_is_refused_with_a_message(G
     ok = writer_latent(encode(lat, None, {**channels, MIX: torch.tensor([1.0, 0.5, 0.0, 1.0]),
                                           "geometry": torch.tensor([0.1, 0, 0, 0, 0, 0.5])}), generator=G)
     assert set(ok.generator.adapter) >= {MIX, "geometry"}
+
+
+def test_eval_writer_syllable_order_is_the_tables_at_seed_0_and_another_at_other_seeds():
+    from script_util import load_script
+    ev = load_script("eval_writer", as_name="eval_writer_order")
+    assert torch.equal(ev.syllable_order(520), torch.randperm(520, generator=torch.Generator().manual_seed(0)))
+    a, b = ev.syllable_order(520, 1), ev.syllable_order(520, 2)
+    assert sorted(a.tolist()) == list(range(520)) and not torch.equal(a[:8], b[:8])
+    assert not torch.equal(a[:8], ev.syllable_order(520)[:8])
