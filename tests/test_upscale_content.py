@@ -108,6 +108,8 @@ def test_leads_are_the_readers_smallest_margin_over_its_heads():
     from rekogan.upscale.content import leads
 
     class Readers:                                   # two heads, as a jamo reader has three
+        device = "cpu"
+
         def logits(self, name, ink):
             s = ink.flatten(1).mean(1, keepdim=True)
             return [torch.cat([s * 10, s * 0, -s], 1), torch.cat([s * 0 + 1, s * 3], 1)]

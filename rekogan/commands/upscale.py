@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from .common import UsageError
@@ -193,8 +194,7 @@ def _train(args) -> int:
         if args.content_pool is not None and key is not None and args.content_pool != key[1]:
             raise UsageError(f"--content-pool {args.content_pool}: the pack's pool holds {key[1]} glyphs per run")
         if cfg is not None and not args.resume:       # the pack's syllables and pool size are the run's
-            cfg = TrainConfig(**{**cfg.to_dict(), "model": cfg.model, "syllables": len(data["glyphs"].syllables),
-                                 **({"content_pool": key[1]} if key is not None else {})})
+            cfg = replace(cfg, syllables=len(data["glyphs"].syllables), **({"content_pool": key[1]} if key else {}))
     import torch
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"--device {args.device}: no CUDA device here")

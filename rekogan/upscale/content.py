@@ -161,7 +161,7 @@ def leads(readers: ContentReaders, name: str, glyphs: torch.Tensor, *, batch: in
     out = []
     with torch.no_grad():
         for x in glyphs.split(batch):
-            heads = readers.logits(name, x.unsqueeze(1).to(getattr(readers, "device", "cpu")).float() / 255)
+            heads = readers.logits(name, x.unsqueeze(1).to(readers.device).float() / 255)
             top2 = [h.topk(2, 1).values for h in heads]
             out.append(torch.stack([t[:, 0] - t[:, 1] for t in top2], 1).amin(1).cpu())
     return torch.cat(out) if out else torch.zeros(0)

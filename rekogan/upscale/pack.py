@@ -61,16 +61,12 @@ def load_pack(path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
-            if meta.get("format") != FORMAT:
-                raise ValueError(f"{path} is not an upscaler pack (format {meta.get('format')!r}, want {FORMAT!r})")
-            arrays = {k: z[k] for k in z.files if k != "meta"}
-    except (OSError, KeyError, EOFError, json.JSONDecodeError, zipfile.BadZipFile, zlib.error) as e:
+            arrays = {k: z[k] for k in z.files if k != "meta"} if meta.get("format") == FORMAT else {}
+    except (OSError, KeyError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as e:   # JSONDecodeError is a ValueError
         raise ValueError(f"{path} is not a readable upscaler pack ({type(e).__name__}: {e}); "
                          "make it with `python -m rekogan upscaler pack --out FILE`") from None
-    except ValueError as e:
-        if "upscaler pack" in str(e):
-            raise
-        raise ValueError(f"{path} is not a readable upscaler pack ({e})") from None
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an upscaler pack (format {meta.get('format')!r}, want {FORMAT!r})")
     images = torch.from_numpy(arrays["train_images"])
     if images.ndim != 3 or images.shape[1:] != (256, 256) or images.dtype != torch.uint8:
         raise ValueError(f"{path}: its training glyphs are {tuple(images.shape)} {images.dtype}, not (N, 256, 256) uint8")

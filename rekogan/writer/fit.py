@@ -399,7 +399,7 @@ def fit(generator: torch.nn.Module, targets: torch.Tensor, labels: torch.Tensor,
         """The writer's geometry (geometry.py) on the references as (latents, weight, adapter) draw them
         without it; every other part of the writer fixed."""
         with torch.no_grad():
-            wt = None if weight is None else (weight if torch.is_tensor(weight) else torch.tensor(weight)).reshape(1).expand(len(y))
+            wt = None if weight is None else torch.full((len(y),), float(weight))     # a float or a (1,) tensor
             rest = {k: v for k, v in adapter.items() if k != geo.NAME}
             x0 = layered_forward(G, latents[None].expand(len(y), -1, -1), y, wt, adapter=rest or None)
         return geo.fit_geometry(x0, targets, target_feats, objective=lambda x, t, tf: cfg.pixel * pixel_loss(x, t)
