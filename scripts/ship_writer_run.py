@@ -209,7 +209,7 @@ def build(src: Path, *, base: Path, out: Path, which: str = "last", argv=None, f
               if p.parent != base_dir and p.parent.name != out.name}
     hand = {"base": _rel(base), "base_run": base_dir.name, "base_epoch": meta_parsed["epoch"], "writer_tag": tag,
             "source": _rel(src), "step": s["step"], "cpu_minutes": s["cpu_min"],
-            "commands": commands(s["log"]), "training": {k: s["config"].get(k) for k in ("paired", "bf16", "threads", "seed", "reader", "init")},
+            "commands": commands(s["log"]), "training": {k: s["config"].get(k) for k in ("paired", "feature_reader", "bf16", "threads", "seed", "reader", "init")},
             "encoder": E.config, "encoder_parameters": sum(p.numel() for p in E.parameters()),
             "training_faces": faces, "training_faces_licences": licences(base_prov, faces, others=others),
             "shipped_with": "python scripts/ship_writer_run.py " + shlex.join(argv if argv is not None else sys.argv[1:])}

@@ -32,6 +32,9 @@ training rows: trained on like the real faces, never validated or measured on. A
 run's validation faces, or in another syllable order or size, is refused; config.json records its
 sha256 and the command that made it.
 
+--feature W adds the fit's perceptual distance of the drawn to the real glyphs in a reader's features
+(conditioned.PairedConfig.feature; off by default); --feature-reader picks the reader(s), default --reader.
+
   nice -n 5 timeout 75m .venv/bin/python scripts/train_writer_encoder.py --run runs/writer_enc --cpu-minutes 70
   nice -n 5 .venv/bin/python scripts/train_writer_encoder.py --run runs/writer_enc_fixed --bf16 \
       --checkpoint checkpoints/fixed/epoch_186.safetensors --reader checkpoints/classifier/classifier.safetensors \
@@ -152,6 +155,26 @@ def load_extra(path: Path, ctx) -> tuple[torch.Tensor, dict]:
     return torch.from_numpy(images), info
 
 
+def feature_readers(spec: str | None, ctx, *, reader: str):
+    """--feature-reader: the features PairedConfig.feature compares in. None or --reader itself: ctx.feats (the
+    same network as the read term, so one pass serves both); one other path: its ReaderFeatures; two: both,
+    losses.JointFeatures."""
+    from rekogan.reader import load_reader
+    from rekogan.writer.losses import JointFeatures, ReaderFeatures
+    paths = [p for p in (spec or "").split(",") if p]
+    if len(paths) > 2:
+        raise SystemExit(f"error: --feature-reader takes one or two readers, got {len(paths)}")
+    built = []
+    for path in paths:
+        if path == reader:
+            built.append(ctx.feats)
+            continue
+        built.append(ReaderFeatures(load_reader(str(REPO / path))))
+    if not built:
+        return ctx.feats
+    return built[0] if len(built) == 1 else JointFeatures(*built)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/writer_enc")
@@ -174,11 +197,17 @@ def main(argv=None) -> int:
                          "file without that head (it starts at zero)")
     ap.add_argument("--extra-train", default=None, metavar="NPZ",
                     help="more training faces (scripts/make_hand_faces.py): trained on, never validated on")
+    ap.add_argument("--feature-reader", default=None, metavar="PATH[,PATH]",
+                    help="the reader(s) whose features --feature compares drawn and real glyphs in (default: --reader; "
+                         "two, comma-separated: both readers' features side by side, losses.JointFeatures)")
     ap.add_argument("--eval-k", type=int, default=8, help="references per measured face")
     ap.add_argument("--eval-others", type=int, default=128, help="compared syllables per measured face")
     for name, value in PairedConfig().to_dict().items():
         ap.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
     args = ap.parse_args(argv)
+    for path in filter(None, (args.feature_reader or "").split(",")):   # before the minutes of building the context
+        if not (REPO / path).is_file():
+            raise SystemExit(f"error: --feature-reader {path} does not exist")
     torch.set_num_threads(args.threads)
     run = REPO / args.run
     run.mkdir(parents=True, exist_ok=True)
@@ -208,9 +237,10 @@ def main(argv=None) -> int:
         log(f"E started from {args.init_encoder}: {', '.join(copied)}")
     opt = make_optimizer(E, G, pcfg)
     extra, extra_info = (load_extra(REPO / args.extra_train, ctx) if args.extra_train else (None, None))
+    style_feats = feature_readers(args.feature_reader, ctx, reader=args.reader)
     pool = torch.tensor([i for i in range(len(ctx.classes)) if ctx.classes.syllable(i) not in ctx.unseen_syl])
     config = {"checkpoint": args.checkpoint, "reader": args.reader, "init": args.init, "init_encoder": args.init_encoder,
-              "paired": pcfg.to_dict(), "encoder": E.config,
+              "paired": pcfg.to_dict(), "feature_reader": args.feature_reader or args.reader, "encoder": E.config,
               "bf16": args.bf16, "threads": args.threads, "seed": args.seed,
               "train_faces": [n for n in ctx.train_names if n not in set(val_names)], "val_faces": val_names,
               "extra_train": extra_info,
@@ -283,7 +313,7 @@ def main(argv=None) -> int:
         b = sample_batch(train_images, pool, faces=pcfg.faces, k=pcfg.k, targets=pcfg.targets, gen=gen,
                          label_of=ctx.lab, augment=pcfg.augment)
         parts = train_step(E, G, b, opt, feats=ctx.feats, codes=ctx.codes, originals=originals, cfg=pcfg,
-                           autocast=args.bf16)
+                           autocast=args.bf16, style_feats=style_feats)
         acc.append(parts)
         counters["step"] += 1
         counters["cpu_s"] = cpu0 + (time.process_time() - c_start - spent["eval"])

@@ -320,3 +320,65 @@ def test_encoder_views_average_the_writers_of_blurred_references(tiny_G):
     mean = torch.stack([start_writer(E, G, _blurred(refs, s), y)[0] for s in (0.0, 0.5, 1.0)]).mean(0)
     torch.testing.assert_close(three, mean.detach().float())
     assert (three - one).abs().max() > 1e-5
+
+
+def test_the_feature_term_adds_the_reader_feature_distance_and_trains_through_it(tiny_G, feats):
+    """PairedConfig.feature: the loss grows by exactly feature * feature_distance(drawn, real) in the chosen
+    features (style_feats, default the read term's reader), and that term alone moves E."""
+    from rekogan.writer.conditioned import PairedConfig, draw, paired_loss, sample_batch
+    from rekogan.writer.losses import JointFeatures, feature_distance
+    G = copy.deepcopy(tiny_G)
+    E = _encoder(G)
+    with torch.no_grad():                                  # a writer that depends on the references
+        E.head[-1].weight.normal_(0, 0.1)
+    b = sample_batch(_writer_images(tiny_G), torch.arange(4), faces=3, k=2, targets=2,
+                     gen=torch.Generator().manual_seed(0))
+    codes = torch.tensor([ord(c) - 0xAC00 for c in "가각간갈"])
+    off = PairedConfig(read=0.1, anchor=0.0, shell=0.0, feature=0.0)
+    on = PairedConfig(read=0.1, anchor=0.0, shell=0.0, feature=2.0)
+    with torch.no_grad():
+        lat, w, ad = E.writer(b.refs, G.embed(b.ref_labels.flatten()).view(*b.ref_labels.shape, -1))
+        x = draw(G, lat, w, b.target_labels, ad)
+        fd = float(feature_distance(feats(x), feats(b.targets.flatten(0, 1))).mean())
+        l_off, p_off = paired_loss(E, G, b, feats=feats, codes=codes, originals={}, cfg=off)
+        l_on, p_on = paired_loss(E, G, b, feats=feats, codes=codes, originals={}, cfg=on)
+    assert "feature" not in p_off and p_on["feature"] == pytest.approx(fd, rel=1e-5)
+    assert float(l_on) == pytest.approx(float(l_off) + 2.0 * fd, rel=1e-5)
+    assert p_on["read_ce"] == pytest.approx(p_off["read_ce"], rel=1e-5), "the shared pass reads the same"
+    joint = JointFeatures(feats, feats)                    # the maps twice, the pooled vector twice: the same distance
+    with torch.no_grad():
+        _, p_joint = paired_loss(E, G, b, feats=feats, codes=codes, originals={}, cfg=on, style_feats=joint)
+    assert p_joint["feature"] == pytest.approx(fd, rel=1e-4)
+    # the term alone (pixel terms subtracted) has a gradient in E
+    pixel_only = PairedConfig(read=0.0, anchor=0.0, shell=0.0, feature=0.0)
+    feature_only = PairedConfig(read=0.0, anchor=0.0, shell=0.0, feature=1.0)
+    E.zero_grad()
+    term = (paired_loss(E, G, b, feats=feats, codes=codes, originals={}, cfg=feature_only)[0]
+            - paired_loss(E, G, b, feats=feats, codes=codes, originals={}, cfg=pixel_only)[0])
+    assert float(term) == pytest.approx(fd, rel=1e-4)
+    term.backward()
+    assert any(p.grad is not None and p.grad.abs().max() > 0 for p in E.parameters()), "the feature term moves E"
+
+
+def test_a_run_records_its_feature_readers_and_logs_the_term(tiny_ckpt, font_set, tmp_path):
+    import json
+    import sys
+    sys.path.insert(0, str(REPO / "scripts"))
+    import train_writer_encoder
+    app_reader = REPO / "checkpoints/reader/reader.safetensors"
+    assert app_reader.is_file(), f"missing {app_reader} (the shipped component reader)"
+    run = tmp_path / "run"
+    both = f"{CLASSIFIER},{app_reader}"
+    assert train_writer_encoder.main(["--run", str(run), "--checkpoint", str(tiny_ckpt), "--reader", str(CLASSIFIER),
+                                      "--eval-k", "1", "--eval-others", "2", "--cpu-minutes", "0.01",
+                                      "--eval-every", "100", "--faces", "2", "--k", "1", "--targets", "2",
+                                      "--val-faces", "2", "--log-every", "1", "--feature", "0.5",
+                                      "--feature-reader", both]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["paired"]["feature"] == 0.5 and cfg["feature_reader"] == both
+    train = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in train if r["event"] == "train"]
+    assert train and all(r["feature"] > 0 for r in train)
+    with pytest.raises(SystemExit, match="does not exist"):
+        train_writer_encoder.main(["--run", str(tmp_path / "r2"), "--checkpoint", str(tiny_ckpt), "--reader",
+                                   str(CLASSIFIER), "--feature", "1", "--feature-reader", str(tmp_path / "none.safetensors")])

@@ -6,6 +6,9 @@ and the loss compares them with the face's real glyphs:
 
   recon    L1 (on ink in [0, 1]) + (1 - SSIM), per glyph: what issue 25 measures
   read     the reader's cross-entropy of each drawn glyph as its own syllable: it stays readable
+  feature  (off by default) the fit's perceptual distance (losses.feature_distance) between the drawn
+           and the real glyphs in a reader's features: what style top-1 compares, so G learns to draw
+           a writer's other syllables close in those features and not only in pixels
   anchor   sum of (theta - theta_0)^2 over G's parameters: G keeps what the GAN learnt (its prior
            for letters the faces never showed); mean square per parameter tensor, summed
   shell    the latents near the Gaussian shell |z| ~ sqrt(Z), where G's training latents lie
@@ -26,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .latent import layered_forward
-from .losses import ReaderFeatures, ssim
+from .losses import ReaderFeatures, feature_distance, ssim
 
 
 @dataclass
@@ -41,6 +44,7 @@ class PairedConfig:
     shell: float = 0.01
     augment: float = 0.0        # probability that a sampled face is jittered (jitter_faces); 0: never
     adapter_reg: float = 0.01   # weight of the mean square of E's predicted modulation (encoders with that head)
+    feature: float = 0.0        # weight of the reader-feature distance of drawn to real glyphs (style_feats); 0: off
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -120,8 +124,10 @@ def anchor_loss(G, originals: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def paired_loss(E, G, batch: Batch, *, feats: ReaderFeatures, codes: torch.Tensor | None,
-                originals: dict[str, torch.Tensor], cfg: PairedConfig) -> tuple[torch.Tensor, dict]:
-    """(loss, {part: float}) for one batch. codes: the syllable (ord - 0xAC00) of each of G's classes."""
+                originals: dict[str, torch.Tensor], cfg: PairedConfig,
+                style_feats=None) -> tuple[torch.Tensor, dict]:
+    """(loss, {part: float}) for one batch. codes: the syllable (ord - 0xAC00) of each of G's classes.
+    style_feats: the features cfg.feature compares in (a ReaderFeatures or JointFeatures; None: feats)."""
     latents, weight, adapter = E.writer(batch.refs, G.embed(batch.ref_labels.flatten()).detach().view(*batch.ref_labels.shape, -1))
     x = draw(G, latents, weight, batch.target_labels, adapter)
     t = batch.targets.flatten(0, 1)
@@ -129,8 +135,18 @@ def paired_loss(E, G, batch: Batch, *, feats: ReaderFeatures, codes: torch.Tenso
     s = ssim(x, t)
     loss = (l1 + 1 - s).mean()
     parts = {"l1": float(l1.detach().mean()), "ssim": float(s.detach().mean())}
+    style_feats = feats if style_feats is None else style_feats
+    fx = None
+    if cfg.feature:
+        fx = style_feats(x)
+        with torch.no_grad():
+            ft = style_feats(t)                       # the real glyphs: a target, no gradient
+        fd = feature_distance(fx, ft).mean()
+        loss = loss + cfg.feature * fd
+        parts["feature"] = float(fd.detach())
     if cfg.read and codes is not None:
-        ce = feats.read_loss(feats(x)[-1], codes[batch.target_labels.flatten()]).mean()
+        pooled = fx[-1] if fx is not None and style_feats is feats else feats(x)[-1]   # one pass when shared
+        ce = feats.read_loss(pooled, codes[batch.target_labels.flatten()]).mean()
         loss = loss + cfg.read * ce
         parts["read_ce"] = float(ce.detach())
     if cfg.anchor and originals:
@@ -156,12 +172,13 @@ def make_optimizer(E, G, cfg: PairedConfig) -> torch.optim.Optimizer:
 
 
 def train_step(E, G, batch: Batch, opt: torch.optim.Optimizer, *, feats, codes, originals, cfg: PairedConfig,
-               autocast: bool = False, clip: float = 1.0) -> dict:
+               autocast: bool = False, clip: float = 1.0, style_feats=None) -> dict:
     """One Adam step on E (and G's trainable parameters); returns the loss parts before the step."""
     E.train()
     G.eval()                                             # BatchNorm: running statistics, always
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-        loss, parts = paired_loss(E, G, batch, feats=feats, codes=codes, originals=originals, cfg=cfg)
+        loss, parts = paired_loss(E, G, batch, feats=feats, codes=codes, originals=originals, cfg=cfg,
+                                  style_feats=style_feats)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
