@@ -240,7 +240,7 @@ def main(argv=None) -> int:
     style_feats = feature_readers(args.feature_reader, ctx, reader=args.reader)
     pool = torch.tensor([i for i in range(len(ctx.classes)) if ctx.classes.syllable(i) not in ctx.unseen_syl])
     config = {"checkpoint": args.checkpoint, "reader": args.reader, "init": args.init, "init_encoder": args.init_encoder,
-              "paired": pcfg.to_dict(), "feature_reader": args.feature_reader or args.reader, "encoder": E.config,
+              "paired": pcfg.to_dict(), "feature_reader": (args.feature_reader or args.reader) if pcfg.feature else None, "encoder": E.config,
               "bf16": args.bf16, "threads": args.threads, "seed": args.seed,
               "train_faces": [n for n in ctx.train_names if n not in set(val_names)], "val_faces": val_names,
               "extra_train": extra_info,
